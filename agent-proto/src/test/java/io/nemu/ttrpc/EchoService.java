@@ -62,6 +62,9 @@ final class EchoService extends EchoGrpc.EchoImplBase {
 
   private static EchoResponse.Builder reply(EchoRequest req, int index) {
     EchoResponse.Builder b = EchoResponse.newBuilder().setMessage(req.getMessage()).setData(req.getData()).setIndex(index);
+    if (req.getReplySize() > 0) {
+      b.setData(com.google.protobuf.ByteString.copyFrom(new byte[req.getReplySize()]));
+    }
     Metadata headers = HEADERS.get();
     if (headers != null) {
       for (String key : req.getEchoKeysList()) {

@@ -102,6 +102,9 @@ final class RawConnection implements AutoCloseable {
         throw new EOFException("connection closed after " + buf.position() + " of " + n + " bytes");
       }
       if (r == 0) {
+        if (Thread.currentThread().isInterrupted()) {
+          throw new java.io.InterruptedIOException("interrupted");
+        }
         long left = deadline - System.nanoTime();
         if (left <= 0) {
           throw new IOException("timed out reading " + n + " bytes (got " + buf.position() + ")");

@@ -99,6 +99,24 @@ class TtrpcCallsTest {
   }
 
   @Test
+  void messagesOverTheFrameLimitAreRefusedOnBothSides() {
+    int limit = 4 << 20;
+    // too big to send: refused by the client before anything is written
+    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> blocking.unary(
+        EchoRequest.newBuilder().setData(ByteString.copyFrom(new byte[limit])).build()));
+    assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+    // too big to answer: the server sends RESOURCE_EXHAUSTED instead
+    e = assertThrows(StatusRuntimeException.class, () -> blocking.unary(EchoRequest.newBuilder().setReplySize(limit).build()));
+    assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+    e = assertThrows(StatusRuntimeException.class, () -> blocking.serverStream(
+        EchoRequest.newBuilder().setReplySize(limit).setCount(1).build()).hasNext());
+    assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode());
+    // just under the limit goes through
+    assertEquals(limit - 64, blocking.unary(EchoRequest.newBuilder().setReplySize(limit - 64).build()).getData().size());
+    assertEquals("small", blocking.unary(req("small")).getMessage());
+  }
+
+  @Test
   void metadataRoundTrip() {
     Metadata headers = new Metadata();
     headers.put(Metadata.Key.of("containerd-namespace-ttrpc", Metadata.ASCII_STRING_MARSHALLER), "k8s.io");

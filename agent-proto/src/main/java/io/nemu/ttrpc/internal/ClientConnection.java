@@ -112,6 +112,16 @@ public final class ClientConnection extends ChannelInboundHandlerAdapter {
   }
 
   @Override
+  public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+    if (ctx.channel().isWritable()) {
+      for (ClientStream<?, ?> stream : streams.values()) {
+        stream.onWritabilityChanged();
+      }
+    }
+    ctx.fireChannelWritabilityChanged();
+  }
+
+  @Override
   public void channelInactive(ChannelHandlerContext ctx) {
     failAll();
     ctx.fireChannelInactive();

@@ -117,6 +117,11 @@ public final class ClientStream<ReqT, RespT> extends ClientCall<ReqT, RespT> {
     }
     Wire.putMetadata(request, headers);
     byte[] bytes = request.build().toByteArray();
+    Status tooBig = Frame.checkLength(bytes.length, "request");
+    if (tooBig != null) {
+      finish(tooBig);
+      return;
+    }
     conn.loop().execute(() -> conn.open(this, flags, bytes));
   }
 
@@ -135,6 +140,11 @@ public final class ClientStream<ReqT, RespT> extends ClientCall<ReqT, RespT> {
       return;
     }
     byte[] bytes = Wire.toBytes(method.getRequestMarshaller(), message);
+    Status tooBig = Frame.checkLength(bytes.length, "request message");
+    if (tooBig != null) {
+      cancelled(tooBig);
+      return;
+    }
     if (clientStreams()) {
       sendData((byte) 0, bytes);
     } else if (singleRequest != null) {
@@ -201,6 +211,15 @@ public final class ClientStream<ReqT, RespT> extends ClientCall<ReqT, RespT> {
         }
       });
     }
+  }
+
+  /** On the event loop. */
+  void onWritabilityChanged() {
+    callExecutor.execute(() -> {
+      if (listener != null && !closeDelivered) {
+        safely(listener::onReady);
+      }
+    });
   }
 
   @Override

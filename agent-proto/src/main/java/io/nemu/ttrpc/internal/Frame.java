@@ -28,6 +28,15 @@ public record Frame(int streamId, byte type, byte flags, byte[] payload) impleme
     }
   }
 
+  /** Null if {@code length} bytes fit in one frame, else the status that refuses them. */
+  public static io.grpc.Status checkLength(int length, String what) {
+    if (length <= MAX_DATA_LENGTH) {
+      return null;
+    }
+    return io.grpc.Status.RESOURCE_EXHAUSTED.withDescription(
+        what + " of " + length + " bytes exceeds the ttrpc maximum message size of " + MAX_DATA_LENGTH);
+  }
+
   public boolean has(byte flag) {
     return (flags & flag) == flag;
   }

@@ -135,6 +135,16 @@ public final class ServerConnection extends ChannelInboundHandlerAdapter {
   }
 
   @Override
+  public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+    if (ctx.channel().isWritable()) {
+      for (ServerStream<?, ?> stream : streams.values()) {
+        stream.onWritabilityChanged();
+      }
+    }
+    ctx.fireChannelWritabilityChanged();
+  }
+
+  @Override
   public void channelInactive(ChannelHandlerContext ctx) {
     inactive = true;
     for (ServerStream<?, ?> stream : new ArrayList<>(streams.values())) {

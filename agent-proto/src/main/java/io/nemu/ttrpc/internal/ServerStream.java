@@ -186,6 +186,11 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
       return; // cancelled: the client no longer listens
     }
     byte[] bytes = Wire.toBytes(method.getResponseMarshaller(), message);
+    Status tooBig = Frame.checkLength(bytes.length, "response message");
+    if (tooBig != null) {
+      fail(tooBig);
+      return;
+    }
     if (method.getType().serverSendsOneMessage()) {
       if (singleResponse != null) {
         fail(Status.INTERNAL.withDescription("handler sent more than one response to " + method.getFullMethodName()));
@@ -219,7 +224,12 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
       if (status.isOk()) {
         response.setPayload(UnsafeByteOperations.unsafeWrap(payload));
       }
-      last = new Frame(id, Frame.TYPE_RESPONSE, (byte) 0, response.build().toByteArray());
+      byte[] bytes = response.build().toByteArray();
+      Status tooBig = Frame.checkLength(bytes.length, "response");
+      if (tooBig != null) {
+        bytes = Response.newBuilder().setStatus(Wire.toProto(tooBig)).build().toByteArray();
+      }
+      last = new Frame(id, Frame.TYPE_RESPONSE, (byte) 0, bytes);
     }
     conn.finish(this, last);
     callExecutor.execute(() -> {
@@ -280,6 +290,15 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
     } finally {
       context.detach(previous);
     }
+  }
+
+  /** On the event loop, when the socket's writability changes. */
+  void onWritabilityChanged() {
+    callExecutor.execute(() -> {
+      if (listener != null && !closed.get() && isReady()) {
+        invoke(listener::onReady);
+      }
+    });
   }
 
   @Override
