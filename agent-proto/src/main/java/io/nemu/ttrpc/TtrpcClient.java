@@ -100,7 +100,13 @@ public final class TtrpcClient extends io.grpc.Channel implements AutoCloseable 
   /** Closes the connection (pending calls fail with UNAVAILABLE) and the threads this client made. */
   @Override
   public void close() {
-    channel.close().awaitUninterruptibly(5, TimeUnit.SECONDS);
+    ChannelFuture closing = channel.close();
+    if (channel.eventLoop().inEventLoop()) {
+      // Called from a callback on our own loop: waiting here would block the loop that closes.
+      shutdownOwnedLater();
+      return;
+    }
+    closing.awaitUninterruptibly(5, TimeUnit.SECONDS);
     ExecutorService e;
     synchronized (this) {
       e = ownedExecutor;
@@ -115,6 +121,19 @@ public final class TtrpcClient extends io.grpc.Channel implements AutoCloseable 
     }
     if (ownedGroup != null) {
       ownedGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS).awaitUninterruptibly();
+    }
+  }
+
+  private void shutdownOwnedLater() {
+    ExecutorService e;
+    synchronized (this) {
+      e = ownedExecutor;
+    }
+    if (e != null) {
+      e.shutdown();
+    }
+    if (ownedGroup != null) {
+      ownedGroup.shutdownGracefully(0, 5, TimeUnit.SECONDS);
     }
   }
 

@@ -139,11 +139,16 @@ public final class TtrpcServer implements AutoCloseable {
       closed = true;
     }
     List<ChannelFuture> closing = new ArrayList<>();
+    boolean onALoop = false;
     for (Channel ch : List.copyOf(channels)) {
       closing.add(ch.close());
+      onALoop |= ch.eventLoop().inEventLoop();
     }
-    for (ChannelFuture f : closing) {
-      f.awaitUninterruptibly(5, TimeUnit.SECONDS);
+    // Waiting on an event loop for that loop's own work would dead-lock: then only start the stops.
+    if (!onALoop) {
+      for (ChannelFuture f : closing) {
+        f.awaitUninterruptibly(5, TimeUnit.SECONDS);
+      }
     }
     for (Path p : boundPaths) {
       try {
@@ -154,10 +159,12 @@ public final class TtrpcServer implements AutoCloseable {
     }
     if (ownedExecutor != null) {
       ownedExecutor.shutdown();
-      try {
-        ownedExecutor.awaitTermination(5, TimeUnit.SECONDS);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
+      if (!onALoop) {
+        try {
+          ownedExecutor.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
       }
     }
     EventLoopGroup g;
@@ -165,7 +172,10 @@ public final class TtrpcServer implements AutoCloseable {
       g = ownedGroup;
     }
     if (g != null) {
-      g.shutdownGracefully(0, 5, TimeUnit.SECONDS).awaitUninterruptibly();
+      io.netty.util.concurrent.Future<?> stopped = g.shutdownGracefully(0, 5, TimeUnit.SECONDS);
+      if (!onALoop) {
+        stopped.awaitUninterruptibly();
+      }
     }
   }
 
