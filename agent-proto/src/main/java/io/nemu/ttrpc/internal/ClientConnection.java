@@ -46,7 +46,8 @@ public final class ClientConnection extends ChannelInboundHandlerAdapter {
       writer = new FrameWriter(ctx.channel());
     }
     // Safety net for channels that were closed before or while the handler was installed.
-    ctx.channel().closeFuture().addListener(f -> ctx.executor().execute(this::failAll));
+    // (close-future listeners run on the channel's loop, where stream state lives)
+    ctx.channel().closeFuture().addListener(f -> failAll());
   }
 
   /** On the event loop: allocates the next id and sends the request frame. */

@@ -27,7 +27,7 @@ import java.util.concurrent.TimeUnit;
  * Unary round trips over ONE unix socket connection, ttrpc against gRPC-Java, same service, same
  * payload, same process. Not a test; run it with
  * {@code mvn -pl agent-proto exec:java -Dexec.classpathScope=test -Dexec.mainClass=io.nemu.ttrpc.bench.TtrpcBenchmark}
- * (optional args: warm-up seconds, measured seconds).
+ * (optional args: warm-up seconds, measured seconds; or ./bench.sh).
  */
 public final class TtrpcBenchmark {
   record Result(String protocol, int callers, double callsPerSecond, double p50Micros, double p99Micros) {}
@@ -43,6 +43,7 @@ public final class TtrpcBenchmark {
   public static void main(String[] args) throws Exception {
     double warmup = args.length > 0 ? Double.parseDouble(args[0]) : 3;
     double measure = args.length > 1 ? Double.parseDouble(args[1]) : 5;
+    String loadBefore = loadAverage();
     Path dir = Files.createTempDirectory("ttrpc-bench");
     // Separate single-thread loops for the server and the client side, for both protocols.
     EventLoopGroup serverLoop = Pipelines.newEpollGroup("bench-server", 1);
@@ -65,11 +66,19 @@ public final class TtrpcBenchmark {
       TtrpcClient ttrpcClient = TtrpcClient.builder().eventLoopGroup(clientLoop).directExecutor().connect(ttrpcSocket);
       try {
         for (int callers : new int[] {1, 16}) {
-          // warm both, then measure both, alternating which goes first
           run(grpcChannel, callers, warmup);
           run(ttrpcClient, callers, warmup);
-          results.add(result("gRPC", callers, run(grpcChannel, callers, measure), measure));
-          results.add(result("ttrpc", callers, run(ttrpcClient, callers, measure), measure));
+          // Measure in alternating one-second slices so both see the same background load.
+          int slices = (int) Math.max(1, Math.round(measure));
+          double slice = measure / slices;
+          List<long[]> grpcRuns = new ArrayList<>();
+          List<long[]> ttrpcRuns = new ArrayList<>();
+          for (int i = 0; i < slices; i++) {
+            grpcRuns.add(run(grpcChannel, callers, slice));
+            ttrpcRuns.add(run(ttrpcClient, callers, slice));
+          }
+          results.add(result("gRPC", callers, concat(grpcRuns), slices * slice));
+          results.add(result("ttrpc", callers, concat(ttrpcRuns), slices * slice));
         }
       } finally {
         ttrpcClient.close();
@@ -83,6 +92,17 @@ public final class TtrpcBenchmark {
       Files.deleteIfExists(dir);
     }
     print(results);
+    System.out.println("cpus " + Runtime.getRuntime().availableProcessors() + ", load average before: " + loadBefore
+        + ", after: " + loadAverage());
+  }
+
+  /** The machine's load matters a lot on a small box; printed with the results. */
+  static String loadAverage() {
+    try {
+      return Files.readString(Path.of("/proc/loadavg")).trim();
+    } catch (java.io.IOException e) {
+      return "unknown";
+    }
   }
 
   /** Each caller does blocking unary calls back to back; returns every call's latency in ns. */
@@ -128,6 +148,16 @@ public final class TtrpcBenchmark {
     for (int t = 0; t < callers; t++) {
       System.arraycopy(perThread[t], 0, all, pos, counts[t]);
       pos += counts[t];
+    }
+    return all;
+  }
+
+  static long[] concat(List<long[]> runs) {
+    long[] all = new long[runs.stream().mapToInt(r -> r.length).sum()];
+    int pos = 0;
+    for (long[] r : runs) {
+      System.arraycopy(r, 0, all, pos, r.length);
+      pos += r.length;
     }
     return all;
   }
