@@ -71,6 +71,8 @@ public final class Vm implements AutoCloseable {
     private volatile Accelerator accelerator;
     private volatile boolean cleanedUp;
     private volatile boolean stopping;
+    /** virtiofsd ended while QEMU was not (yet) known to be dead: its death is the cause. */
+    private final CompletableFuture<Boolean> virtiofsdDiedFirst = new CompletableFuture<>();
 
     public Vm(VmConfig config) {
         this(config, new Observer() {
@@ -155,15 +157,26 @@ public final class Vm implements AutoCloseable {
             }
             // The first process to die is the real story; the QMP or socket error follows from it.
             Virtiofsd v = virtiofsd;
-            if (v != null && !v.isAlive() && !why.startsWith("virtiofsd")) {
-                why = "virtiofsd (pid " + v.pid() + ") exited with code " + v.exitFuture().getNow(-1)
+            boolean virtiofsdFirst = v != null && !v.isAlive() && diedFirst(virtiofsdDiedFirst);
+            if (virtiofsdFirst) {
+                if (!why.startsWith("virtiofsd")) {
+                    why = "virtiofsd (pid " + v.pid() + ") exited with code " + v.exitFuture().getNow(-1)
                         + " during start (" + why + ")";
+                }
             } else if (qemu != null && !qemu.isAlive() && !why.startsWith("QEMU")) {
                 why = "QEMU (pid " + qemu.pid() + ") exited with code " + qemu.exitValue() + " during start ("
                         + why + ")";
             }
             throw new VmException("cannot start " + config.profile().name() + " VM in " + config.runDir() + ": "
                     + why + diag, cause);
+        }
+    }
+
+    private static boolean diedFirst(CompletableFuture<Boolean> f) {
+        try {
+            return f.get(1, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            return false;
         }
     }
 
@@ -247,6 +260,7 @@ public final class Vm implements AutoCloseable {
 
     private void onVirtiofsdExit(int code) {
         Process p = qemu;
+        virtiofsdDiedFirst.complete(p == null || p.isAlive());
         if (p != null && p.isAlive() && !cleanedUp && !stopping) {
             log.error("virtiofsd pid {} exited with code {} while QEMU pid {} runs; the guest's shared folder is "
                     + "gone. Its log ends:\n{}", virtiofsd.pid(), code, p.pid(), ProcessTools.tail(paths.virtiofsdLog(), 10));
