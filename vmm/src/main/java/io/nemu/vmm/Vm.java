@@ -260,8 +260,10 @@ public final class Vm implements AutoCloseable {
 
     private void onVirtiofsdExit(int code) {
         Process p = qemu;
-        virtiofsdDiedFirst.complete(p == null || p.isAlive());
-        if (p != null && p.isAlive() && !cleanedUp && !stopping) {
+        // virtiofsd leaves right after QEMU does; give QEMU's exit a moment to be seen before blaming virtiofsd.
+        boolean qemuAlive = p != null && ProcessTools.waitFor(p, Duration.ofMillis(500)) == null;
+        virtiofsdDiedFirst.complete(p == null || qemuAlive);
+        if (qemuAlive && !cleanedUp && !stopping) {
             log.error("virtiofsd pid {} exited with code {} while QEMU pid {} runs; the guest's shared folder is "
                     + "gone. Its log ends:\n{}", virtiofsd.pid(), code, p.pid(), ProcessTools.tail(paths.virtiofsdLog(), 10));
         }
@@ -393,7 +395,7 @@ public final class Vm implements AutoCloseable {
                             + diagnostics());
                 }
                 Virtiofsd v = virtiofsd;
-                if (v != null && !v.isAlive()) {
+                if (v != null && !v.isAlive() && diedFirst(virtiofsdDiedFirst)) {
                     throw new VmException("virtiofsd (pid " + v.pid() + ") exited with code "
                             + v.exitFuture().getNow(-1) + " before the console showed /" + pattern + "/"
                             + diagnostics());
