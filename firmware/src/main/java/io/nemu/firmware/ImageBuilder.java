@@ -156,14 +156,15 @@ public final class ImageBuilder {
     public Result run() throws IOException {
         checkAgentInputs();
         step = 0;
-        total = 8;
+        total = 9;
         Apt apt = new Apt(cacheDir);
 
         progress("resolving packages from the apt index");
         String kernelName = kernelPackage != null ? kernelPackage : apt.newest(KERNEL_PACKAGE);
         String kernelRelease = kernelName.replaceFirst("^linux-image-", "");
-        Apt.PackageInfo kernel = apt.show(kernelName);
-        Apt.PackageInfo busybox = apt.show(BUSYBOX_PACKAGE);
+        List<Apt.PackageInfo> pkgs = apt.show(List.of(kernelName, BUSYBOX_PACKAGE));
+        Apt.PackageInfo kernel = pkgs.get(0);
+        Apt.PackageInfo busybox = pkgs.get(1);
 
         progress("fetching " + kernel.name() + " " + kernel.version() + " into " + cacheDir);
         Path kernelDeb = apt.download(kernel);
@@ -179,10 +180,10 @@ public final class ImageBuilder {
         }
         String recipe = recipe();
 
+        progress("comparing with the image in " + output);
         Optional<Manifest> current = upToDate(inputs, recipe, kernelRelease);
         if (current.isPresent()) {
-            total = step + 1;
-            progress("image in " + output + " is up to date (kernel " + kernelRelease + ")");
+            listener.step(total, total, "up to date (kernel " + kernelRelease + "), nothing to do");
             return new Result(output, current.get(), true);
         }
 

@@ -67,7 +67,7 @@ public final class ImageBuildCommand implements Callable<Integer> {
                     .output(dir).cacheDir(cache).agentJar(agentJar).agentRuntime(agentRuntime)
                     .kernelPackage(kernelPackage).compression(comp)
                     .listener((step, total, what) -> {
-                        out.printf("[%d/%d] %s%n", step, total, what);
+                        out.printf("[%d/%d] %5.1fs  %s%n", step, total, (System.nanoTime() - t0) / 1e9, what);
                         out.flush();
                     })
                     .build().run();
