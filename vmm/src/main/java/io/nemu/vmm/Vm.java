@@ -33,6 +33,7 @@ public final class Vm implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Vm.class);
     private static final Duration QUIT_WAIT = Duration.ofSeconds(3);
     private static final Duration VIRTIOFSD_GRACE = Duration.ofSeconds(2);
+    private static final Duration POWERDOWN_REPEAT = Duration.ofSeconds(1);
 
     /** Hears about the processes a VM starts (e.g. to record pids for cleanup after a crash). */
     public interface Observer {
@@ -320,13 +321,18 @@ public final class Vm implements AutoCloseable {
         if (p != null && p.isAlive()) {
             QmpClient q = qmp;
             if (q != null && q.isConnected() && !grace.isZero()) {
-                try {
-                    q.systemPowerdown().get(2, TimeUnit.SECONDS);
-                    log.info("VM pid {}: ACPI power-off sent, waiting up to {} ms", p.pid(), grace.toMillis());
-                } catch (Exception e) {
-                    log.warn("system_powerdown failed: {}", e.getMessage());
+                log.info("VM pid {}: ACPI power-off, waiting up to {} ms", p.pid(), grace.toMillis());
+                long deadline = System.nanoTime() + grace.toNanos();
+                // A press the guest is not yet listening for is lost: press again every second.
+                while (p.isAlive() && System.nanoTime() < deadline && q.isConnected()) {
+                    try {
+                        q.systemPowerdown().get(2, TimeUnit.SECONDS);
+                    } catch (Exception e) {
+                        log.debug("system_powerdown: {}", e.getMessage());
+                    }
+                    ProcessTools.waitFor(p, Duration.ofNanos(Math.max(1,
+                            Math.min(POWERDOWN_REPEAT.toNanos(), deadline - System.nanoTime()))));
                 }
-                ProcessTools.waitFor(p, grace);
             }
             if (p.isAlive() && q != null && q.isConnected()) {
                 log.info("VM pid {} still running; sending quit", p.pid());
