@@ -95,7 +95,7 @@ public final class ImageBuilder {
         private Path agentRuntime;
         private String kernelPackage;
         private List<String> modules = DEFAULT_MODULES;
-        private InitramfsCompression compression = InitramfsCompression.ZSTD;
+        private InitramfsCompression compression = InitramfsCompression.DEFAULT;
         private BuildListener listener = BuildListener.NONE;
 
         public Builder output(Path dir) {

@@ -10,14 +10,22 @@ import java.util.Locale;
 import java.util.zip.Deflater;
 import java.util.zip.GZIPOutputStream;
 
-/** How the initramfs is compressed; all three are built into Debian's kernel (CONFIG_RD_*). */
+/**
+ * How the initramfs is compressed; all three are built into Debian's kernel (CONFIG_RD_*).
+ * Measured under TCG (microvm, 2 vCPUs, busy host) with a 61 MB cpio holding a jlink runtime, kernel time
+ * from "Trying to unpack rootfs" to "Freeing initrd memory", two boots each:
+ * gzip -9 20.1 MB 3.0/1.3 s; zstd -19 15.6 MB 1.3/1.7 s; zstd -9 17.6 MB 1.7/1.3 s; lz4 -9 23.3 MB 0.5/0.5 s.
+ * lz4 unpacks 2-3 times faster for a third more bytes, so it is the default.
+ */
 public enum InitramfsCompression {
     /** Java's own deflate; slowest to unpack in the guest. */
     GZIP("gzip", null),
-    /** zstd CLI; small and quick to unpack. */
+    /** zstd CLI at level 9 (higher levels take minutes on a big tree and barely unpack faster). */
     ZSTD("zstd", "zstd"),
-    /** lz4 CLI in the legacy frame format the kernel's unpacker wants; quickest to unpack, largest. */
+    /** lz4 CLI in the legacy frame format the kernel's unpacker wants; quickest to unpack. */
     LZ4("lz4", "lz4");
+
+    public static final InitramfsCompression DEFAULT = LZ4;
 
     private final String id;
     private final String debianPackage;
@@ -53,7 +61,7 @@ public enum InitramfsCompression {
                     src.transferTo(dst);
                 }
             }
-            case ZSTD -> cli(List.of("zstd", "-q", "-f", "-19", "-T0", "--no-progress", in.toString(),
+            case ZSTD -> cli(List.of("zstd", "-q", "-f", "-9", "-T0", "--no-progress", in.toString(),
                     "-o", out.toString()));
             case LZ4 -> cli(List.of("lz4", "-q", "-f", "-l", "-9", in.toString(), out.toString()));
         }

@@ -41,7 +41,7 @@ public final class ImageBuildCommand implements Callable<Integer> {
             description = "Kernel package (default: the newest linux-image-6.1.0-N-amd64 apt offers).")
     String kernelPackage;
 
-    @Option(names = "--compression", paramLabel = "ALG", defaultValue = "zstd",
+    @Option(names = "--compression", paramLabel = "ALG", defaultValue = "lz4",
             description = "Initramfs compression: gzip, zstd or lz4 (default: ${DEFAULT-VALUE}).")
     String compression;
 
