@@ -123,6 +123,7 @@ public final class Vm implements AutoCloseable {
             Files.write(paths.commandFile(), argv, StandardCharsets.UTF_8);
             log.info("starting {} VM ({}, {} vCPU, {} MiB): {}", config.profile().name(),
                     accelerator.name().toLowerCase(), config.vcpus(), config.memoryMib(), String.join(" ", argv));
+            Files.createDirectories(paths.consoleLog().toAbsolutePath().getParent());
             Files.deleteIfExists(paths.consoleLog());
             Files.createFile(paths.consoleLog());
             Process p = new ProcessBuilder(argv).redirectErrorStream(true)

@@ -106,7 +106,9 @@ public final class QmpClient implements AutoCloseable {
                 return;
             }
             c.channel = cf.channel();
-            c.greeting.thenCompose(g -> c.execute("qmp_capabilities")).whenComplete((r, e) -> {
+            c.greeting.thenCompose(g -> c.execute("qmp_capabilities")).whenComplete((r, err) -> {
+                Throwable e = err instanceof java.util.concurrent.CompletionException && err.getCause() != null
+                        ? err.getCause() : err;
                 if (e != null) {
                     c.close();
                     result.completeExceptionally(e instanceof QmpException ? e

@@ -77,8 +77,7 @@ class QmpClientTest {
             // Arguments and errors.
             JsonNode obj = c.execute("qom-get", Map.of("path", "/machine", "property", "type"))
                     .get(5, TimeUnit.SECONDS);
-            assertEquals("q35-machine", obj.asText().replace("pc-q35-7.2-machine", "q35-machine").replaceAll(
-                    "^pc-q35-.*-machine$", "q35-machine"));
+            assertTrue(obj.asText().matches("pc-q35-[0-9.]+-machine"), obj.toString());
             ExecutionException e = assertThrows(ExecutionException.class,
                     () -> c.execute("no-such-command").get(5, TimeUnit.SECONDS));
             QmpException q = assertInstanceOf(QmpException.class, e.getCause());
