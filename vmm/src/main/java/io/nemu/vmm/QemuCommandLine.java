@@ -11,6 +11,8 @@ public final class QemuCommandLine {
     public static final List<String> BASE_KERNEL_ARGS = List.of("console=ttyS0", "panic=1", "quiet");
 
     static final String FS_CHARDEV = "fs0";
+    /** QOM id of the virtio-fs device: /machine/peripheral/virtiofs0. */
+    public static final String FS_DEVICE = "virtiofs0";
 
     private QemuCommandLine() {
     }
@@ -50,7 +52,7 @@ public final class QemuCommandLine {
                 "-mon", "chardev=qmp,mode=control"));
         if (c.sharedDir() != null) {
             a.addAll(List.of("-chardev", "socket,id=" + FS_CHARDEV + ",path=" + paths.virtiofsdSocket(),
-                    "-device", p.vhostUserFsDevice() + ",chardev=" + FS_CHARDEV + ",tag=" + c.sharedTag()
+                    "-device", p.vhostUserFsDevice() + ",id=" + FS_DEVICE + ",chardev=" + FS_CHARDEV + ",tag=" + c.sharedTag()
                             + ",queue-size=1024"));
         }
         if (channel != null) {

@@ -70,9 +70,9 @@ class QemuCommandLineTest {
         assertTrue(chardevs.contains("socket,id=agentch,path=/run/nemu/vm1/agent.sock,server=on,wait=off"));
         assertEquals("chardev=qmp,mode=control", arg(a, "-mon"));
         List<String> devices = all(a, "-device");
-        assertEquals(List.of("vhost-user-fs-device,chardev=fs0,tag=kataShared,queue-size=1024",
+        assertEquals(List.of("vhost-user-fs-device,id=virtiofs0,chardev=fs0,tag=kataShared,queue-size=1024",
                 "virtio-serial-device,id=vser0,max_ports=2",
-                "virtserialport,bus=vser0.0,chardev=agentch,name=agent.channel.0"), devices);
+                "virtserialport,id=agentport,bus=vser0.0,chardev=agentch,name=agent.channel.0"), devices);
         assertEquals(QemuFeatures.SANDBOX, arg(a, "-sandbox"));
         // No network unless asked for.
         assertTrue(a.stream().noneMatch(s -> s.startsWith("-net") || s.equals("-nic")), a.toString());
@@ -106,9 +106,9 @@ class QemuCommandLineTest {
         assertEquals(List.of("pcie-root-port,id=hotplug0,bus=pcie.0,chassis=1",
                 "pcie-root-port,id=hotplug1,bus=pcie.0,chassis=2",
                 "pcie-root-port,id=hotplug2,bus=pcie.0,chassis=3",
-                "vhost-user-fs-pci,chardev=fs0,tag=kataShared,queue-size=1024",
+                "vhost-user-fs-pci,id=virtiofs0,chardev=fs0,tag=kataShared,queue-size=1024",
                 "virtio-serial-pci,id=vser0,max_ports=2,disable-legacy=on",
-                "virtserialport,bus=vser0.0,chardev=agentch,name=agent.channel.0"), devices);
+                "virtserialport,id=agentport,bus=vser0.0,chardev=agentch,name=agent.channel.0"), devices);
     }
 
     @Test

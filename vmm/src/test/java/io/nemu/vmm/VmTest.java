@@ -90,10 +90,19 @@ class VmTest {
                 }
                 assertTrue(connected, "agent chardev not listed: " + chardevs);
             }
-            // The virtio-fs device is there with our tag.
-            JsonNode tree = vm.qmp().execute("qom-list", java.util.Map.of("path", "/machine/peripheral-anon"))
-                    .get(5, TimeUnit.SECONDS);
-            assertTrue(tree.size() > 0);
+            // The virtio-fs device is there with our tag, and the agent port with its name.
+            assertEquals("kataShared", qomGet(vm, "/machine/peripheral/virtiofs0", "tag").asText());
+            assertEquals("agent.channel.0", qomGet(vm, "/machine/peripheral/agentport", "name").asText());
+            if (config.profile().hotplug()) {
+                // The hotplug reserves are real: CPU slots up to maxVcpus, DIMM room, empty root ports.
+                JsonNode cpus = vm.qmp().execute("query-hotpluggable-cpus").get(5, TimeUnit.SECONDS);
+                assertEquals(config.maxVcpus(), cpus.size(), cpus.toString());
+                JsonNode mem = vm.qmp().execute("query-memory-size-summary").get(5, TimeUnit.SECONDS);
+                assertEquals((long) config.memoryMib() << 20, mem.path("base-memory").asLong(), mem.toString());
+                for (int i = 0; i < config.pciRootPorts(); i++) {
+                    assertEquals("pcie-root-port", qomGet(vm, "/machine/peripheral/hotplug" + i, "type").asText());
+                }
+            }
 
             // The probe guest ignores ACPI: stop() must fall back to quit.
             CompletableFuture<QmpEvent> shutdown = vm.qmp().nextEvent("SHUTDOWN");
@@ -109,6 +118,11 @@ class VmTest {
         } finally {
             vm.stop(Duration.ZERO);
         }
+    }
+
+    private static JsonNode qomGet(Vm vm, String path, String property) throws Exception {
+        return vm.qmp().execute("qom-get", java.util.Map.of("path", path, "property", property))
+                .get(5, TimeUnit.SECONDS);
     }
 
     @Test

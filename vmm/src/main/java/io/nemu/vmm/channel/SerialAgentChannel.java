@@ -19,6 +19,8 @@ public final class SerialAgentChannel implements AgentChannel {
     public static final String PORT_NAME = "agent.channel.0";
     static final String CHARDEV_ID = "agentch";
     static final String BUS_ID = "vser0";
+    /** QOM id of the port: /machine/peripheral/agentport. */
+    public static final String PORT_ID = "agentport";
 
     private final Path socket;
 
@@ -41,7 +43,8 @@ public final class SerialAgentChannel implements AgentChannel {
                 "-device", profile.virtioSerialDevice() + ",id=" + BUS_ID + ",max_ports=2"
                         + profile.virtioDeviceOptions(),
                 "-chardev", "socket,id=" + CHARDEV_ID + ",path=" + socket + ",server=on,wait=off",
-                "-device", "virtserialport,bus=" + BUS_ID + ".0,chardev=" + CHARDEV_ID + ",name=" + PORT_NAME);
+                "-device", "virtserialport,id=" + PORT_ID + ",bus=" + BUS_ID + ".0,chardev=" + CHARDEV_ID + ",name="
+                        + PORT_NAME);
     }
 
     @Override
