@@ -135,6 +135,39 @@ public final class Apt {
         return deb;
     }
 
+    /** As {@link #download(PackageInfo)} for several packages, fetching the missing ones in one apt-get run. */
+    public List<Path> download(List<PackageInfo> pkgs) throws IOException {
+        Files.createDirectories(cacheDir);
+        List<PackageInfo> missing = new ArrayList<>();
+        long bytes = 0;
+        for (PackageInfo p : pkgs) {
+            Path deb = cacheDir.resolve(p.debFileName());
+            if (!(Files.isRegularFile(deb) && Sha256.of(deb).equals(p.sha256()))) {
+                Files.deleteIfExists(deb);
+                missing.add(p);
+                bytes += p.size();
+            }
+        }
+        if (missing.size() > 1) {
+            DiskSpace.require(cacheDir, bytes + (64L << 20), "downloading " + missing.size() + " packages");
+            List<String> cmd = new ArrayList<>(List.of("apt-get", "download", "-q"));
+            missing.forEach(p -> cmd.add(p.name() + "=" + p.version()));
+            Proc.Result r = Proc.run(cmd, cacheDir, "apt");
+            if (r.exitCode() != 0) {
+                String why = r.stderr() + r.stdout();
+                if (why.contains("No space left") || why.contains("not have enough free space")) {
+                    throw new FirmwareException("no space left in " + cacheDir + " to download packages");
+                }
+                throw new FirmwareException("apt-get download failed: " + r.lastErrorLine());
+            }
+        }
+        List<Path> out = new ArrayList<>();
+        for (PackageInfo p : pkgs) {
+            out.add(download(p)); // verifies; fetches the single missing one
+        }
+        return out;
+    }
+
     /** Unpacks {@code deb} into {@code dir} with {@code dpkg-deb -x}. */
     public static void unpack(Path deb, Path dir) throws IOException {
         Files.createDirectories(dir);

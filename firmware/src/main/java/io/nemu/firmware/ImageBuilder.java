@@ -16,6 +16,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
@@ -39,6 +40,15 @@ public final class ImageBuilder {
     /** Kernel packages considered when none is named: Debian 12's 6.1 series, generic flavour. */
     public static final Pattern KERNEL_PACKAGE = Pattern.compile("linux-image-6\\.1\\.0-([0-9]+)-amd64");
     public static final String BUSYBOX_PACKAGE = "busybox-static";
+    public static final String CRUN_PACKAGE = "crun";
+    /**
+     * Where the shared libraries of crun and of the agent's java come from (Debian 12 names); ldd checks at
+     * build time that nothing else is needed.
+     */
+    public static final List<String> LIBRARY_PACKAGES = List.of(
+            "libc6", "libgcc-s1", "libstdc++6", "zlib1g",                    // java
+            "libcap2", "libseccomp2", "libyajl2", "libsystemd0",             // crun
+            "libgcrypt20", "libgpg-error0", "liblz4-1", "liblzma5", "libzstd1"); // libsystemd0
 
     /** Files /init and friends, copied from resources into the initramfs: path, mode. */
     private static final List<String[]> ROOTFS_FILES = List.of(
@@ -108,7 +118,10 @@ public final class ImageBuilder {
             return this;
         }
 
-        /** The guest agent jar, installed as /opt/nemu/agent/agent.jar; needs {@link #agentRuntime}. */
+        /**
+         * The guest agent jar, installed as /opt/nemu/agent/agent.jar together with crun, the shared libraries
+         * and a jlink runtime (made with the running JDK's jlink unless {@link #agentRuntime} names one).
+         */
         public Builder agentJar(Path jar) {
             this.agentJar = jar;
             return this;
@@ -155,28 +168,45 @@ public final class ImageBuilder {
 
     public Result run() throws IOException {
         checkAgentInputs();
+        boolean agent = agentJar != null;
         step = 0;
-        total = 9;
+        total = agent ? 11 : 9;
         Apt apt = new Apt(cacheDir);
 
         progress("resolving packages from the apt index");
         String kernelName = kernelPackage != null ? kernelPackage : apt.newest(KERNEL_PACKAGE);
         String kernelRelease = kernelName.replaceFirst("^linux-image-", "");
-        List<Apt.PackageInfo> pkgs = apt.show(List.of(kernelName, BUSYBOX_PACKAGE));
+        List<String> names = new ArrayList<>(List.of(kernelName, BUSYBOX_PACKAGE));
+        if (agent) {
+            names.add(CRUN_PACKAGE);
+            names.addAll(LIBRARY_PACKAGES);
+        }
+        List<Apt.PackageInfo> pkgs = apt.show(names);
         Apt.PackageInfo kernel = pkgs.get(0);
         Apt.PackageInfo busybox = pkgs.get(1);
 
         progress("fetching " + kernel.name() + " " + kernel.version() + " into " + cacheDir);
         Path kernelDeb = apt.download(kernel);
-        progress("fetching " + busybox.name() + " " + busybox.version());
-        Path busyboxDeb = apt.download(busybox);
+        progress("fetching " + busybox.name() + " " + busybox.version()
+                + (agent ? ", crun " + pkgs.get(2).version() + " and " + LIBRARY_PACKAGES.size() + " library packages" : ""));
+        List<Path> debs = new ArrayList<>(List.of(kernelDeb));
+        debs.addAll(apt.download(pkgs.subList(1, pkgs.size())));
 
         List<Manifest.Input> inputs = new ArrayList<>();
-        inputs.add(new Manifest.Input("deb", kernel.name(), kernel.version(), kernel.sha256()));
-        inputs.add(new Manifest.Input("deb", busybox.name(), busybox.version(), busybox.sha256()));
-        if (agentJar != null) {
+        for (Apt.PackageInfo p : pkgs) {
+            inputs.add(new Manifest.Input("deb", p.name(), p.version(), p.sha256()));
+        }
+        Path runtime = agentRuntime;
+        if (agent) {
+            if (runtime == null) {
+                progress("making the agent's Java runtime with jlink (" + String.join(", ", JlinkRuntime.MODULES)
+                        + "), once per JDK");
+                runtime = JlinkRuntime.ensure(cacheDir);
+            } else {
+                progress("using the agent runtime " + runtime);
+            }
             inputs.add(new Manifest.Input("file", "agent.jar", null, Sha256.of(agentJar)));
-            inputs.add(new Manifest.Input("jlink", "agent-runtime", null, treeSha256(agentRuntime)));
+            inputs.add(new Manifest.Input("jlink", "agent-runtime", runtimeVersion(runtime), treeSha256(runtime)));
         }
         String recipe = recipe();
 
@@ -188,12 +218,12 @@ public final class ImageBuilder {
         }
 
         Files.createDirectories(output);
-        // vmlinux ~65 MB, the unpacked kernel package ~420 MB, initramfs and vmlinuz ~10 MB.
+        // vmlinux ~65 MB, the unpacked kernel package ~420 MB, initramfs and vmlinuz ~10-30 MB.
         DiskSpace.require(output, 200L << 20, "the guest image");
         DiskSpace.require(cacheDir, 600L << 20, "unpacking the kernel package");
         Path work = Files.createTempDirectory(cacheDir, "unpack-");
         try {
-            return build(work, kernelDeb, busyboxDeb, kernelRelease, inputs, recipe);
+            return build(work, debs, runtime, kernelRelease, inputs, recipe);
         } catch (IOException e) {
             throw DiskSpace.explain(e, output);
         } finally {
@@ -201,13 +231,20 @@ public final class ImageBuilder {
         }
     }
 
-    private Result build(Path work, Path kernelDeb, Path busyboxDeb, String kernelRelease,
+    private Result build(Path work, List<Path> debs, Path runtime, String kernelRelease,
                          List<Manifest.Input> inputs, String recipe) throws IOException {
-        progress("unpacking " + kernelDeb.getFileName() + " and " + busyboxDeb.getFileName());
+        Path kernelDeb = debs.get(0);
+        Path busyboxDeb = debs.get(1);
+        progress("unpacking " + kernelDeb.getFileName() + " and " + busyboxDeb.getFileName()
+                + (debs.size() > 2 ? " (+" + (debs.size() - 2) + " more)" : ""));
         Path kroot = work.resolve("kernel");
         Path broot = work.resolve("busybox");
+        Path xroot = work.resolve("extra");
         Apt.unpack(kernelDeb, kroot);
         Apt.unpack(busyboxDeb, broot);
+        for (Path deb : debs.subList(2, debs.size())) {
+            Apt.unpack(deb, xroot);
+        }
         Path vmlinuz = kroot.resolve("boot/vmlinuz-" + kernelRelease);
         Path moduleDir = kroot.resolve("lib/modules/" + kernelRelease);
         if (!Files.isRegularFile(vmlinuz) || !Files.isDirectory(moduleDir)) {
@@ -223,6 +260,12 @@ public final class ImageBuilder {
         ModulesDep dep = KernelModules.modulesDep(moduleDir);
         ModulesDep.Resolution mods = dep.resolve(modules, KernelModules.builtin(moduleDir));
 
+        Set<String> libs = Set.of();
+        if (runtime != null) {
+            progress("resolving the shared libraries of crun and java (ldd)");
+            libs = agentLibraries(xroot, runtime);
+        }
+
         // Drop the old manifest first: a build that fails half-way must not leave an image that looks valid.
         Files.deleteIfExists(output.resolve(Manifest.FILE_NAME));
 
@@ -236,8 +279,12 @@ public final class ImageBuilder {
         Files.copy(vmlinuz, vmlinuzTmp, StandardCopyOption.REPLACE_EXISTING);
         Files.move(vmlinuzTmp, output.resolve(GuestImage.VMLINUZ), StandardCopyOption.REPLACE_EXISTING);
 
-        progress("writing the initramfs (" + mods.loadOrder().size() + " modules, " + compression.id() + ")");
         Initramfs tree = rootfs(busyboxBin, moduleDir, kernelRelease, dep, mods);
+        if (runtime != null) {
+            addAgent(tree, xroot, libs, runtime);
+        }
+        progress("writing the initramfs (" + mods.loadOrder().size() + " modules, "
+                + (tree.contentSize() >> 20) + " MiB, " + compression.id() + ")");
         Path cpio = work.resolve("initramfs.cpio");
         try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(cpio), 1 << 16)) {
             tree.writeCpio(out);
@@ -256,6 +303,45 @@ public final class ImageBuilder {
                 mods.loadOrder(), mods.builtin(), outputs);
         m.write(output);
         return new Result(output, m, false);
+    }
+
+    private static Set<String> agentLibraries(Path xroot, Path runtime) throws IOException {
+        Path crun = xroot.resolve("usr/bin/crun");
+        if (!Files.isRegularFile(crun)) {
+            throw new FirmwareException("the " + CRUN_PACKAGE + " package holds no usr/bin/crun");
+        }
+        List<Path> programs = new ArrayList<>(List.of(crun, runtime.resolve("bin/java")));
+        try (Stream<Path> s = Files.walk(runtime.resolve("lib"))) {
+            s.filter(p -> p.toString().endsWith(".so") && Files.isRegularFile(p)).sorted().forEach(programs::add);
+        }
+        return SharedLibraries.resolve(xroot, programs,
+                List.of(runtime.resolve("lib"), runtime.resolve("lib/server")));
+    }
+
+    private void addAgent(Initramfs t, Path xroot, Set<String> libs, Path runtime) throws IOException {
+        t.file("usr/bin/crun", 0755, xroot.resolve("usr/bin/crun"));
+        for (String lib : libs) {
+            Path p = xroot.resolve(lib);
+            if (Files.isSymbolicLink(p)) {
+                t.symlink(lib, Files.readSymbolicLink(p).toString());
+            } else {
+                t.file(lib, 0755, p);
+            }
+        }
+        t.file("opt/nemu/agent/agent.jar", 0644, agentJar);
+        addTree(t, runtime, "opt/nemu/agent/runtime");
+    }
+
+    private static String runtimeVersion(Path runtime) throws IOException {
+        Path release = runtime.resolve("release");
+        if (Files.isRegularFile(release)) {
+            for (String line : Files.readAllLines(release)) {
+                if (line.startsWith("JAVA_RUNTIME_VERSION=") || line.startsWith("JAVA_VERSION=")) {
+                    return line.substring(line.indexOf('=') + 1).replace("\"", "");
+                }
+            }
+        }
+        return null;
     }
 
     private Initramfs rootfs(Path busybox, Path moduleDir, String rel, ModulesDep dep,
@@ -287,10 +373,6 @@ public final class ImageBuilder {
         t.file(base + "nemu-modules.load", 0644, String.join("\n", mods.loadOrder()) + "\n");
         Path builtin = moduleDir.resolve("modules.builtin");
         t.file(base + "modules.builtin", 0644, builtin);
-        if (agentJar != null) {
-            t.file("opt/nemu/agent/agent.jar", 0644, agentJar);
-            addTree(t, agentRuntime, "opt/nemu/agent/runtime");
-        }
         return t;
     }
 
@@ -311,6 +393,9 @@ public final class ImageBuilder {
             paths = s.sorted(Comparator.comparing(Path::toString)).toList();
         }
         for (Path p : paths) {
+            if (JlinkRuntime.isMarker(p)) {
+                continue;
+            }
             String rel = root.relativize(p).toString();
             String dst = rel.isEmpty() ? at : at + "/" + rel;
             if (Files.isSymbolicLink(p)) {
@@ -324,17 +409,16 @@ public final class ImageBuilder {
     }
 
     private void checkAgentInputs() throws FirmwareException {
-        if (agentJar == null && agentRuntime == null) {
+        if (agentJar == null) {
+            if (agentRuntime != null) {
+                throw new FirmwareException("an agent runtime was given without the agent jar");
+            }
             return;
-        }
-        if (agentJar == null || agentRuntime == null) {
-            throw new FirmwareException("an agent needs both its jar and a jlink runtime (got "
-                    + (agentJar == null ? "only a runtime" : "only a jar") + ")");
         }
         if (!Files.isRegularFile(agentJar)) {
             throw new FirmwareException("agent jar " + agentJar + " does not exist");
         }
-        if (!Files.isExecutable(agentRuntime.resolve("bin/java"))) {
+        if (agentRuntime != null && !Files.isExecutable(agentRuntime.resolve("bin/java"))) {
             throw new FirmwareException("agent runtime " + agentRuntime + " has no bin/java");
         }
     }
@@ -383,6 +467,9 @@ public final class ImageBuilder {
             paths = s.sorted(Comparator.comparing(Path::toString)).toList();
         }
         for (Path p : paths) {
+            if (JlinkRuntime.isMarker(p)) {
+                continue;
+            }
             md.update((root.relativize(p) + "\n").getBytes(StandardCharsets.UTF_8));
             if (Files.isSymbolicLink(p)) {
                 md.update(Files.readSymbolicLink(p).toString().getBytes(StandardCharsets.UTF_8));

@@ -23,7 +23,13 @@ final class Proc {
 
     /** Runs {@code cmd} in {@code dir}; a missing tool is a FirmwareException that names it and its package. */
     static Result run(List<String> cmd, Path dir, String debianPackage) throws FirmwareException {
+        return run(cmd, dir, debianPackage, java.util.Map.of());
+    }
+
+    static Result run(List<String> cmd, Path dir, String debianPackage, java.util.Map<String, String> env)
+            throws FirmwareException {
         ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().putAll(env);
         if (dir != null) {
             pb.directory(dir.toFile());
         }

@@ -31,10 +31,10 @@ public final class ImageBuildCommand implements Callable<Integer> {
             description = "Where downloaded .deb files are kept (default: $NEMU_CACHE_DIR/debs or ~/.cache/nemu/debs).")
     Path cache;
 
-    @Option(names = "--agent-jar", paramLabel = "JAR", description = "Guest agent jar to include (needs --agent-runtime).")
+    @Option(names = "--agent-jar", paramLabel = "JAR", description = "Guest agent jar to include, with crun and a jlink runtime.")
     Path agentJar;
 
-    @Option(names = "--agent-runtime", paramLabel = "DIR", description = "jlink runtime for the agent.")
+    @Option(names = "--agent-runtime", paramLabel = "DIR", description = "jlink runtime for the agent (default: made with this JDK's jlink, cached).")
     Path agentRuntime;
 
     @Option(names = "--kernel-package", paramLabel = "NAME",
