@@ -106,9 +106,12 @@ class VmTest {
 
             // The probe guest ignores ACPI: stop() must fall back to quit.
             CompletableFuture<QmpEvent> shutdown = vm.qmp().nextEvent("SHUTDOWN");
+            CompletableFuture<QmpEvent> powerdown = vm.qmp().nextEvent("POWERDOWN");
             Integer code = vm.stop(Duration.ofMillis(500));
             assertEquals(0, code);
             assertTrue(shutdown.isDone(), "no SHUTDOWN event before QEMU exited");
+            assertTrue(powerdown.isDone() && !powerdown.isCompletedExceptionally(), "no POWERDOWN event");
+            assertEquals("host-qmp-quit", shutdown.get().data().path("reason").asText());
             assertEquals(0, vm.exitFuture().get(5, TimeUnit.SECONDS));
             assertInstanceOf(Vm.State.Stopped.class, vm.state());
             assertFalse(Files.exists(vm.paths().qmpSocket()));
@@ -123,6 +126,18 @@ class VmTest {
     private static JsonNode qomGet(Vm vm, String path, String property) throws Exception {
         return vm.qmp().execute("qom-get", java.util.Map.of("path", path, "property", property))
                 .get(5, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void startTimeoutLeavesNothing() throws Exception {
+        VmConfig c = base(MachineProfile.virt()).sharedDir(share).startTimeout(Duration.ofMillis(40)).build();
+        Vm vm = new Vm(c, children);
+        VmException e = assertThrows(VmException.class, vm::start);
+        System.out.println("start timeout -> " + e.getMessage().lines().findFirst().orElse(""));
+        assertTrue(e.getMessage().contains("within"), e.getMessage());
+        assertInstanceOf(Vm.State.Stopped.class, vm.state());
+        assertFalse(Files.exists(vm.paths().qmpSocket()));
+        assertFalse(Files.exists(vm.paths().virtiofsdSocket()));
     }
 
     @Test
