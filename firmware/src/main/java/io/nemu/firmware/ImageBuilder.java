@@ -439,7 +439,7 @@ public final class ImageBuilder {
         return Optional.empty();
     }
 
-    /** Hash of everything this builder contributes besides the packages. */
+    /** Hash of everything this builder contributes besides the packages: settings, /init and friends, its code. */
     private String recipe() throws IOException {
         MessageDigest md = Sha256.newDigest();
         md.update((RECIPE_VERSION + "\n" + compression.id() + "\n" + String.join(",", modules) + "\n")
@@ -447,6 +447,15 @@ public final class ImageBuilder {
         for (String[] f : ROOTFS_FILES) {
             md.update((f[0] + " " + f[1] + "\n").getBytes(StandardCharsets.UTF_8));
             md.update(resource(f[0]));
+        }
+        // The code that shapes the outputs: a change to it must rebuild, even with the same packages.
+        for (Class<?> c : List.of(ImageBuilder.class, ModulesDep.class, KernelModules.class, Initramfs.class,
+                InitramfsCompression.class, BzImage.class, SharedLibraries.class, JlinkRuntime.class)) {
+            try (InputStream in = c.getResourceAsStream(c.getSimpleName() + ".class")) {
+                if (in != null) {
+                    md.update(in.readAllBytes());
+                }
+            }
         }
         return HexFormat.of().formatHex(md.digest());
     }

@@ -35,9 +35,31 @@ public final class KernelModules {
     public static ModulesDep modulesDep(Path moduleDir) throws IOException {
         Path shipped = moduleDir.resolve("modules.dep");
         if (Files.isRegularFile(shipped)) {
+            ModulesDep hard;
             try (var r = Files.newBufferedReader(shipped)) {
-                return ModulesDep.parse(r);
+                hard = ModulesDep.parse(r);
             }
+            Map<String, List<String>> softPre = new TreeMap<>();
+            Map<String, List<String>> aliases = new TreeMap<>();
+            Path soft = moduleDir.resolve("modules.softdep");
+            if (Files.isRegularFile(soft)) {
+                for (String line : Files.readAllLines(soft)) {
+                    String[] w = line.trim().split("\\s+", 3);
+                    if (w.length == 3 && w[0].equals("softdep")) {
+                        softPre.put(w[1], softdepPre(w[2]));
+                    }
+                }
+            }
+            Path alias = moduleDir.resolve("modules.alias");
+            if (Files.isRegularFile(alias)) {
+                for (String line : Files.readAllLines(alias)) {
+                    String[] w = line.trim().split("\\s+");
+                    if (w.length == 3 && w[0].equals("alias")) {
+                        aliases.computeIfAbsent(w[1], k -> new ArrayList<>()).add(w[2]);
+                    }
+                }
+            }
+            return hard.withSoftDependencies(softPre, aliases);
         }
         return generate(moduleDir);
     }
@@ -72,11 +94,24 @@ public final class KernelModules {
                 return n.endsWith(".ko") || n.endsWith(".ko.xz");
             }).sorted().toList();
         }
+        Map<String, List<String>> softPre = new TreeMap<>();
+        Map<String, List<String>> aliases = new TreeMap<>();
         for (Path f : files) {
             String rel = moduleDir.relativize(f).toString();
-            pathByName.put(ModulesDep.moduleName(rel), rel);
-            String deps = modinfo(f).getOrDefault("depends", "");
+            String name = ModulesDep.moduleName(rel);
+            pathByName.put(name, rel);
+            Map<String, List<String>> info = modinfoAll(f);
+            String deps = info.getOrDefault("depends", List.of("")).get(0);
             dependsByPath.put(rel, deps.isEmpty() ? List.of() : List.of(deps.split(",")));
+            for (String alias : info.getOrDefault("alias", List.of())) {
+                aliases.computeIfAbsent(alias, k -> new ArrayList<>()).add(name);
+            }
+            for (String soft : info.getOrDefault("softdep", List.of())) {
+                List<String> pre = softdepPre(soft);
+                if (!pre.isEmpty()) {
+                    softPre.computeIfAbsent(name, k -> new ArrayList<>()).addAll(pre);
+                }
+            }
         }
         Map<String, List<String>> direct = new LinkedHashMap<>();
         for (var e : dependsByPath.entrySet()) {
@@ -92,7 +127,7 @@ public final class KernelModules {
             direct.put(e.getKey(), paths);
         }
         // depmod lists every module's whole closure, nearest first; do the same so busybox modprobe works too.
-        ModulesDep directTable = new ModulesDep(direct);
+        ModulesDep directTable = new ModulesDep(direct);  // hard dependencies only, for the closure lines
         Map<String, List<String>> closure = new LinkedHashMap<>();
         for (String path : direct.keySet()) {
             List<String> order = new ArrayList<>(
@@ -101,11 +136,34 @@ public final class KernelModules {
             java.util.Collections.reverse(order);
             closure.put(path, order);
         }
-        return new ModulesDep(closure);
+        return new ModulesDep(closure, softPre, aliases);
     }
 
-    /** The key=value pairs of a module's {@code .modinfo} ELF section. */
+    /** "pre: a b post: c" -> [a, b]. */
+    static List<String> softdepPre(String softdep) {
+        List<String> out = new ArrayList<>();
+        boolean pre = false;
+        for (String tok : softdep.trim().split("\\s+")) {
+            if (tok.equals("pre:")) {
+                pre = true;
+            } else if (tok.endsWith(":")) {
+                pre = false;
+            } else if (pre && !tok.isEmpty()) {
+                out.add(tok);
+            }
+        }
+        return out;
+    }
+
+    /** The key=value pairs of a module's {@code .modinfo} ELF section (first value of each key). */
     static Map<String, String> modinfo(Path ko) throws IOException {
+        Map<String, String> first = new LinkedHashMap<>();
+        modinfoAll(ko).forEach((k, v) -> first.put(k, v.get(0)));
+        return first;
+    }
+
+    /** Every value of every key of a module's {@code .modinfo} (alias and softdep repeat). */
+    static Map<String, List<String>> modinfoAll(Path ko) throws IOException {
         byte[] section;
         if (ko.getFileName().toString().endsWith(".xz")) {
             byte[] all;
@@ -118,7 +176,7 @@ public final class KernelModules {
                 section = modinfoSection(ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size()), ko);
             }
         }
-        Map<String, String> info = new LinkedHashMap<>();
+        Map<String, List<String>> info = new LinkedHashMap<>();
         int start = 0;
         for (int i = 0; i <= section.length; i++) {
             if (i == section.length || section[i] == 0) {
@@ -126,7 +184,7 @@ public final class KernelModules {
                     String kv = new String(section, start, i - start, StandardCharsets.UTF_8);
                     int eq = kv.indexOf('=');
                     if (eq > 0) {
-                        info.putIfAbsent(kv.substring(0, eq), kv.substring(eq + 1));
+                        info.computeIfAbsent(kv.substring(0, eq), k -> new ArrayList<>()).add(kv.substring(eq + 1));
                     }
                 }
                 start = i + 1;

@@ -28,14 +28,35 @@ public final class ModulesDep {
 
     private final Map<String, List<String>> depsByPath;   // path -> direct dependency paths
     private final Map<String, String> pathByName;         // normalized module name -> path
+    private final Map<String, List<String>> softPre;      // module name -> names/aliases to load before it
+    private final Map<String, List<String>> aliases;      // alias -> module names
 
     public ModulesDep(Map<String, List<String>> depsByPath) {
+        this(depsByPath, Map.of(), Map.of());
+    }
+
+    /**
+     * @param softPre "softdep pre:" names of modules ({@code modules.softdep}); the kernel asks for them at run
+     *                time by name, e.g. libcrc32c for the crc32c algorithm
+     * @param aliases alias to module names ({@code modules.alias}), to turn a softdep name into modules
+     */
+    public ModulesDep(Map<String, List<String>> depsByPath, Map<String, List<String>> softPre,
+                      Map<String, List<String>> aliases) {
+        this.softPre = new LinkedHashMap<>();
+        softPre.forEach((k, v) -> this.softPre.put(normalize(k), List.copyOf(v)));
+        this.aliases = new LinkedHashMap<>();
+        aliases.forEach((k, v) -> this.aliases.put(k, List.copyOf(v)));
         this.depsByPath = new LinkedHashMap<>();
         this.pathByName = new LinkedHashMap<>();
         depsByPath.forEach((path, deps) -> {
             this.depsByPath.put(path, List.copyOf(deps));
             this.pathByName.put(moduleName(path), path);
         });
+    }
+
+    /** This table with soft dependencies and aliases added. */
+    public ModulesDep withSoftDependencies(Map<String, List<String>> softPre, Map<String, List<String>> aliases) {
+        return new ModulesDep(depsByPath, softPre, aliases);
     }
 
     /** Parses {@code modules.dep} text; a malformed line is an error naming its number. */
@@ -122,12 +143,35 @@ public final class ModulesDep {
             throw new FirmwareException("module " + path + " is needed by " + String.join(" <- ", stack)
                     + " but is not in modules.dep");
         }
+        // Soft dependencies first: every module that provides the name (e.g. crc32c_generic and crc32c-intel
+        // for "crc32c"); one that does not fit the CPU just fails to load.
+        for (String soft : softPre.getOrDefault(moduleName(path), List.of())) {
+            for (String provider : providers(soft)) {
+                visit(provider, order, stack);
+            }
+        }
         // modules.dep lists the full closure with the nearest first; loading from the end keeps order.
         for (String d : deps) {
             visit(d, order, stack);
         }
         stack.remove(path);
         order.add(path);
+    }
+
+    private List<String> providers(String nameOrAlias) {
+        String direct = pathByName.get(normalize(nameOrAlias));
+        if (direct != null) {
+            return List.of(direct);
+        }
+        List<String> out = new ArrayList<>();
+        for (String mod : aliases.getOrDefault(nameOrAlias, List.of())) {
+            String p = pathByName.get(normalize(mod));
+            if (p != null && !out.contains(p)) {
+                out.add(p);
+            }
+        }
+        out.sort(null);
+        return out;
     }
 
     /** {@code kernel/drivers/virtio/virtio_pci.ko} -> {@code virtio_pci}. */

@@ -62,12 +62,15 @@ class KernelModulesTest {
         Files.createDirectories(dir.resolve("kernel/x"));
         Files.write(dir.resolve("kernel/x/base.ko"), fakeModule("depends=;name=base;"));
         Files.write(dir.resolve("kernel/x/mid.ko"), fakeModule("depends=base;name=mid;"));
-        Files.write(dir.resolve("kernel/x/top-level.ko"), fakeModule("depends=mid,base;name=top_level;"));
+        Files.write(dir.resolve("kernel/x/top-level.ko"), fakeModule("depends=mid,base;name=top_level;softdep=pre: algo;"));
+        Files.write(dir.resolve("kernel/x/algo_generic.ko"), fakeModule("depends=;alias=algo;alias=algo-generic;"));
         Files.writeString(dir.resolve("modules.builtin"), "kernel/y/builtin_one.ko\n");
 
         ModulesDep dep = KernelModules.modulesDep(dir);
         ModulesDep.Resolution r = dep.resolve(List.of("top_level", "builtin-one"), KernelModules.builtin(dir));
-        assertEquals(List.of("kernel/x/base.ko", "kernel/x/mid.ko", "kernel/x/top-level.ko"), r.loadOrder());
+        assertEquals(List.of("kernel/x/algo_generic.ko", "kernel/x/base.ko", "kernel/x/mid.ko", "kernel/x/top-level.ko"),
+                r.loadOrder());
+        assertEquals(List.of("a", "b"), KernelModules.softdepPre("pre: a b post: c"));
         assertEquals(List.of("builtin-one"), r.builtin());
         // whole closure, nearest first, as depmod writes it
         assertEquals("kernel/x/top-level.ko: kernel/x/mid.ko kernel/x/base.ko\n",

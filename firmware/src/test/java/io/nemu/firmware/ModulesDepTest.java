@@ -90,4 +90,16 @@ class ModulesDepTest {
         assertEquals(d.paths(), ModulesDep.parse(new StringReader(d.format(d.paths()))).paths());
         assertEquals("virtio_pci", ModulesDep.moduleName("kernel/drivers/virtio/virtio-pci.ko.xz"));
     }
+
+    @Test
+    void softDependenciesLoadFirstThroughTheirAliases() throws IOException {
+        ModulesDep d = ModulesDep.parse(new StringReader(
+                "kernel/lib/libcrc32c.ko:\nkernel/fs/erofs/erofs.ko: kernel/lib/libcrc32c.ko\n"
+                        + "kernel/crypto/crc32c_generic.ko:\nkernel/arch/x86/crypto/crc32c-intel.ko:\n"))
+                .withSoftDependencies(Map.of("libcrc32c", List.of("crc32c")),
+                        Map.of("crc32c", List.of("crc32c_generic", "crc32c_intel")));
+        assertEquals(List.of("kernel/arch/x86/crypto/crc32c-intel.ko", "kernel/crypto/crc32c_generic.ko",
+                        "kernel/lib/libcrc32c.ko", "kernel/fs/erofs/erofs.ko"),
+                d.resolve(List.of("erofs"), Set.of()).loadOrder());
+    }
 }

@@ -41,9 +41,19 @@ public final class ImageBuildCommand implements Callable<Integer> {
             description = "Kernel package (default: the newest linux-image-6.1.0-N-amd64 apt offers).")
     String kernelPackage;
 
+    @Option(names = "--add-module", paramLabel = "NAME",
+            description = "Another kernel module to load at boot (with its dependencies); repeatable.")
+    java.util.List<String> extraModules = new java.util.ArrayList<>();
+
     @Option(names = "--compression", paramLabel = "ALG", defaultValue = "lz4",
             description = "Initramfs compression: gzip, zstd or lz4 (default: ${DEFAULT-VALUE}).")
     String compression;
+
+    private static java.util.List<String> withExtra(java.util.List<String> extra) {
+        java.util.List<String> all = new java.util.ArrayList<>(ImageBuilder.DEFAULT_MODULES);
+        extra.stream().filter(m -> !all.contains(m)).forEach(all::add);
+        return all;
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -66,6 +76,7 @@ public final class ImageBuildCommand implements Callable<Integer> {
             ImageBuilder.Result r = ImageBuilder.builder()
                     .output(dir).cacheDir(cache).agentJar(agentJar).agentRuntime(agentRuntime)
                     .kernelPackage(kernelPackage).compression(comp)
+                    .modules(withExtra(extraModules))
                     .listener((step, total, what) -> {
                         out.printf("[%d/%d] %5.1fs  %s%n", step, total, (System.nanoTime() - t0) / 1e9, what);
                         out.flush();
