@@ -254,10 +254,11 @@ class TtrpcCallsTest {
   void serverEnforcesDeadlineAndCancelsTheHandler() throws Exception {
     long start = System.nanoTime();
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> blocking
-        .withDeadlineAfter(200, TimeUnit.MILLISECONDS)
+        .withDeadlineAfter(600, TimeUnit.MILLISECONDS)
         .unary(EchoRequest.newBuilder().setSleepMillis(10_000).build()));
     assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
     assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(3));
+    assertTrue(service.sleeping.await(1, TimeUnit.SECONDS), "the handler ran");
     // the handler's context was cancelled, so it stopped waiting
     assertEquals("Unary", service.cancelled.poll(3, TimeUnit.SECONDS));
   }

@@ -223,17 +223,44 @@ class TtrpcWireTest {
     try (RawConnection raw = RawConnection.connect(socket)) {
       byte[] req = Request.newBuilder().setService("nemu.test.Echo").setMethod("Unary")
           .setPayload(EchoRequest.newBuilder().setSleepMillis(10_000).build().toByteString())
-          .setTimeoutNano(TimeUnit.MILLISECONDS.toNanos(150)).build().toByteArray();
+          .setTimeoutNano(TimeUnit.MILLISECONDS.toNanos(600)).build().toByteArray();
       long start = System.nanoTime();
       raw.writeFrame(1, REQUEST, 0, req);
       Response r = response(raw.readFrame(WAIT), 1);
       long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
       assertEquals(Status.Code.DEADLINE_EXCEEDED.value(), code(r));
-      assertTrue(ms >= 140 && ms < 2000, "answered after " + ms + " ms");
+      assertTrue(ms >= 590 && ms < 3000, "answered after " + ms + " ms");
+      assertTrue(service.sleeping.await(1, TimeUnit.SECONDS), "the handler ran");
       assertEquals("Unary", service.cancelled.poll(2, TimeUnit.SECONDS));
       // nothing else arrives for that stream once the handler gives up
       assertEcho(raw, 3, "next");
     }
+  }
+
+  @Test
+  void handlerThatNeverReadsCannotMakeTheServerBufferForever() throws Exception {
+    Path other = dir.resolve("lazy.sock");
+    // a client-streaming handler that never asks for a message
+    io.grpc.ServerServiceDefinition lazy = io.grpc.ServerServiceDefinition.builder("nemu.test.Echo")
+        .addMethod(io.nemu.proto.test.EchoGrpc.getClientStreamMethod(),
+            (call, headers) -> new io.grpc.ServerCall.Listener<>() {})
+        .build();
+    try (TtrpcServer lazyServer = TtrpcServer.builder().addService(lazy).build();
+        RawConnection raw = connectAfterBind(lazyServer, other)) {
+      raw.writeFrame(1, REQUEST, 0x02, Request.newBuilder().setService("nemu.test.Echo").setMethod("ClientStream")
+          .build().toByteArray());
+      byte[] msg = EchoRequest.newBuilder().setMessage("unread").build().toByteArray();
+      for (int i = 0; i < 1100; i++) {
+        raw.writeFrame(1, DATA, 0, msg);
+      }
+      Response r = response(raw.readFrame(WAIT), 1);
+      assertEquals(Status.Code.RESOURCE_EXHAUSTED.value(), code(r), r.getStatus().getMessage());
+    }
+  }
+
+  static RawConnection connectAfterBind(TtrpcServer s, Path path) throws java.io.IOException {
+    s.bind(path);
+    return RawConnection.connect(path);
   }
 
   @Test

@@ -24,12 +24,16 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * as the handler asked for them ({@link #request}). Outbound calls may come from any thread.
  */
 final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
+  /** Messages a handler may leave unrequested before the stream is failed (upstream allows 64). */
+  static final int MAX_QUEUED_MESSAGES = 1024;
+
   private final ServerConnection conn;
   private final int id;
   private final ServerMethodDefinition<ReqT, RespT> def;
   private final MethodDescriptor<ReqT, RespT> method;
   private final SerializingExecutor callExecutor;
   private final AtomicBoolean closed = new AtomicBoolean();
+  private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
   private volatile boolean closeCalled;
   private volatile boolean cancelled;
   private volatile byte[] singleResponse;
@@ -105,6 +109,11 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
       return;
     }
     if (!frame.has(Frame.FLAG_NO_DATA)) {
+      if (queued.get() >= MAX_QUEUED_MESSAGES) {
+        fail(Status.RESOURCE_EXHAUSTED.withDescription("stream " + Integer.toUnsignedString(id)
+            + " has " + MAX_QUEUED_MESSAGES + " messages its handler has not asked for"));
+        return;
+      }
       enqueueMessage(UnsafeByteOperations.unsafeWrap(frame.payload()));
     }
     if (frame.has(Frame.FLAG_REMOTE_CLOSED)) {
@@ -114,6 +123,7 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
   }
 
   private void enqueueMessage(ByteString bytes) {
+    queued.incrementAndGet();
     callExecutor.execute(() -> {
       pending.add(bytes);
       deliver();
@@ -142,6 +152,7 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
     }
     while (demand > 0 && !pending.isEmpty() && !closed.get()) {
       demand--;
+      queued.decrementAndGet();
       ReqT message;
       try {
         message = Wire.parse(method.getRequestMarshaller(), pending.poll());

@@ -36,8 +36,18 @@ public final class Wire {
     }
   }
 
+  /**
+   * Parses with the method's marshaller. The stream says its length ({@link KnownLength}), which
+   * lets gRPC's protobuf marshaller take its fast path instead of a buffered stream decoder.
+   */
   public static <T> T parse(MethodDescriptor.Marshaller<T> marshaller, ByteString bytes) {
-    return marshaller.parse(bytes.newInput());
+    return marshaller.parse(new KnownLengthStream(bytes.newInput()));
+  }
+
+  private static final class KnownLengthStream extends java.io.FilterInputStream implements KnownLength {
+    KnownLengthStream(InputStream in) {
+      super(in);
+    }
   }
 
   public static <T> T parse(MethodDescriptor.Marshaller<T> marshaller, byte[] bytes) {
