@@ -6,9 +6,12 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -211,13 +214,29 @@ public final class ImageBuilder {
         String recipe = recipe();
 
         progress("comparing with the image in " + output);
+        Files.createDirectories(output);
+        // One build per output directory at a time (tests and the CLI may share the default one).
+        try (FileChannel lockFile = FileChannel.open(output.resolve(".build.lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE); FileLock lock = lockFile.lock()) {
+            try {
+                return buildLocked(inputs, recipe, kernelRelease, debs, runtime);
+            } finally {
+                for (String name : List.of(GuestImage.VMLINUX, GuestImage.VMLINUZ, GuestImage.INITRD,
+                        Manifest.FILE_NAME)) {
+                    Files.deleteIfExists(output.resolve(name + ".tmp"));
+                }
+            }
+        }
+    }
+
+    private Result buildLocked(List<Manifest.Input> inputs, String recipe, String kernelRelease, List<Path> debs,
+                               Path runtime) throws IOException {
         Optional<Manifest> current = upToDate(inputs, recipe, kernelRelease);
         if (current.isPresent()) {
             listener.step(total, total, "up to date (kernel " + kernelRelease + "), nothing to do");
             return new Result(output, current.get(), true);
         }
 
-        Files.createDirectories(output);
         // vmlinux ~65 MB, the unpacked kernel package ~420 MB, initramfs and vmlinuz ~10-30 MB.
         DiskSpace.require(output, 200L << 20, "the guest image");
         DiskSpace.require(cacheDir, 600L << 20, "unpacking the kernel package");
