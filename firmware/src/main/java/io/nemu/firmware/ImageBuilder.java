@@ -178,7 +178,10 @@ public final class ImageBuilder {
 
         progress("resolving packages from the apt index");
         String kernelName = kernelPackage != null ? kernelPackage : apt.newest(KERNEL_PACKAGE);
-        String kernelRelease = kernelName.replaceFirst("^linux-image-", "");
+        if (!kernelName.startsWith("linux-image-")) {
+            throw new FirmwareException("kernel package " + kernelName + " is not a linux-image-RELEASE package");
+        }
+        String kernelRelease = kernelName.substring("linux-image-".length());
         List<String> names = new ArrayList<>(List.of(kernelName, BUSYBOX_PACKAGE));
         if (agent) {
             names.add(CRUN_PACKAGE);
@@ -188,26 +191,31 @@ public final class ImageBuilder {
         Apt.PackageInfo kernel = pkgs.get(0);
         Apt.PackageInfo busybox = pkgs.get(1);
 
-        progress("fetching " + kernel.name() + " " + kernel.version() + " into " + cacheDir);
-        Path kernelDeb = apt.download(kernel);
-        progress("fetching " + busybox.name() + " " + busybox.version()
-                + (agent ? ", crun " + pkgs.get(2).version() + " and " + LIBRARY_PACKAGES.size() + " library packages" : ""));
-        List<Path> debs = new ArrayList<>(List.of(kernelDeb));
-        debs.addAll(apt.download(pkgs.subList(1, pkgs.size())));
+        Files.createDirectories(cacheDir);
+        List<Path> debs = new ArrayList<>();
+        Path runtime = agentRuntime;
+        // Builds that share the cache must not fetch the same .deb or make the same runtime at once.
+        try (FileChannel lockFile = FileChannel.open(cacheDir.resolve(".lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE); FileLock lock = lockFile.lock()) {
+            progress("fetching " + kernel.name() + " " + kernel.version() + " into " + cacheDir);
+            debs.add(apt.download(kernel));
+            progress("fetching " + busybox.name() + " " + busybox.version() + (agent ? ", crun "
+                    + pkgs.get(2).version() + " and " + LIBRARY_PACKAGES.size() + " library packages" : ""));
+            debs.addAll(apt.download(pkgs.subList(1, pkgs.size())));
+            if (agent && runtime == null) {
+                progress("making the agent's Java runtime with jlink (" + String.join(", ", JlinkRuntime.MODULES)
+                        + "), once per JDK");
+                runtime = JlinkRuntime.ensure(cacheDir);
+            } else if (agent) {
+                progress("using the agent runtime " + runtime);
+            }
+        }
 
         List<Manifest.Input> inputs = new ArrayList<>();
         for (Apt.PackageInfo p : pkgs) {
             inputs.add(new Manifest.Input("deb", p.name(), p.version(), p.sha256()));
         }
-        Path runtime = agentRuntime;
         if (agent) {
-            if (runtime == null) {
-                progress("making the agent's Java runtime with jlink (" + String.join(", ", JlinkRuntime.MODULES)
-                        + "), once per JDK");
-                runtime = JlinkRuntime.ensure(cacheDir);
-            } else {
-                progress("using the agent runtime " + runtime);
-            }
             inputs.add(new Manifest.Input("file", "agent.jar", null, Sha256.of(agentJar)));
             inputs.add(new Manifest.Input("jlink", "agent-runtime", runtimeVersion(runtime), treeSha256(runtime)));
         }
