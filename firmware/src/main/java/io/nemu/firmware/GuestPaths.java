@@ -11,14 +11,17 @@ public final class GuestPaths {
 
     /**
      * {@code $NEMU_HOME/share/guest} if NEMU_HOME is set; else, inside a source checkout (found upwards from
-     * {@code start}), {@code packaging/target/nemu/share/guest}.
+     * the system property {@code nemu.repo}, which scripts/nemu sets, or from {@code start}),
+     * {@code packaging/target/nemu/share/guest}.
      */
     public static Optional<Path> defaultGuestDir(Path start) {
         String home = System.getenv("NEMU_HOME");
         if (home != null && !home.isBlank()) {
             return Optional.of(Path.of(home, "share", "guest"));
         }
-        return repoRoot(start).map(r -> r.resolve("packaging/target/nemu/share/guest"));
+        String repo = System.getProperty("nemu.repo");
+        Path from = repo != null && !repo.isBlank() ? Path.of(repo) : start;
+        return repoRoot(from).map(r -> r.resolve("packaging/target/nemu/share/guest"));
     }
 
     public static Optional<Path> defaultGuestDir() {

@@ -6,9 +6,12 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -175,7 +178,10 @@ public final class ImageBuilder {
 
         progress("resolving packages from the apt index");
         String kernelName = kernelPackage != null ? kernelPackage : apt.newest(KERNEL_PACKAGE);
-        String kernelRelease = kernelName.replaceFirst("^linux-image-", "");
+        if (!kernelName.startsWith("linux-image-")) {
+            throw new FirmwareException("kernel package " + kernelName + " is not a linux-image-RELEASE package");
+        }
+        String kernelRelease = kernelName.substring("linux-image-".length());
         List<String> names = new ArrayList<>(List.of(kernelName, BUSYBOX_PACKAGE));
         if (agent) {
             names.add(CRUN_PACKAGE);
@@ -185,39 +191,60 @@ public final class ImageBuilder {
         Apt.PackageInfo kernel = pkgs.get(0);
         Apt.PackageInfo busybox = pkgs.get(1);
 
-        progress("fetching " + kernel.name() + " " + kernel.version() + " into " + cacheDir);
-        Path kernelDeb = apt.download(kernel);
-        progress("fetching " + busybox.name() + " " + busybox.version()
-                + (agent ? ", crun " + pkgs.get(2).version() + " and " + LIBRARY_PACKAGES.size() + " library packages" : ""));
-        List<Path> debs = new ArrayList<>(List.of(kernelDeb));
-        debs.addAll(apt.download(pkgs.subList(1, pkgs.size())));
+        Files.createDirectories(cacheDir);
+        List<Path> debs = new ArrayList<>();
+        Path runtime = agentRuntime;
+        // Builds that share the cache must not fetch the same .deb or make the same runtime at once.
+        try (FileChannel lockFile = FileChannel.open(cacheDir.resolve(".lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE); FileLock lock = lockFile.lock()) {
+            progress("fetching " + kernel.name() + " " + kernel.version() + " into " + cacheDir);
+            debs.add(apt.download(kernel));
+            progress("fetching " + busybox.name() + " " + busybox.version() + (agent ? ", crun "
+                    + pkgs.get(2).version() + " and " + LIBRARY_PACKAGES.size() + " library packages" : ""));
+            debs.addAll(apt.download(pkgs.subList(1, pkgs.size())));
+            if (agent && runtime == null) {
+                progress("making the agent's Java runtime with jlink (" + String.join(", ", JlinkRuntime.MODULES)
+                        + "), once per JDK");
+                runtime = JlinkRuntime.ensure(cacheDir);
+            } else if (agent) {
+                progress("using the agent runtime " + runtime);
+            }
+        }
 
         List<Manifest.Input> inputs = new ArrayList<>();
         for (Apt.PackageInfo p : pkgs) {
             inputs.add(new Manifest.Input("deb", p.name(), p.version(), p.sha256()));
         }
-        Path runtime = agentRuntime;
         if (agent) {
-            if (runtime == null) {
-                progress("making the agent's Java runtime with jlink (" + String.join(", ", JlinkRuntime.MODULES)
-                        + "), once per JDK");
-                runtime = JlinkRuntime.ensure(cacheDir);
-            } else {
-                progress("using the agent runtime " + runtime);
-            }
             inputs.add(new Manifest.Input("file", "agent.jar", null, Sha256.of(agentJar)));
             inputs.add(new Manifest.Input("jlink", "agent-runtime", runtimeVersion(runtime), treeSha256(runtime)));
         }
         String recipe = recipe();
 
         progress("comparing with the image in " + output);
+        Files.createDirectories(output);
+        // One build per output directory at a time (tests and the CLI may share the default one).
+        try (FileChannel lockFile = FileChannel.open(output.resolve(".build.lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE); FileLock lock = lockFile.lock()) {
+            try {
+                return buildLocked(inputs, recipe, kernelRelease, debs, runtime);
+            } finally {
+                for (String name : List.of(GuestImage.VMLINUX, GuestImage.VMLINUZ, GuestImage.INITRD,
+                        Manifest.FILE_NAME)) {
+                    Files.deleteIfExists(output.resolve(name + ".tmp"));
+                }
+            }
+        }
+    }
+
+    private Result buildLocked(List<Manifest.Input> inputs, String recipe, String kernelRelease, List<Path> debs,
+                               Path runtime) throws IOException {
         Optional<Manifest> current = upToDate(inputs, recipe, kernelRelease);
         if (current.isPresent()) {
             listener.step(total, total, "up to date (kernel " + kernelRelease + "), nothing to do");
             return new Result(output, current.get(), true);
         }
 
-        Files.createDirectories(output);
         // vmlinux ~65 MB, the unpacked kernel package ~420 MB, initramfs and vmlinuz ~10-30 MB.
         DiskSpace.require(output, 200L << 20, "the guest image");
         DiskSpace.require(cacheDir, 600L << 20, "unpacking the kernel package");

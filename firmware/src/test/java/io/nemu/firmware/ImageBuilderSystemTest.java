@@ -145,6 +145,14 @@ class ImageBuilderSystemTest {
     }
 
     @Test
+    void unknownKernelPackageIsNamed() {
+        FirmwareException e = org.junit.jupiter.api.Assertions.assertThrows(FirmwareException.class,
+                () -> ImageBuilder.builder().output(out.resolve("other")).kernelPackage("linux-image-nemu-none")
+                        .build().run());
+        assertTrue(e.getMessage().contains("package linux-image-nemu-none not found in the apt index"), e.getMessage());
+    }
+
+    @Test
     void secondBuildWithTheSameInputsDoesNothing() throws IOException {
         var mtime = Files.getLastModifiedTime(out.resolve("vmlinux"));
         List<String> again = new ArrayList<>();
