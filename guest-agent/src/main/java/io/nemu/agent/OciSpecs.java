@@ -50,7 +50,8 @@ final class OciSpecs {
         if (spec.getRoot().getReadonly()) {
             root.put("readonly", true);
         }
-        if (!spec.getHostname().isEmpty()) {
+        // A joined UTS namespace already has the pod's hostname; crun refuses to set it there.
+        if (!spec.getHostname().isEmpty() && ns.utsPath() == null) {
             c.put("hostname", spec.getHostname());
         }
         ArrayNode mounts = c.putArray("mounts");
