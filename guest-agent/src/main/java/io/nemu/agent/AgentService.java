@@ -3,6 +3,7 @@ package io.nemu.agent;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Empty;
 import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.nemu.proto.kata.AddARPNeighborsRequest;
 import io.nemu.proto.kata.AgentServiceGrpc;
@@ -42,6 +43,7 @@ import io.nemu.proto.kata.WaitProcessRequest;
 import io.nemu.proto.kata.WaitProcessResponse;
 import io.nemu.proto.kata.WriteStreamRequest;
 import io.nemu.proto.kata.WriteStreamResponse;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 /**
@@ -185,7 +187,17 @@ public final class AgentService extends AgentServiceGrpc.AgentServiceImplBase {
     public void getOOMEvent(GetOOMEventRequest req, StreamObserver<OOMEvent> out) {
         call("GetOOMEvent", out, () -> {
             try {
-                return OOMEvent.newBuilder().setContainerId(sandbox.nextOomEvent()).build();
+                // Long poll: give the thread back when the caller goes away.
+                var server = out instanceof ServerCallStreamObserver<OOMEvent> s ? s : null;
+                while (true) {
+                    String id = sandbox.nextOomEvent(1, TimeUnit.SECONDS);
+                    if (id != null) {
+                        return OOMEvent.newBuilder().setContainerId(id).build();
+                    }
+                    if (server != null && server.isCancelled()) {
+                        throw new AgentException(Status.Code.CANCELLED, "caller went away", null);
+                    }
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new AgentException(Status.Code.CANCELLED, "agent stopping", e);

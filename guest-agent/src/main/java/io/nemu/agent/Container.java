@@ -16,12 +16,15 @@ final class Container {
     /** Mounts to undo on removal, in the order they were made. */
     final List<Path> mounts;
     final AgentProcess init;
+    /** The init's exec id as the shim names it (Kata: the container id). */
+    final String initExecId;
     final Map<String, AgentProcess> execs = new ConcurrentHashMap<>();
     volatile State state = State.CREATED;
     volatile AutoCloseable oomWatch;
     private int execFiles;
 
-    Container(String id, Path bundle, String cgroupsPath, List<Path> mounts, AgentProcess init) {
+    Container(String id, String initExecId, Path bundle, String cgroupsPath, List<Path> mounts, AgentProcess init) {
+        this.initExecId = initExecId.isEmpty() ? id : initExecId;
         this.id = id;
         this.bundle = bundle;
         this.cgroupsPath = cgroupsPath;

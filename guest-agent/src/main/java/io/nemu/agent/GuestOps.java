@@ -95,10 +95,14 @@ final class GuestOps {
         return r.build();
     }
 
-    /** Brings offline CPUs (and memory blocks) online; returns how many CPUs are online. */
+    /** Brings offline CPUs (and memory blocks) online; with wait, until nb_cpus are. */
     static void onlineCpuMem(AgentConfig cfg, OnlineCPUMemRequest req) {
+        onlineCpuMem(cfg, req, 10_000);
+    }
+
+    static void onlineCpuMem(AgentConfig cfg, OnlineCPUMemRequest req, long waitMillis) {
         Path cpus = cfg.sysfs().resolve("devices/system/cpu");
-        long deadline = System.currentTimeMillis() + 10_000;
+        long deadline = System.currentTimeMillis() + waitMillis;
         while (true) {
             int online = onlineAll(cpus, "cpu");
             if (!req.getWait() || req.getNbCpus() == 0 || online >= req.getNbCpus()) {

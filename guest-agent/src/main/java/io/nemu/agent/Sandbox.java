@@ -208,7 +208,7 @@ final class Sandbox {
 
     private AgentProcess process(String cid, String execId) {
         Container c = container(cid);
-        if (execId.isEmpty() || execId.equals(cid) && !c.execs.containsKey(execId)) {
+        if (execId.isEmpty() || execId.equals(c.initExecId) && !c.execs.containsKey(execId)) {
             return c.init;
         }
         AgentProcess p = c.execs.get(execId);
@@ -295,7 +295,7 @@ final class Sandbox {
                     proc = AgentProcess.withPipes(cid, "", pipes);
                 }
                 proc.started(readPid(pidFile));
-                Container c = new Container(cid, bundle, cgroupsPath, mounts, proc);
+                Container c = new Container(cid, req.getExecId(), bundle, cgroupsPath, mounts, proc);
                 watchOom(c);
                 containers.put(cid, c);
                 if (nsHolder == null || nsHolder.init.exited()) {
@@ -516,7 +516,7 @@ final class Sandbox {
         Container c = container(cid);
         synchronized (c) {
             pruneExecs(c);
-            if (c.execs.containsKey(eid)) {
+            if (c.execs.containsKey(eid) || eid.equals(c.initExecId)) {
                 throw AgentException.exists("exec id '" + eid + "' already exists in container '" + cid + "'");
             }
             if (c.init.exited() || c.state == Container.State.CREATED) {
@@ -582,11 +582,18 @@ final class Sandbox {
     }
 
     void signal(String cid, String eid, int sig) {
-        if (sig <= 0 || sig > 64) {
+        if (sig < 0 || sig > 64) {
             throw AgentException.invalid("signal " + sig + " is not a signal number");
         }
         Container c = container(cid);
         AgentProcess p = process(cid, eid);
+        if (sig == 0) {
+            // a liveness probe
+            if (p.exited()) {
+                throw AgentException.notFound("process '" + eid + "' of container '" + cid + "' has exited");
+            }
+            return;
+        }
         if (p.exited()) {
             return; // nothing left to signal
         }
@@ -597,7 +604,12 @@ final class Sandbox {
             }
             synchronized (c) {
                 try {
-                    crun.run(c.log(), "kill", "--all", cid, Integer.toString(sig));
+                    // No exec id: every process of the container; the init's own id: just the init.
+                    if (eid.isEmpty()) {
+                        crun.run(c.log(), "kill", "--all", cid, Integer.toString(sig));
+                    } else {
+                        crun.run(c.log(), "kill", cid, Integer.toString(sig));
+                    }
                 } catch (AgentException e) {
                     if (!p.exited()) {
                         throw e;
@@ -677,8 +689,9 @@ final class Sandbox {
         }
     }
 
-    String nextOomEvent() throws InterruptedException {
-        return oomEvents.take();
+    /** The next OOM-killed container's id, or null after {@code timeout}. */
+    String nextOomEvent(long timeout, TimeUnit unit) throws InterruptedException {
+        return oomEvents.poll(timeout, unit);
     }
 
     private static void closeQuietly(AutoCloseable c) {

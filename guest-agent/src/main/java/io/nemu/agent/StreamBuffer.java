@@ -10,13 +10,15 @@ import java.io.IOException;
  */
 final class StreamBuffer {
 
-    private final byte[] ring;
-    private int head;
+    // Chunks as read from the pipe: an idle stream costs nothing, a busy one at most ~capacity.
+    private final java.util.ArrayDeque<byte[]> chunks = new java.util.ArrayDeque<>();
+    private final int capacity;
+    private int head; // read offset into the first chunk
     private int size;
     private boolean eof;
 
     StreamBuffer(int capacity) {
-        ring = new byte[capacity];
+        this.capacity = capacity;
     }
 
     /** Copies {@code src} into the buffer until its end, then marks end of stream; closes src. */
@@ -44,15 +46,14 @@ final class StreamBuffer {
     synchronized void put(byte[] data, int len) throws InterruptedException {
         int off = 0;
         while (off < len) {
-            while (size == ring.length && !eof) {
+            while (size >= capacity && !eof) {
                 wait();
             }
             if (eof) {
                 return; // nobody will read any more: drop
             }
-            int tail = (head + size) % ring.length;
-            int n = Math.min(len - off, Math.min(ring.length - size, ring.length - tail));
-            System.arraycopy(data, off, ring, tail, n);
+            int n = Math.min(len - off, capacity - size);
+            chunks.addLast(java.util.Arrays.copyOfRange(data, off, off + n));
             size += n;
             off += n;
             notifyAll();
@@ -72,13 +73,20 @@ final class StreamBuffer {
         if (size == 0) {
             return null;
         }
-        int n = Math.min(max, size);
-        byte[] out = new byte[n];
-        int first = Math.min(n, ring.length - head);
-        System.arraycopy(ring, head, out, 0, first);
-        System.arraycopy(ring, 0, out, first, n - first);
-        head = (head + n) % ring.length;
-        size -= n;
+        byte[] out = new byte[Math.min(max, size)];
+        int done = 0;
+        while (done < out.length) {
+            byte[] first = chunks.peekFirst();
+            int n = Math.min(out.length - done, first.length - head);
+            System.arraycopy(first, head, out, done, n);
+            done += n;
+            head += n;
+            if (head == first.length) {
+                chunks.removeFirst();
+                head = 0;
+            }
+        }
+        size -= out.length;
         notifyAll();
         return out;
     }

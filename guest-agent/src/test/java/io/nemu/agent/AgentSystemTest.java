@@ -93,7 +93,8 @@ class AgentSystemTest {
     private String create(String what, Process.Builder process, LinuxResources res) throws Exception {
         String id = newId(what);
         host.rootfs(id);
-        host.agent().createContainer(CreateContainerRequest.newBuilder().setContainerId(id)
+        // As Kata's runtime does, the init process gets the container id as its exec id.
+        host.agent().createContainer(CreateContainerRequest.newBuilder().setContainerId(id).setExecId(id)
                 .setOCI(host.spec(id, process, res)).build());
         return id;
     }
@@ -221,11 +222,14 @@ class AgentSystemTest {
                 .setProcess(TestHost.process(false, "sleep", "200")).build());
         host.agent().signalProcess(SignalProcessRequest.newBuilder().setContainerId(id).setExecId("s").setSignal(9).build());
         assertEquals(137, waitFor(id, "s"));
-        CompletableFuture<Integer> init = CompletableFuture.supplyAsync(() -> waitFor(id, ""));
+        CompletableFuture<Integer> init = CompletableFuture.supplyAsync(() -> waitFor(id, id));
         Thread.sleep(300);
         assertFalse(init.isDone(), "the container's init must survive its exec's death");
-        host.agent().signalProcess(SignalProcessRequest.newBuilder().setContainerId(id).setSignal(9).build());
+        assertEquals(Status.Code.ALREADY_EXISTS, code(() -> host.agent().execProcess(ExecProcessRequest.newBuilder()
+                .setContainerId(id).setExecId(id).setProcess(TestHost.process(false, "true")).build())));
+        host.agent().signalProcess(SignalProcessRequest.newBuilder().setContainerId(id).setExecId(id).setSignal(9).build());
         assertEquals(137, init.get(30, TimeUnit.SECONDS));
+        assertEquals(137, waitFor(id, ""));
     }
 
     @Test

@@ -55,7 +55,7 @@ class GuestOpsTest {
         assertEquals("1", Files.readString(mem0).trim());
 
         AgentException e = assertThrows(AgentException.class, () -> GuestOps.onlineCpuMem(cfg(),
-                OnlineCPUMemRequest.newBuilder().setWait(true).setNbCpus(9).setCpuOnly(true).build()));
+                OnlineCPUMemRequest.newBuilder().setWait(true).setNbCpus(9).setCpuOnly(true).build(), 300));
         assertTrue(e.getMessage().contains("3 of 9"), e.getMessage());
 
         GuestDetailsResponse d = GuestOps.details(cfg(), GuestDetailsRequest.newBuilder().setMemBlockSize(true)

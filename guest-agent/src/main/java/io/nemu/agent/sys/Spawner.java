@@ -114,7 +114,12 @@ public final class Spawner {
                 }
             }
             if (f != null) {
-                f.complete(code);
+                try {
+                    f.complete(code);
+                } catch (RuntimeException e) {
+                    // a waiter's callback failed: the reaper must go on regardless
+                    Log.error("exit callback of pid %d: %s", pid, e);
+                }
             }
         }
     }
