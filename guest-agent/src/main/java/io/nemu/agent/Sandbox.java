@@ -69,6 +69,9 @@ final class Sandbox {
             for (KernelModule m : req.getKernelModulesList()) {
                 loadModule(m);
             }
+            if (!req.getGuestHookPath().isEmpty()) {
+                throw AgentException.invalid("guest_hook_path is not supported by this agent");
+            }
             if (!req.getHostname().isEmpty()) {
                 GuestOps.setHostname(cfg, req.getHostname());
             }
@@ -231,6 +234,17 @@ final class Sandbox {
             throw AgentException.invalid("OCI.Process is missing");
         }
         OciSpecs.process(spec.getProcess(), req.getStringUser(), "OCI.Process"); // validates early
+        // What this agent cannot honour is refused, never silently dropped.
+        if (req.getDevicesCount() > 0) {
+            throw AgentException.invalid("devices (" + req.getDevices(0).getType() + " " + req.getDevices(0).getId()
+                    + ") are not supported by this agent");
+        }
+        if (req.getSharedMountsCount() > 0) {
+            throw AgentException.invalid("shared_mounts are not supported by this agent");
+        }
+        if (req.getStdinPort() != 0 || req.getStdoutPort() != 0 || req.getStderrPort() != 0) {
+            throw AgentException.invalid("stdio ports (passfd) are not supported by this agent");
+        }
         String cgroupsPath = cgroupsPath(spec.getLinux().getCgroupsPath(), cid);
         Path rootSrc = rootPath(spec, cid);
         Path bundle = cfg.containersDir().resolve(cid);
@@ -511,6 +525,9 @@ final class Sandbox {
         }
         if (!req.hasProcess()) {
             throw AgentException.invalid("process is missing");
+        }
+        if (req.getStdinPort() != 0 || req.getStdoutPort() != 0 || req.getStderrPort() != 0) {
+            throw AgentException.invalid("stdio ports (passfd) are not supported by this agent");
         }
         ObjectNode json = OciSpecs.process(req.getProcess(), req.getStringUser(), "process");
         Container c = container(cid);
