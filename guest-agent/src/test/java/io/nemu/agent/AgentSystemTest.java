@@ -233,6 +233,40 @@ class AgentSystemTest {
     }
 
     @Test
+    void largeOutputAndInputFlowWithBackpressure() throws Exception {
+        // 3 MB through a 1 MiB buffer: the container must wait for the reader, and nothing is lost.
+        String id = run("big", TestHost.process(false, "sh", "-c", "head -c 3000000 /dev/zero; sleep 300"));
+        Thread.sleep(500);
+        ReadStreamResponse first = host.agent().readStdout(
+                ReadStreamRequest.newBuilder().setContainerId(id).setLen(100).build());
+        assertEquals(100, first.getData().size());
+        long total = first.getData().size();
+        while (total < 3_000_000) {
+            total += host.agent().readStdout(ReadStreamRequest.newBuilder().setContainerId(id)
+                    .setLen(64 * 1024).build()).getData().size();
+        }
+        assertEquals(3_000_000, total);
+
+        host.agent().execProcess(ExecProcessRequest.newBuilder().setContainerId(id).setExecId("wc")
+                .setProcess(TestHost.process(false, "wc", "-c")).build());
+        byte[] chunk = new byte[256 * 1024];
+        for (int i = 0; i < 8; i++) {
+            assertEquals(chunk.length, host.agent().writeStdin(WriteStreamRequest.newBuilder().setContainerId(id)
+                    .setExecId("wc").setData(ByteString.copyFrom(chunk)).build()).getLen());
+        }
+        host.agent().closeStdin(CloseStdinRequest.newBuilder().setContainerId(id).setExecId("wc").build());
+        assertEquals("2097152", readAll(id, "wc", true).trim());
+        assertEquals(0, waitFor(id, "wc"));
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> host.agent().writeStdin(WriteStreamRequest
+                .newBuilder().setContainerId(id).setExecId("wc").setData(ByteString.copyFromUtf8("late")).build())));
+
+        host.agent().signalProcess(SignalProcessRequest.newBuilder().setContainerId(id).setSignal(9).build());
+        assertEquals(137, waitFor(id, ""));
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> host.agent().execProcess(ExecProcessRequest
+                .newBuilder().setContainerId(id).setExecId("late").setProcess(TestHost.process(false, "true")).build())));
+    }
+
+    @Test
     void statsPauseResumeUpdate() throws Exception {
         String id = run("stats", TestHost.process(false, "sh", "-c", "x=$(yes | head -c 4000000); sleep 300"));
         Thread.sleep(500);
