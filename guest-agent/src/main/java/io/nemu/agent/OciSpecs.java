@@ -1,6 +1,9 @@
 package io.nemu.agent;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.nemu.proto.kata.Box;
@@ -33,13 +36,59 @@ import java.util.Map;
 final class OciSpecs {
     private OciSpecs() {}
 
-    static final ObjectMapper JSON = new ObjectMapper();
+    // Only the tree model and the streaming writer: an ObjectMapper would load ~300 more classes.
+    static final JsonNodeFactory JSON = JsonNodeFactory.instance;
+    private static final JsonFactory WRITER = new JsonFactory();
+
+    /** The tree as JSON bytes. */
+    static byte[] bytes(JsonNode tree) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(4096);
+        try (JsonGenerator g = WRITER.createGenerator(out)) {
+            write(tree, g);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return out.toByteArray();
+    }
+
+    private static void write(JsonNode n, JsonGenerator g) throws java.io.IOException {
+        switch (n.getNodeType()) {
+            case OBJECT -> {
+                g.writeStartObject();
+                for (var it = n.fields(); it.hasNext(); ) {
+                    var e = it.next();
+                    g.writeFieldName(e.getKey());
+                    write(e.getValue(), g);
+                }
+                g.writeEndObject();
+            }
+            case ARRAY -> {
+                g.writeStartArray();
+                for (JsonNode c : n) {
+                    write(c, g);
+                }
+                g.writeEndArray();
+            }
+            case STRING -> g.writeString(n.textValue());
+            case BOOLEAN -> g.writeBoolean(n.booleanValue());
+            case NUMBER -> {
+                if (n.isBigInteger()) {
+                    g.writeNumber(n.bigIntegerValue());
+                } else if (n.isIntegralNumber()) {
+                    g.writeNumber(n.longValue());
+                } else {
+                    g.writeNumber(n.doubleValue());
+                }
+            }
+            default -> g.writeNull();
+        }
+    }
 
     /** Namespaces the agent decides on; {@code null} path means a new namespace. */
     record Namespaces(String pidPath, String ipcPath, String utsPath) {}
 
     static ObjectNode config(Spec spec, String rootPath, String cgroupsPath, Namespaces ns, StringUser user) {
-        ObjectNode c = JSON.createObjectNode();
+        ObjectNode c = JSON.objectNode();
         c.put("ociVersion", spec.getVersion().isEmpty() ? "1.0.2" : spec.getVersion());
         if (!spec.hasProcess()) {
             throw AgentException.invalid("OCI.Process is missing");
@@ -88,7 +137,7 @@ final class OciSpecs {
         if (!cwd.startsWith("/")) {
             throw AgentException.invalid(where + ".Cwd must be an absolute path, got '" + cwd + "'");
         }
-        ObjectNode j = JSON.createObjectNode();
+        ObjectNode j = JSON.objectNode();
         if (p.getTerminal()) {
             j.put("terminal", true);
             Box b = p.getConsoleSize();
@@ -161,7 +210,7 @@ final class OciSpecs {
     }
 
     private static ObjectNode linux(io.nemu.proto.kata.Linux l, String cgroupsPath, Namespaces ns) {
-        ObjectNode j = JSON.createObjectNode();
+        ObjectNode j = JSON.objectNode();
         idMaps(j, "uidMappings", l.getUIDMappingsList());
         idMaps(j, "gidMappings", l.getGIDMappingsList());
         if (!l.getSysctlMap().isEmpty()) {
@@ -199,7 +248,7 @@ final class OciSpecs {
     }
 
     private static ArrayNode namespaces(io.nemu.proto.kata.Linux l, Namespaces ns) {
-        ArrayNode a = JSON.createArrayNode();
+        ArrayNode a = JSON.arrayNode();
         boolean mnt = false;
         for (var n : l.getNamespacesList()) {
             String type = n.getType();
@@ -230,7 +279,7 @@ final class OciSpecs {
     }
 
     static ObjectNode resources(LinuxResources r) {
-        ObjectNode j = JSON.createObjectNode();
+        ObjectNode j = JSON.objectNode();
         if (r.getDevicesCount() > 0) {
             ArrayNode d = j.putArray("devices");
             for (LinuxDeviceCgroup dc : r.getDevicesList()) {
@@ -251,7 +300,7 @@ final class OciSpecs {
         }
         if (r.hasMemory()) {
             LinuxMemory m = r.getMemory();
-            ObjectNode o = JSON.createObjectNode();
+            ObjectNode o = JSON.objectNode();
             putNonZero(o, "limit", m.getLimit());
             putNonZero(o, "reservation", m.getReservation());
             putNonZero(o, "swap", m.getSwap());
@@ -268,7 +317,7 @@ final class OciSpecs {
         }
         if (r.hasCPU()) {
             LinuxCPU c = r.getCPU();
-            ObjectNode o = JSON.createObjectNode();
+            ObjectNode o = JSON.objectNode();
             putNonZero(o, "shares", c.getShares());
             putNonZero(o, "quota", c.getQuota());
             putNonZero(o, "period", c.getPeriod());
@@ -287,7 +336,7 @@ final class OciSpecs {
         }
         if (r.hasBlockIO()) {
             LinuxBlockIO b = r.getBlockIO();
-            ObjectNode o = JSON.createObjectNode();
+            ObjectNode o = JSON.objectNode();
             putNonZero(o, "weight", b.getWeight());
             putNonZero(o, "leafWeight", b.getLeafWeight());
             if (b.getWeightDeviceCount() > 0) {
@@ -331,7 +380,7 @@ final class OciSpecs {
     }
 
     private static ObjectNode seccomp(LinuxSeccomp s) {
-        ObjectNode j = JSON.createObjectNode();
+        ObjectNode j = JSON.objectNode();
         j.put("defaultAction", s.getDefaultAction());
         strings(j, "architectures", s.getArchitecturesList());
         strings(j, "flags", s.getFlagsList());

@@ -281,7 +281,7 @@ final class Sandbox {
                         share && (req.getSandboxPidns() || sandboxPidns) ? nsBase + "pid" : null,
                         share ? nsBase + "ipc" : null, share ? nsBase + "uts" : null);
                 ObjectNode config = OciSpecs.config(spec, rootfs.toString(), cgroupsPath, ns, req.getStringUser());
-                Files.write(bundle.resolve("config.json"), OciSpecs.JSON.writeValueAsBytes(config));
+                Files.write(bundle.resolve("config.json"), OciSpecs.bytes(config));
 
                 Path log = bundle.resolve("crun.log");
                 Path pidFile = bundle.resolve("pid");
@@ -501,7 +501,7 @@ final class Sandbox {
         ObjectNode json = OciSpecs.resources(resources);
         Path file = c.bundle.resolve("update-" + c.nextExecFile() + ".json");
         try {
-            Files.write(file, OciSpecs.JSON.writeValueAsBytes(json));
+            Files.write(file, OciSpecs.bytes(json));
             crun.run(c.log(), "update", "--resources", file.toString(), cid);
         } catch (IOException e) {
             throw AgentException.internal("update " + cid + ": " + e.getMessage(), e);
@@ -545,7 +545,7 @@ final class Sandbox {
             AgentProcess.PipeEnds pipes = null;
             Fd master = null;
             try {
-                Files.write(procFile, OciSpecs.JSON.writeValueAsBytes(json));
+                Files.write(procFile, OciSpecs.bytes(json));
                 List<String> args = new ArrayList<>(List.of("exec", "--detach", "--pid-file", pidFile.toString(),
                         "--process", procFile.toString()));
                 AgentProcess p;
