@@ -18,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
@@ -40,6 +41,7 @@ final class Sandbox {
     private final Cgroups cgroups;
     private final Map<String, Container> containers = new ConcurrentHashMap<>();
     private final List<Path> sandboxMounts = new ArrayList<>();
+    private final java.util.Set<String> cgroupPaths = ConcurrentHashMap.newKeySet();
     private final BlockingQueue<String> oomEvents = new LinkedBlockingQueue<>();
     private final AtomicInteger sockets = new AtomicInteger();
     private final Object lifecycle = new Object();
@@ -125,8 +127,16 @@ final class Sandbox {
             }
             unmountAll(sandboxMounts);
             sandboxMounts.clear();
-            if (cfg.cgroupParent() != null && !cfg.cgroupParent().isEmpty()) {
-                for (Path d : cgroups.dirs(cfg.cgroupParent())) {
+            // crun removes a container's own cgroup; the parents it made for it (the spec's
+            // /kubepods/... or our default) go here, deepest first, and only when empty.
+            java.util.TreeSet<String> parents = new java.util.TreeSet<>(Comparator.reverseOrder());
+            for (String p : cgroupPaths) {
+                for (Path q = Path.of(p).getParent(); q != null && q.getNameCount() > 0; q = q.getParent()) {
+                    parents.add(q.toString());
+                }
+            }
+            for (String p : parents) {
+                for (Path d : cgroups.dirs(p)) {
                     try {
                         Files.deleteIfExists(d);
                     } catch (IOException e) {
@@ -134,6 +144,7 @@ final class Sandbox {
                     }
                 }
             }
+            cgroupPaths.clear();
             oomEvents.clear();
             created = false;
             nsHolder = null;
@@ -255,6 +266,7 @@ final class Sandbox {
             if (Files.exists(bundle)) {
                 throw AgentException.exists("container '" + cid + "' has a leftover bundle " + bundle);
             }
+            cgroupPaths.add(cgroupsPath);
             List<Path> mounts = new ArrayList<>();
             AgentProcess.PipeEnds pipes = null;
             Fd master = null;

@@ -375,7 +375,15 @@ class AgentSystemTest {
             assertTrue(Files.isDirectory(local));
             assertTrue(host.mountsBelowBase().contains(eph.toString()));
             String a = run("sb-a", TestHost.process(false, "sleep", "300"));
-            String b = run("sb-b", TestHost.process(false, "sh", "-c", "sleep 300"));
+            // the second as the kubelet nests them: parent cgroups the agent must clean up too
+            String b = newId("sb-b");
+            host.rootfs(b);
+            Spec nested = host.spec(b, TestHost.process(false, "sh", "-c", "sleep 300"), null);
+            nested = nested.toBuilder().setLinux(nested.getLinux().toBuilder()
+                    .setCgroupsPath(host.cgroupParent + "/kubepods/besteffort/pod1/" + b)).build();
+            host.agent().createContainer(CreateContainerRequest.newBuilder().setContainerId(b).setOCI(nested).build());
+            host.agent().startContainer(StartContainerRequest.newBuilder().setContainerId(b).build());
+            assertTrue(Files.isDirectory(Path.of("/sys/fs/cgroup/memory" + host.cgroupParent + "/kubepods/besteffort/pod1/" + b)));
             int pidA = pidOf(a);
             int pidB = pidOf(b);
             assertTrue(Files.readSymbolicLink(Path.of("/proc/" + pidA + "/ns/pid"))
