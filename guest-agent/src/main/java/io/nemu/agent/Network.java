@@ -245,15 +245,13 @@ final class Network {
     }
 
     private void arp(String dev, String addr, String mac, AgentException first) {
-        List<String> cmd = new ArrayList<>(ip.subList(0, ip.size() - 1));
-        String last = ip.get(ip.size() - 1);
+        // the arp applet sits beside ip: same prefix (nsenter, busybox, a directory), "arp" for "ip"
+        List<String> cmd = new ArrayList<>(ip);
+        String last = cmd.remove(cmd.size() - 1);
         if (!last.endsWith("ip")) {
             throw first;
         }
         cmd.add(last.substring(0, last.length() - 2) + "arp");
-        if (cmd.size() == 1 && last.equals("ip")) {
-            cmd.set(0, "arp");
-        }
         cmd.addAll(List.of("-i", dev, "-s", addr, mac));
         try {
             Spawner.Result r = Spawner.get().run(cmd, 30);

@@ -19,24 +19,38 @@ public final class AgentFootprint {
 
     public static void main(String[] args) throws Exception {
         int n = args.length > 0 ? Integer.parseInt(args[0]) : 10;
-        long t0 = System.nanoTime();
         try (TestHost host = new TestHost(List.of("ip"))) {
             System.out.printf("start: %s%n", rss());
+            long[] phase = new long[4];
             for (int i = 0; i < n; i++) {
                 String id = "fp-" + i;
                 host.rootfs(id);
+                long a = System.nanoTime();
                 host.agent().createContainer(CreateContainerRequest.newBuilder().setContainerId(id)
                         .setOCI(host.spec(id, TestHost.process(false, "echo", "hi " + i), null)).build());
+                long b = System.nanoTime();
                 host.agent().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+                long c = System.nanoTime();
                 host.agent().readStdout(ReadStreamRequest.newBuilder().setContainerId(id).setLen(100).build());
                 host.agent().waitProcess(WaitProcessRequest.newBuilder().setContainerId(id).build());
+                long d = System.nanoTime();
                 host.agent().removeContainer(RemoveContainerRequest.newBuilder().setContainerId(id).build());
-                if (i == 0) {
+                long e = System.nanoTime();
+                if (i > 0) { // the first one pays for class loading
+                    phase[0] += b - a;
+                    phase[1] += c - b;
+                    phase[2] += d - c;
+                    phase[3] += e - d;
+                } else {
                     System.out.printf("after 1 container: %s%n", rss());
                 }
             }
-            System.out.printf("after %d containers (%.0f ms each): %s%n", n,
-                    (System.nanoTime() - t0) / 1e6 / n, rss());
+            if (n > 1) {
+                System.out.printf("per container (ms, mean of %d): create %.0f, start %.0f, output+exit %.0f, remove %.0f%n",
+                        n - 1, phase[0] / 1e6 / (n - 1), phase[1] / 1e6 / (n - 1), phase[2] / 1e6 / (n - 1),
+                        phase[3] / 1e6 / (n - 1));
+            }
+            System.out.printf("after %d containers: %s%n", n, rss());
         }
     }
 
