@@ -145,6 +145,16 @@ class AgentSystemTest {
     }
 
     @Test
+    void guestDetailsFromThisKernel() {
+        var d = host.agent().getGuestDetails(io.nemu.proto.kata.GuestDetailsRequest.newBuilder()
+                .setMemBlockSize(true).build());
+        if (Files.exists(Path.of("/sys/devices/system/memory/block_size_bytes"))) {
+            assertTrue(d.getMemBlockSizeBytes() > 0 && Long.bitCount(d.getMemBlockSizeBytes()) == 1, d.toString());
+        }
+        assertTrue(d.getAgentDetails().getStorageHandlersList().contains("virtio-fs"));
+    }
+
+    @Test
     void healthAndVersion() {
         assertEquals(HealthCheckResponse.ServingStatus.SERVING, host.health().check(CheckRequest.getDefaultInstance()).getStatus());
         VersionCheckResponse v = host.health().version(CheckRequest.getDefaultInstance());
@@ -284,7 +294,10 @@ class AgentSystemTest {
         if (!Files.exists(Path.of("/sys/fs/cgroup/cgroup.controllers"))) {
             assertEquals(200L << 20, s.getCgroupStats().getMemoryStats().getUsage().getLimit());
         }
-        remove(id);
+        int pid = pidOf(id);
+        remove(id); // while it runs
+        assertFalse(Files.exists(Path.of("/proc/" + pid)), "init of a removed container still alive");
+        assertTrue(host.cgroupDirs().stream().noneMatch(d -> Files.exists(d.resolve(id))), "cgroup left");
     }
 
     @Test
