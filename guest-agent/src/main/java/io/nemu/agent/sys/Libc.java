@@ -127,4 +127,9 @@ public interface Libc extends Library {
     int sigdelset(Pointer set, int sig);
 
     String strerror(int errnum);
+
+    /** signal(2); only used to restore SIG_DFL (Pointer.NULL). */
+    Pointer signal(int sig, Pointer handler);
+
+    int SIGCHLD = 17;
 }

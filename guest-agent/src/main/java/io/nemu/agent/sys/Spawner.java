@@ -53,6 +53,9 @@ public final class Spawner {
 
     private Spawner() {
         devNull = Libc.C.open("/dev/null", 2 | Libc.O_CLOEXEC, 0);
+        // An ignored SIGCHLD (inherited from whoever started us) would make the kernel reap
+        // children itself and lose their exit statuses.
+        Libc.C.signal(Libc.SIGCHLD, com.sun.jna.Pointer.NULL);
         try {
             Libc.C.prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         } catch (LastErrorException e) {
