@@ -226,6 +226,22 @@ class AgentSystemTest {
     }
 
     @Test
+    void containerWithTerminal() throws Exception {
+        String id = create("term", TestHost.process(true, "sh", "-c", "stty size; read line; echo got $line; exit 7"), null);
+        // sized before it starts, so its first look at the terminal sees it
+        host.agent().ttyWinResize(TtyWinResizeRequest.newBuilder().setContainerId(id).setRow(33).setColumn(99).build());
+        host.agent().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+        assertTrue(readUntil(id, "", "33 99").contains("33 99"));
+        host.agent().writeStdin(WriteStreamRequest.newBuilder().setContainerId(id)
+                .setData(ByteString.copyFromUtf8("hello\n")).build());
+        assertTrue(readUntil(id, "", "got hello").contains("got hello"));
+        assertEquals(7, waitFor(id, ""));
+        assertEquals(Status.Code.OUT_OF_RANGE, code(() -> host.agent().readStderr(
+                ReadStreamRequest.newBuilder().setContainerId(id).build())), "a terminal has no separate stderr");
+        remove(id);
+    }
+
+    @Test
     void signalKillsExecOnly() throws Exception {
         String id = run("sig", TestHost.process(false, "sleep", "300"));
         host.agent().execProcess(ExecProcessRequest.newBuilder().setContainerId(id).setExecId("s")
