@@ -270,6 +270,7 @@ final class Sandbox {
             List<Path> mounts = new ArrayList<>();
             AgentProcess.PipeEnds pipes = null;
             Fd master = null;
+            AgentProcess proc = null;
             boolean crunCreated = false;
             try {
                 for (int i = 0; i < req.getStoragesCount(); i++) {
@@ -299,7 +300,6 @@ final class Sandbox {
                 Path pidFile = bundle.resolve("pid");
                 List<String> args = new ArrayList<>(List.of("create", "--bundle", bundle.toString(),
                         "--pid-file", pidFile.toString()));
-                AgentProcess proc;
                 if (spec.getProcess().getTerminal()) {
                     try (ConsoleSocket sock = consoleSocket()) {
                         args.addAll(List.of("--console-socket", sock.path().toString(), cid));
@@ -328,11 +328,8 @@ final class Sandbox {
                     nsHolder = c;
                 }
                 Log.info("container %s created, init pid %d", cid, proc.pid());
-            } catch (AgentException | IOException e) {
-                if (pipes != null) {
-                    pipes.closeAll();
-                }
-                Fd.closeAll(master);
+            } catch (RuntimeException | IOException e) {
+                releaseStdio(proc, pipes, master);
                 if (crunCreated || Files.exists(cfg.crunRoot().resolve(cid))) {
                     tryRun(null, "delete", "--force", cid);
                 }
@@ -343,6 +340,24 @@ final class Sandbox {
                 }
                 throw AgentException.internal("create container " + cid + ": " + e.getMessage(), e);
             }
+        }
+    }
+
+    /**
+     * Undoes stdio after a failed create/exec. Once a process has its pumps, their read ends are
+     * theirs to close (at end of file): closing them here could hit a reused descriptor number.
+     */
+    private static void releaseStdio(AgentProcess proc, AgentProcess.PipeEnds pipes, Fd master) {
+        if (proc != null) {
+            proc.release();
+            if (pipes != null) {
+                pipes.closeChildEnds();
+            }
+        } else {
+            if (pipes != null) {
+                pipes.closeAll();
+            }
+            Fd.closeAll(master);
         }
     }
 
@@ -369,11 +384,14 @@ final class Sandbox {
         if (p.isEmpty()) {
             return base.resolve("rootfs");
         }
-        Path path = p.startsWith("/") ? Path.of(p) : base.resolve(p);
-        if (path.normalize().toString().contains("/../")) {
-            throw AgentException.invalid("OCI.Root.Path '" + p + "' escapes its directory");
+        if (p.startsWith("/")) {
+            return Path.of(p).normalize();
         }
-        return path.normalize();
+        Path path = base.resolve(p).normalize();
+        if (!path.startsWith(base)) {
+            throw AgentException.invalid("OCI.Root.Path '" + p + "' leaves the container's shared directory");
+        }
+        return path;
     }
 
     private ConsoleSocket consoleSocket() throws IOException {
@@ -556,11 +574,11 @@ final class Sandbox {
             Path pidFile = c.bundle.resolve("exec-" + n + ".pid");
             AgentProcess.PipeEnds pipes = null;
             Fd master = null;
+            AgentProcess p = null;
             try {
                 Files.write(procFile, OciSpecs.bytes(json));
                 List<String> args = new ArrayList<>(List.of("exec", "--detach", "--pid-file", pidFile.toString(),
                         "--process", procFile.toString()));
-                AgentProcess p;
                 if (req.getProcess().getTerminal()) {
                     try (ConsoleSocket sock = consoleSocket()) {
                         args.addAll(List.of("--console-socket", sock.path().toString(), cid));
@@ -584,11 +602,11 @@ final class Sandbox {
                 p.started(readPid(pidFile));
                 c.execs.put(eid, p);
                 Log.info("container %s: exec %s pid %d", cid, eid, p.pid());
-            } catch (AgentException | IOException e) {
-                if (pipes != null) {
-                    pipes.closeAll();
+            } catch (RuntimeException | IOException e) {
+                releaseStdio(p, pipes, master);
+                if (p != null && p.pid() > 0 && !p.exited()) {
+                    Spawner.kill(p.pid(), 9);
                 }
-                Fd.closeAll(master);
                 if (e instanceof AgentException ae) {
                     throw ae;
                 }
