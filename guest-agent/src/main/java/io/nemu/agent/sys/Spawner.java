@@ -196,7 +196,11 @@ public final class Spawner {
             Fd.closeAll(out[1], err[1]);
         }
         try {
-            CompletableFuture<String> errText = CompletableFuture.supplyAsync(() -> drain(err[0]));
+            // Its own thread, not the common pool: drains block until the child closes its end.
+            CompletableFuture<String> errText = new CompletableFuture<>();
+            Thread t = new Thread(null, () -> errText.complete(drain(err[0])), "stderr-" + child.pid(), 64 * 1024);
+            t.setDaemon(true);
+            t.start();
             String outText = drain(out[0]);
             int status = child.exit().get(timeoutSeconds, TimeUnit.SECONDS);
             return new Result(status, outText, errText.get(5, TimeUnit.SECONDS));
