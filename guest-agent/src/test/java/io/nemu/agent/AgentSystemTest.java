@@ -301,8 +301,15 @@ class AgentSystemTest {
         assertTrue(s.getCgroupStats().getCpuStats().getCpuUsage().getTotalUsage() > 0, s.toString());
         assertTrue(s.getCgroupStats().getPidsStats().getCurrent() >= 1, s.toString());
 
+        Path freezer = Path.of("/sys/fs/cgroup/freezer" + host.cgroupParent + "/" + id + "/freezer.state");
         host.agent().pauseContainer(PauseContainerRequest.newBuilder().setContainerId(id).build());
+        if (Files.isDirectory(Path.of("/sys/fs/cgroup/freezer"))) {
+            assertEquals("FROZEN", Files.readString(freezer).trim());
+        }
         host.agent().resumeContainer(ResumeContainerRequest.newBuilder().setContainerId(id).build());
+        if (Files.isDirectory(Path.of("/sys/fs/cgroup/freezer"))) {
+            assertEquals("THAWED", Files.readString(freezer).trim());
+        }
 
         host.agent().updateContainer(UpdateContainerRequest.newBuilder().setContainerId(id).setResources(
                 LinuxResources.newBuilder().setMemory(LinuxMemory.newBuilder().setLimit(200L << 20))).build());
@@ -325,6 +332,9 @@ class AgentSystemTest {
         host.agent().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
         assertEquals(137, waitFor(id, ""));
         assertEquals(id, event.get(60, TimeUnit.SECONDS).getContainerId());
+        // one kill, one event: the next long poll times out (and the agent lets go of it)
+        assertEquals(Status.Code.DEADLINE_EXCEEDED, code(() -> host.agent().withDeadlineAfter(1500, TimeUnit.MILLISECONDS)
+                .getOOMEvent(GetOOMEventRequest.getDefaultInstance())));
         remove(id);
     }
 
