@@ -1,0 +1,177 @@
+package io.nemu.agent;
+
+import com.sun.jna.LastErrorException;
+import com.sun.jna.Memory;
+import io.nemu.agent.sys.Fd;
+import io.nemu.agent.sys.Libc;
+import io.nemu.agent.sys.Spawner;
+import java.io.IOException;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * One process of a container (its init, exec id "", or an exec) and its stdio: pipes, or a
+ * pty master when it has a terminal. Output is pumped into bounded buffers for ReadStdout/Err.
+ */
+final class AgentProcess {
+
+    static final int BUFFER = 1 << 20;
+
+    final String execId;
+    final boolean terminal;
+    private volatile int pid;
+    private volatile CompletableFuture<Integer> exit = new CompletableFuture<>();
+    private final Object stdinLock = new Object();
+    private Fd stdin; // pipe write end, or the pty master (shared with stdout then)
+    private final Fd ptyMaster;
+    final StreamBuffer stdout;
+    final StreamBuffer stderr;
+    private volatile boolean waited;
+
+    /** Stdio for a process with pipes: the child's ends are handed to crun, ours kept. */
+    record PipeEnds(Fd childIn, Fd childOut, Fd childErr, Fd ourIn, Fd ourOut, Fd ourErr) {
+        static PipeEnds create() throws IOException {
+            Fd[] in = Fd.pipe();
+            Fd[] out = Fd.pipe();
+            Fd[] err = Fd.pipe();
+            return new PipeEnds(in[0], out[1], err[1], in[1], out[0], err[0]);
+        }
+
+        void closeChildEnds() {
+            Fd.closeAll(childIn, childOut, childErr);
+        }
+
+        void closeAll() {
+            Fd.closeAll(childIn, childOut, childErr, ourIn, ourOut, ourErr);
+        }
+    }
+
+    private AgentProcess(String execId, boolean terminal, Fd stdin, Fd ptyMaster) {
+        this.execId = execId;
+        this.terminal = terminal;
+        this.stdin = stdin;
+        this.ptyMaster = ptyMaster;
+        this.stdout = new StreamBuffer(BUFFER);
+        this.stderr = terminal ? null : new StreamBuffer(BUFFER);
+    }
+
+    static AgentProcess withPipes(String cid, String execId, PipeEnds ends) {
+        AgentProcess p = new AgentProcess(execId, false, ends.ourIn(), null);
+        String name = cid.substring(0, Math.min(12, cid.length())) + (execId.isEmpty() ? "" : "/" + execId);
+        StreamBuffer.pump(ends.ourOut(), p.stdout, "out-" + name);
+        StreamBuffer.pump(ends.ourErr(), p.stderr, "err-" + name);
+        return p;
+    }
+
+    static AgentProcess withTerminal(String cid, String execId, Fd master) {
+        AgentProcess p = new AgentProcess(execId, true, master, master);
+        // The pump must not close the master while stdin and resizes still use it.
+        Fd readSide;
+        try {
+            readSide = new Fd(dupCloexec(master.fd()));
+        } catch (IOException e) {
+            throw AgentException.internal("cannot duplicate the terminal of " + cid, e);
+        }
+        StreamBuffer.pump(readSide, p.stdout, "tty-" + cid.substring(0, Math.min(12, cid.length())));
+        return p;
+    }
+
+    private static int dupCloexec(int fd) throws IOException {
+        // fcntl(F_DUPFD_CLOEXEC) through open of /proc/self/fd would reopen /dev/ptmx: use dup via JNA.
+        try {
+            return DupHolder.LIB.fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 3);
+        } catch (LastErrorException e) {
+            throw new IOException("fcntl: " + Libc.C.strerror(e.getErrorCode()));
+        }
+    }
+
+    private interface Dup extends com.sun.jna.Library {
+        int fcntl(int fd, int cmd, int arg) throws LastErrorException;
+    }
+
+    private static final class DupHolder {
+        static final Dup LIB = com.sun.jna.Native.load("c", Dup.class);
+    }
+
+    void started(int pid) {
+        this.pid = pid;
+        Spawner.get().watch(pid).whenComplete((code, e) -> exit.complete(code));
+    }
+
+    int pid() {
+        return pid;
+    }
+
+    boolean exited() {
+        return exit.isDone();
+    }
+
+    CompletableFuture<Integer> exit() {
+        return exit;
+    }
+
+    void markWaited() {
+        waited = true;
+    }
+
+    /** Done with: exited, waited for, and all its output read. */
+    boolean finished() {
+        return waited && exit.isDone() && stdout.drained() && (stderr == null || stderr.drained());
+    }
+
+    int writeStdin(byte[] data) throws IOException {
+        synchronized (stdinLock) {
+            if (stdin == null) {
+                throw AgentException.precondition("stdin of process '" + execId + "' is closed");
+            }
+            stdin.writeFully(data, 0, data.length);
+            return data.length;
+        }
+    }
+
+    void closeStdin() throws IOException {
+        synchronized (stdinLock) {
+            if (stdin == null) {
+                return;
+            }
+            if (terminal) {
+                stdin.writeFully(new byte[] {4}, 0, 1); // VEOF: the master stays open for output
+            } else {
+                stdin.close();
+            }
+            stdin = null;
+        }
+    }
+
+    void resize(int rows, int cols) {
+        if (ptyMaster == null) {
+            throw AgentException.precondition("process '" + execId + "' has no terminal");
+        }
+        Memory ws = new Memory(8);
+        ws.setShort(0, (short) rows);
+        ws.setShort(2, (short) cols);
+        ws.setShort(4, (short) 0);
+        ws.setShort(6, (short) 0);
+        try {
+            Libc.C.ioctl(ptyMaster.fd(), Libc.TIOCSWINSZ, ws);
+        } catch (LastErrorException e) {
+            throw AgentException.internal("TIOCSWINSZ: " + Libc.C.strerror(e.getErrorCode()), null);
+        }
+    }
+
+    /** Frees the agent's side of the stdio; waiting readers see end of stream. */
+    void release() {
+        synchronized (stdinLock) {
+            if (stdin != null && stdin != ptyMaster) {
+                stdin.close();
+            }
+            stdin = null;
+        }
+        if (ptyMaster != null) {
+            ptyMaster.close();
+        }
+        stdout.finish();
+        if (stderr != null) {
+            stderr.finish();
+        }
+    }
+}

@@ -1,0 +1,105 @@
+package io.nemu.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.grpc.Status;
+import io.nemu.proto.kata.Hook;
+import io.nemu.proto.kata.Hooks;
+import io.nemu.proto.kata.LinuxMemory;
+import io.nemu.proto.kata.LinuxResources;
+import io.nemu.proto.kata.Spec;
+import io.nemu.proto.kata.StringUser;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class OciSpecsTest {
+
+    private static Spec spec() throws Exception {
+        TestHostless h = new TestHostless();
+        return h.spec();
+    }
+
+    /** The spec TestHost builds, without a TestHost (no root needed). */
+    private static final class TestHostless {
+        Spec spec() {
+            return Spec.newBuilder()
+                    .setProcess(TestHost.process(true, "sh", "-c", "echo hi").addEnv("A=b=c"))
+                    .setHostname("pod")
+                    .setHooks(Hooks.newBuilder().addPrestart(Hook.newBuilder().setPath("/usr/bin/host-only")))
+                    .addMounts(io.nemu.proto.kata.Mount.newBuilder().setDestination("/proc").setType("proc").setSource("proc"))
+                    .setLinux(io.nemu.proto.kata.Linux.newBuilder()
+                            .setCgroupsPath("/ignored")
+                            .addNamespaces(io.nemu.proto.kata.LinuxNamespace.newBuilder().setType("network").setPath("/var/run/netns/x"))
+                            .addNamespaces(io.nemu.proto.kata.LinuxNamespace.newBuilder().setType("pid"))
+                            .addNamespaces(io.nemu.proto.kata.LinuxNamespace.newBuilder().setType("mount"))
+                            .setResources(LinuxResources.newBuilder().setMemory(LinuxMemory.newBuilder().setLimit(32L << 20))))
+                    .build();
+        }
+    }
+
+    @Test
+    void convertsProcessRootMountsNamespacesAndResources() throws Exception {
+        ObjectNode c = OciSpecs.config(spec(), "/b/rootfs", "/nemu/c1",
+                new OciSpecs.Namespaces(null, "/proc/7/ns/ipc", null), null);
+        JsonNode p = c.get("process");
+        assertEquals("sh", p.get("args").get(0).asText());
+        assertTrue(p.get("terminal").asBoolean());
+        assertEquals(24, p.get("consoleSize").get("height").asInt());
+        assertEquals("A=b=c", p.get("env").get(2).asText());
+        assertEquals("RLIMIT_NOFILE", p.get("rlimits").get(0).get("type").asText());
+        assertEquals(1024, p.get("rlimits").get(0).get("hard").asLong());
+        assertTrue(p.get("capabilities").get("bounding").toString().contains("CAP_KILL"));
+        assertEquals("/b/rootfs", c.get("root").get("path").asText());
+        assertEquals("pod", c.get("hostname").asText());
+        assertEquals("/proc", c.get("mounts").get(0).get("destination").asText());
+        assertFalse(c.has("hooks"), "host hooks never reach the guest");
+        JsonNode linux = c.get("linux");
+        assertEquals("/nemu/c1", linux.get("cgroupsPath").asText());
+        assertEquals(32L << 20, linux.get("resources").get("memory").get("limit").asLong());
+        List<String> ns = new ArrayList<>();
+        linux.get("namespaces").forEach(n -> ns.add(n.get("type").asText() + (n.has("path") ? "=" + n.get("path").asText() : "")));
+        assertEquals(List.of("mount", "pid", "ipc=/proc/7/ns/ipc", "uts"), ns);
+    }
+
+    @Test
+    void joinedUtsNamespaceDropsHostname() throws Exception {
+        ObjectNode c = OciSpecs.config(spec(), "/r", "/c", new OciSpecs.Namespaces(null, null, "/proc/7/ns/uts"), null);
+        assertFalse(c.has("hostname"));
+    }
+
+    @Test
+    void stringUserWins() throws Exception {
+        ObjectNode c = OciSpecs.config(spec(), "/r", "/c", new OciSpecs.Namespaces(null, null, null),
+                StringUser.newBuilder().setUid("1000").setGid("100").build());
+        assertEquals(1000, c.get("process").get("user").get("uid").asInt());
+        assertEquals(100, c.get("process").get("user").get("gid").asInt());
+    }
+
+    @Test
+    void badInputIsNamed() throws Exception {
+        Spec s = spec();
+        AgentException e = assertThrows(AgentException.class, () -> OciSpecs.config(
+                s.toBuilder().setProcess(s.getProcess().toBuilder().addEnv("NOEQUALS")).build(), "/r", "/c",
+                new OciSpecs.Namespaces(null, null, null), null));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.code());
+        assertTrue(e.getMessage().contains("NOEQUALS"));
+        e = assertThrows(AgentException.class, () -> OciSpecs.config(
+                s.toBuilder().setProcess(s.getProcess().toBuilder().setCwd("rel")).build(), "/r", "/c",
+                new OciSpecs.Namespaces(null, null, null), null));
+        assertTrue(e.getMessage().contains("Cwd"));
+        e = assertThrows(AgentException.class, () -> OciSpecs.config(s, "/r", "/c",
+                new OciSpecs.Namespaces(null, null, null), StringUser.newBuilder().setUid("root").build()));
+        assertTrue(e.getMessage().contains("uid"));
+        e = assertThrows(AgentException.class, () -> OciSpecs.config(
+                s.toBuilder().setLinux(s.getLinux().toBuilder().addNamespaces(
+                        io.nemu.proto.kata.LinuxNamespace.newBuilder().setType("time-travel"))).build(), "/r", "/c",
+                new OciSpecs.Namespaces(null, null, null), null));
+        assertTrue(e.getMessage().contains("time-travel"));
+    }
+}
