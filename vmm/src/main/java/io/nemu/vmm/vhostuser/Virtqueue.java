@@ -21,6 +21,9 @@ public final class Virtqueue {
 
     private final int size;
     private final GuestMemory memory;
+    private final long descGpa;
+    private final long availGpa;
+    private final long usedGpa;
     private final ByteBuffer desc;
     private final ByteBuffer avail;
     private final ByteBuffer used;
@@ -40,11 +43,22 @@ public final class Virtqueue {
         }
         this.size = size;
         this.memory = memory;
+        this.descGpa = descGpa;
+        this.availGpa = availGpa;
+        this.usedGpa = usedGpa;
         this.desc = memory.gpa(descGpa, DESC_SIZE * size);
         this.avail = memory.gpa(availGpa, 4 + 2 * size + 2);
         this.used = memory.gpa(usedGpa, 4 + 8 * size + 2);
         this.lastAvail = base & 0xffff;
         this.nextUsed = Short.toUnsignedInt(used.getShort(2));
+    }
+
+    /**
+     * The same queue over a new memory table (memory hotplug): the rings keep their guest addresses and
+     * the position is kept.
+     */
+    public Virtqueue remap(GuestMemory newMemory) {
+        return new Virtqueue(newMemory, size, descGpa, availGpa, usedGpa, lastAvail);
     }
 
     public int size() {

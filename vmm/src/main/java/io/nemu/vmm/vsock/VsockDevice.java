@@ -98,9 +98,10 @@ final class VsockDevice implements VhostUserDevice {
     @Override
     public void setMemory(GuestMemory m) {
         callUnchecked(() -> {
+            // Memory hotplug: running queues move to the new table (no views outlive a worker step).
             for (int i = 0; i < 2; i++) {
                 if (queues[i] != null) {
-                    throw new IllegalStateException("memory table changed while queue " + i + " runs");
+                    queues[i] = queues[i].remap(m);
                 }
             }
             if (memory != null) {

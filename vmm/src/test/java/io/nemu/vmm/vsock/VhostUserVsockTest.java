@@ -44,6 +44,7 @@ class VhostUserVsockTest {
     GuestMemory.Backing ram;
     ByteBuffer mem;
     final Memory scratch = new Memory(16);
+    int memfd = -1;
 
     @AfterEach
     void tearDown() {
@@ -56,6 +57,7 @@ class VhostUserVsockTest {
         if (ram != null) {
             ram.release();
         }
+        Libc.closeQuietly(memfd);
     }
 
     void start(String name) throws IOException {
@@ -124,12 +126,11 @@ class VhostUserVsockTest {
     }
 
     int[] setUpQueues() throws IOException {
-        int memfd = Libc.C.memfd_create("vsock-test-ram", 0);
+        memfd = Libc.C.memfd_create("vsock-test-ram", 0);
         Libc.C.ftruncate(memfd, RAM);
         ram = GuestMemory.map(memfd, RAM, 0);
         mem = ram.view(0, (int) RAM);
-        send(SET_MEM_TABLE, 0, body(40).putInt(1).putInt(0).putLong(0).putLong(RAM).putLong(UVA).putLong(0), memfd);
-        Libc.C.close(memfd);
+        sendMemTable();
         int[] efds = new int[4];
         for (int q = 0; q < 2; q++) {
             vringState(SET_VRING_NUM, q, QSIZE);
@@ -145,6 +146,10 @@ class VhostUserVsockTest {
             efds[2 * q + 1] = call;
         }
         return efds;
+    }
+
+    void sendMemTable() throws IOException {
+        send(SET_MEM_TABLE, 0, body(40).putInt(1).putInt(0).putLong(0).putLong(RAM).putLong(UVA).putLong(0), memfd);
     }
 
     int availIdx(int q) {
@@ -238,6 +243,15 @@ class VhostUserVsockTest {
         assertEquals("pong", new String(in.array(), StandardCharsets.US_ASCII));
         assertEquals(1, backend.connectionCount());
 
+        // A new memory table while the queues run (memory hotplug): the queues move over, data still flows.
+        sendMemTable();
+        post(1, 3, packet(VsockHeader.OP_RW, 1024, hostPort, "after".getBytes(StandardCharsets.US_ASCII)), efds);
+        ByteBuffer in2 = ByteBuffer.allocate(5);
+        while (in2.hasRemaining()) {
+            host.read(in2);
+        }
+        assertEquals("after", new String(in2.array(), StandardCharsets.US_ASCII));
+
         // A packet for a connection that does not exist gets a RST back.
         post(1, 2, packet(VsockHeader.OP_RW, 5555, 6666, "x".getBytes(StandardCharsets.US_ASCII)), efds);
         VsockHeader rst = rxPacket(awaitUsed(0, 2));
@@ -247,7 +261,7 @@ class VhostUserVsockTest {
 
         // GET_VRING_BASE stops a queue and reports where it was.
         vringState(GET_VRING_BASE, 1, 0);
-        assertEquals(3, reply(GET_VRING_BASE).getInt(4));
+        assertEquals(4, reply(GET_VRING_BASE).getInt(4));
 
         // The frontend going away ends the device: the host client sees EOF, the mapping goes.
         front.close();
