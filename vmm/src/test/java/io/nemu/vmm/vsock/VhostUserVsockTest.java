@@ -187,8 +187,12 @@ class VhostUserVsockTest {
     }
 
     byte[] packet(int op, int srcPort, int dstPort, byte[] payload) {
+        return packet(op, srcPort, dstPort, payload, 65536, 0);
+    }
+
+    byte[] packet(int op, int srcPort, int dstPort, byte[] payload, int bufAlloc, int fwdCnt) {
         VsockHeader h = new VsockHeader(GUEST_CID, 2, srcPort, dstPort, payload.length, VsockHeader.TYPE_STREAM, op, 0,
-                65536, 0);
+                bufAlloc, fwdCnt);
         ByteBuffer b = ByteBuffer.allocate(VsockHeader.SIZE + payload.length);
         h.write(b);
         return b.put(payload).array();
@@ -274,6 +278,46 @@ class VhostUserVsockTest {
         }
         assertEquals(0, Files.readAllLines(Path.of("/proc/self/maps")).stream()
                 .filter(l -> l.contains("memfd:vsock-test-ram")).count() - 1, "only the test's own mapping is left");
+    }
+
+    @Test
+    void hostSendsNoMoreThanTheGuestsCredit() throws Exception {
+        start("credit");
+        negotiate();
+        int[] efds = setUpQueues();
+        for (int i = 0; i < 6; i++) {
+            post(0, i, null, efds);
+        }
+        SocketChannel host = SocketChannel.open(StandardProtocolFamily.UNIX);
+        host.connect(UnixDomainSocketAddress.of(tmp.resolve("credit.vsock")));
+        host.write(ByteBuffer.wrap("CONNECT 2000\n".getBytes(StandardCharsets.US_ASCII)));
+        int hostPort = rxPacket(awaitUsed(0, 0)).srcPort();
+        // The guest has room for 8 bytes.
+        post(1, 0, packet(VsockHeader.OP_RESPONSE, 2000, hostPort, new byte[0], 8, 0), efds);
+        assertEquals("OK " + Integer.toUnsignedString(hostPort), readLine(host));
+        host.write(ByteBuffer.wrap("abcdefghijklmnopqrst".getBytes(StandardCharsets.US_ASCII)));
+
+        int[] u = awaitUsed(0, 1);
+        assertEquals(VsockHeader.OP_RW, rxPacket(u).op());
+        assertEquals(8, rxPacket(u).len());
+        byte[] got = new byte[8];
+        mem.get((int) buf(0, u[0]) + VsockHeader.SIZE, got);
+        assertEquals("abcdefgh", new String(got, StandardCharsets.US_ASCII));
+        // Out of credit with data waiting: ask the guest for an update, and send nothing more.
+        assertEquals(VsockHeader.OP_CREDIT_REQUEST, rxPacket(awaitUsed(0, 2)).op());
+        Thread.sleep(200);
+        assertEquals(3, Short.toUnsignedInt(mem.getShort((int) used(0) + 2)), "packets beyond the credit");
+
+        // The guest consumed the 8 bytes: 8 more may come.
+        post(1, 1, packet(VsockHeader.OP_CREDIT_UPDATE, 2000, hostPort, new byte[0], 8, 8), efds);
+        u = awaitUsed(0, 3);
+        assertEquals(8, rxPacket(u).len());
+        mem.get((int) buf(0, u[0]) + VsockHeader.SIZE, got);
+        assertEquals("ijklmnop", new String(got, StandardCharsets.US_ASCII));
+        host.close();
+        for (int fd : efds) {
+            Libc.closeQuietly(fd);
+        }
     }
 
     @Test
