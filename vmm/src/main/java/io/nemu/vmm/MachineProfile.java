@@ -27,6 +27,16 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
     /** Device type of a virtio-serial controller on this machine's bus. */
     String virtioSerialDevice();
 
+    /** Device type of a vhost-user-vsock front end (our in-process backend) on this machine's bus. */
+    default String vhostUserVsockDevice() {
+        return hotplug() ? "vhost-user-vsock-pci" : "vhost-user-vsock-device";
+    }
+
+    /** Device type of a kernel vhost-vsock device (/dev/vhost-vsock) on this machine's bus. */
+    default String vhostVsockDevice() {
+        return hotplug() ? "vhost-vsock-pci" : "vhost-vsock-device";
+    }
+
     /** Extra device properties for virtio devices on this bus (e.g. modern-only on PCI). */
     default String virtioDeviceOptions() {
         return "";

@@ -16,6 +16,16 @@ public record RunPaths(Path runDir, Path consoleLog) {
         return runDir.resolve("agent.sock");
     }
 
+    /** Hybrid vsock socket host clients use; guest connections to port P go to {@code vsock_P}. */
+    public Path vsockSocket() {
+        return runDir.resolve(VmConfig.VSOCK_SOCKET);
+    }
+
+    /** vhost-user socket between QEMU and our vsock backend. */
+    public Path vhostUserVsockSocket() {
+        return runDir.resolve("vsock-vu.sock");
+    }
+
     /** QEMU's stdout and stderr. */
     public Path qemuLog() {
         return runDir.resolve("qemu.log");

@@ -1,7 +1,9 @@
 package io.nemu.vmm;
 
 import io.nemu.vmm.channel.AgentChannel;
+import io.nemu.vmm.channel.HybridVsockChannel;
 import io.nemu.vmm.channel.SerialAgentChannel;
+import io.nemu.vmm.channel.VhostVsockChannel;
 import io.nemu.vmm.process.ProcessTools;
 import io.nemu.vmm.qmp.QmpClient;
 import io.nemu.vmm.virtiofs.Virtiofsd;
@@ -116,9 +118,7 @@ public final class Vm implements AutoCloseable {
                 virtiofsd.exitFuture().thenAccept(this::onVirtiofsdExit);
                 observer.virtiofsdStarted(virtiofsd.pid());
             }
-            if (config.agentTransport() == AgentTransport.SERIAL) {
-                channel = new SerialAgentChannel(paths.agentSocket());
-            }
+            channel = openAgentChannel();
             List<String> argv = QemuCommandLine.build(config, paths, accelerator, tsc, sandbox, channel);
             Files.write(paths.commandFile(), argv, StandardCharsets.UTF_8);
             log.info("starting {} VM ({}, {} vCPU, {} MiB): {}", config.profile().name(),
@@ -269,6 +269,24 @@ public final class Vm implements AutoCloseable {
             log.error("virtiofsd pid {} exited with code {} while QEMU pid {} runs; the guest's shared folder is "
                     + "gone. Its log ends:\n{}", virtiofsd.pid(), code, p.pid(), ProcessTools.tail(paths.virtiofsdLog(), 10));
         }
+    }
+
+    /** The agent channel of the config; a vsock backend starts listening here, before QEMU connects. */
+    private AgentChannel openAgentChannel() throws IOException {
+        AgentTransport t = config.agentTransport();
+        if (t == AgentTransport.VSOCK) {
+            t = VhostVsockChannel.available() ? AgentTransport.VHOST_VSOCK : AgentTransport.HYBRID_VSOCK;
+            log.info("vsock agent channel: {}", t == AgentTransport.VHOST_VSOCK ? "kernel vhost-vsock"
+                    : "in-process vhost-user-vsock (no " + VhostVsockChannel.DEVICE + ")");
+        }
+        return switch (t) {
+            case NONE -> null;
+            case SERIAL -> new SerialAgentChannel(paths.agentSocket());
+            case HYBRID_VSOCK -> HybridVsockChannel.start(config.runDir().getFileName().toString(),
+                    paths.vhostUserVsockSocket(), paths.vsockSocket());
+            case VHOST_VSOCK -> VhostVsockChannel.reserve(paths.runDir().resolve("vsock-relay.sock"));
+            case VSOCK -> throw new IllegalStateException("resolved above");
+        };
     }
 
     /** Ends what is still running (QEMU only if {@code killQemu}) and removes sockets. Idempotent. */

@@ -63,6 +63,10 @@ public record VmConfig(
     static final int MAX_SOCKET_PATH = 107;
     /** Longest socket file name the VM puts into runDir. */
     static final String LONGEST_SOCKET = "virtiofsd.sock";
+    /** Hybrid vsock socket name; guest-initiated connections use {@code vsock_<port>} beside it. */
+    static final String VSOCK_SOCKET = "vsock";
+    /** Longest name a guest-initiated vsock connection can ask for. */
+    static final String LONGEST_VSOCK_SOCKET = VSOCK_SOCKET + "_4294967295";
     /** Linux virtio-fs tags are at most 36 bytes. */
     static final int MAX_TAG_BYTES = 36;
 
@@ -128,6 +132,11 @@ public record VmConfig(
         }
         if (agentTransport == null) {
             agentTransport = AgentTransport.NONE;
+        }
+        if (agentTransport == AgentTransport.VSOCK || agentTransport == AgentTransport.HYBRID_VSOCK) {
+            int vsLen = runDir.resolve(LONGEST_VSOCK_SOCKET).toString().getBytes(StandardCharsets.UTF_8).length;
+            require(vsLen <= MAX_SOCKET_PATH, "runDir", "is too long for the vsock sockets (" + vsLen + " > "
+                    + MAX_SOCKET_PATH + " bytes with " + LONGEST_VSOCK_SOCKET + "): " + runDir);
         }
         if (startTimeout == null) {
             startTimeout = Duration.ofSeconds(20);
