@@ -1,0 +1,60 @@
+package io.nemu.ttrpc.internal;
+
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Runs tasks one at a time, in submission order, on a delegate executor: gRPC listeners of one call
+ * must never be entered concurrently. Cheap to create (one per call), no threads of its own.
+ */
+public final class SerializingExecutor implements Executor, Runnable {
+  private static final System.Logger LOG = System.getLogger(SerializingExecutor.class.getName());
+
+  private final Executor delegate;
+  private final Queue<Runnable> tasks = new ConcurrentLinkedQueue<>();
+  private final AtomicBoolean running = new AtomicBoolean();
+
+  public SerializingExecutor(Executor delegate) {
+    this.delegate = delegate;
+  }
+
+  @Override
+  public void execute(Runnable task) {
+    tasks.add(task);
+    schedule();
+  }
+
+  private void schedule() {
+    if (running.compareAndSet(false, true)) {
+      try {
+        delegate.execute(this);
+      } catch (RuntimeException e) {
+        // Delegate refused (shut down): drop the queue rather than leave it stuck half-run.
+        tasks.clear();
+        running.set(false);
+        throw e;
+      }
+    }
+  }
+
+  @Override
+  public void run() {
+    try {
+      Runnable task;
+      while ((task = tasks.poll()) != null) {
+        try {
+          task.run();
+        } catch (RuntimeException | Error e) {
+          LOG.log(System.Logger.Level.ERROR, "ttrpc call callback failed", e);
+        }
+      }
+    } finally {
+      running.set(false);
+    }
+    if (!tasks.isEmpty()) {
+      schedule();
+    }
+  }
+}
