@@ -1,0 +1,238 @@
+package io.nemu.e2e.bench;
+
+import io.nemu.e2e.vm.GuestImages;
+import io.nemu.firmware.GuestImage;
+import io.nemu.vmm.Accelerator;
+import io.nemu.vmm.AcceleratorProbe;
+import io.nemu.vmm.AgentTransport;
+import io.nemu.vmm.HostCpu;
+import io.nemu.vmm.MachineProfile;
+import io.nemu.vmm.QemuCommandLine;
+import io.nemu.vmm.Vm;
+import io.nemu.vmm.VmConfig;
+import io.nemu.vmm.process.ProcessTools;
+import java.io.File;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import org.apache.commons.compress.archivers.cpio.CpioArchiveEntry;
+import org.apache.commons.compress.archivers.cpio.CpioArchiveOutputStream;
+import org.apache.commons.compress.archivers.cpio.CpioConstants;
+
+/**
+ * Boot-to-ready of the sandbox VM on both profiles, next to the floor measured in the same run: plain
+ * QEMU on the same machine type and kernel with a busybox-only initramfs that prints a marker. Also the
+ * host RSS of QEMU and virtiofsd per VM once the guest is ready. Prints medians of {@code --runs} (3).
+ *
+ * <p>Run with scripts/bench-boot.sh. Options: {@code --runs N}, {@code --accel tcg|kvm|auto}.
+ */
+public final class BootBenchmark {
+    private static final String FLOOR_MARKER = "NEMU-FLOOR-MARKER";
+
+    private record Sample(long startMs, long readyMs, long qemuRssKib, long qemuShmemKib, long virtiofsdRssKib,
+            long stopMs) {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int runs = 3;
+        Accelerator accel = Accelerator.TCG;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--runs" -> runs = Integer.parseInt(args[++i]);
+                case "--accel" -> accel = Accelerator.parse(args[++i]);
+                default -> throw new IllegalArgumentException("unknown option " + args[i]
+                        + " (use --runs N, --accel tcg|kvm|auto)");
+            }
+        }
+        if (runs < 1) {
+            throw new IllegalArgumentException("--runs must be >= 1");
+        }
+        GuestImage image = GuestImages.get();
+        Accelerator resolved = AcceleratorProbe.choose(accel, VmConfig.DEFAULT_QEMU).accelerator();
+        Path work = Files.createTempDirectory("nemu-bench");
+        try {
+            Path floorInitrd = busyboxInitramfs(work.resolve("floor.cpio"));
+            System.out.printf("kernel %s (%s), initramfs %d KiB, floor initramfs %d KiB, accelerator %s, %d runs%n",
+                    image.kernel(), image.kernelRelease(), Files.size(image.initrd()) / 1024,
+                    Files.size(floorInitrd) / 1024, resolved.name().toLowerCase(), runs);
+            List<String> rows = new ArrayList<>();
+            for (MachineProfile profile : List.of(MachineProfile.virt(), MachineProfile.virtHotplug())) {
+                long[] floor = new long[runs];
+                List<Sample> samples = new ArrayList<>();
+                for (int r = 0; r < runs; r++) {
+                    floor[r] = floorBoot(profile, image, floorInitrd, resolved, work.resolve(profile.name() + "-floor-" + r));
+                    Sample s = vmBoot(profile, image, resolved, work.resolve(profile.name() + "-" + r));
+                    samples.add(s);
+                    System.out.printf("  %-13s run %d: floor %5d ms | nemu start() %4d ms, ready %5d ms, "
+                                    + "QEMU RSS %4d MiB (guest RAM %4d), virtiofsd RSS %3d MiB, power-off %4d ms%n",
+                            profile.name(), r + 1, floor[r], s.startMs(), s.readyMs(), s.qemuRssKib() / 1024,
+                            s.qemuShmemKib() / 1024, s.virtiofsdRssKib() / 1024, s.stopMs());
+                }
+                long f = median(floor);
+                long ready = median(samples.stream().mapToLong(Sample::readyMs).toArray());
+                rows.add(String.format("%-13s %9d %9d %6.2f %9d %9d %9d %9d %9d", profile.name(), f, ready,
+                        (double) ready / f, median(samples.stream().mapToLong(Sample::startMs).toArray()),
+                        median(samples.stream().mapToLong(Sample::qemuRssKib).toArray()) / 1024,
+                        median(samples.stream().mapToLong(Sample::qemuShmemKib).toArray()) / 1024,
+                        median(samples.stream().mapToLong(Sample::virtiofsdRssKib).toArray()) / 1024,
+                        median(samples.stream().mapToLong(Sample::stopMs).toArray())));
+            }
+            System.out.println();
+            System.out.println("medians of " + runs + " (ms, MiB)");
+            System.out.printf("%-13s %9s %9s %6s %9s %9s %9s %9s %9s%n", "profile", "floor", "ready", "ratio",
+                    "start()", "qemuRSS", "guestRAM", "vfsdRSS", "poweroff");
+            rows.forEach(System.out::println);
+        } finally {
+            ProcessTools.deleteTree(work);
+        }
+    }
+
+    /** Our VM: from before start() to the guest's ready line; RSS once ready; ACPI power-off to QEMU exit. */
+    private static Sample vmBoot(MachineProfile profile, GuestImage image, Accelerator accel, Path dir)
+            throws Exception {
+        Path share = Files.createDirectories(dir.resolve("share"));
+        VmConfig.Builder b = VmConfig.builder().profile(profile).kernel(image.kernel()).initrd(image.initrd())
+                .accelerator(accel).vcpus(1).memoryMib(512).sharedDir(share).agentTransport(AgentTransport.SERIAL)
+                .runDir(dir.resolve("run")).startTimeout(Duration.ofSeconds(30));
+        if (profile.hotplug()) {
+            b.maxVcpus(2).memorySlots(1).maxMemoryMib(1024).pciRootPorts(1);
+        }
+        Vm vm = new Vm(b.build());
+        try {
+            long t0 = System.nanoTime();
+            vm.start();
+            long started = System.nanoTime();
+            vm.waitForConsoleLine(Pattern.compile(Pattern.quote(image.readyLine())), Duration.ofSeconds(120));
+            long ready = System.nanoTime();
+            long qemuRss = ProcessTools.rssKib(vm.pid());
+            long qemuShmem = statusKib(vm.pid(), "RssShmem:");
+            long vfsdRss = vm.virtiofsdPid().isPresent() ? ProcessTools.rssKib(vm.virtiofsdPid().getAsLong()) : 0;
+            long s0 = System.nanoTime();
+            Integer code = vm.stop(Duration.ofSeconds(30));
+            long stopped = System.nanoTime();
+            if (!Files.readString(vm.consoleLog(), StandardCharsets.ISO_8859_1).contains("powering off")) {
+                System.out.println("  (guest did not power off by itself; QEMU exit " + code + ")");
+            }
+            return new Sample(ms(started - t0), ms(ready - t0), qemuRss, qemuShmem, vfsdRss, ms(stopped - s0));
+        } finally {
+            vm.stop(Duration.ZERO);
+        }
+    }
+
+    /** Plain QEMU, same machine type and kernel, busybox /init that prints a marker and powers off. */
+    private static long floorBoot(MachineProfile profile, GuestImage image, Path initrd, Accelerator accel, Path dir)
+            throws Exception {
+        Files.createDirectories(dir);
+        Path serial = dir.resolve("serial.log");
+        Files.deleteIfExists(serial);
+        OptionalLong tsc = HostCpu.tscKhz();
+        List<String> kargs = new ArrayList<>(QemuCommandLine.BASE_KERNEL_ARGS);
+        kargs.addAll(profile.kernelArgs(accel, tsc));
+        String machine = profile.hotplug() ? "q35" : "microvm,acpi=on,pic=off,pit=off,x-option-roms=off,rtc=on";
+        List<String> cmd = new ArrayList<>(List.of(VmConfig.DEFAULT_QEMU.toString(), "-machine", machine,
+                "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-m", "512M",
+                "-kernel", image.kernel().toString(), "-initrd", initrd.toString(),
+                "-append", String.join(" ", kargs), "-serial", "file:" + serial));
+        if (accel == Accelerator.KVM) {
+            cmd.addAll(List.of("-accel", "kvm", "-cpu", "host"));
+        } else {
+            cmd.addAll(List.of("-accel", "tcg"));
+        }
+        long t0 = System.nanoTime();
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(dir.resolve("qemu.log").toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+        try {
+            long deadline = t0 + TimeUnit.SECONDS.toNanos(120);
+            while (true) {
+                if (Files.exists(serial) && Files.readString(serial, StandardCharsets.ISO_8859_1).contains(FLOOR_MARKER)) {
+                    return ms(System.nanoTime() - t0);
+                }
+                if (!p.isAlive() || System.nanoTime() > deadline) {
+                    throw new IOException("floor boot gave no marker (QEMU " + (p.isAlive() ? "still running" : "exit "
+                            + p.exitValue()) + "); serial ends:\n" + ProcessTools.tail(serial, 15) + "\nQEMU: "
+                            + ProcessTools.tail(dir.resolve("qemu.log"), 5));
+                }
+                Thread.sleep(5);
+            }
+        } finally {
+            if (ProcessTools.waitFor(p, Duration.ofSeconds(10)) == null) {
+                ProcessTools.kill(p);
+            }
+        }
+    }
+
+    /** newc cpio: static busybox as /bin/busybox, /dev/console, and an /init that prints the marker. */
+    static Path busyboxInitramfs(Path out) throws IOException {
+        Path busybox = Path.of("/bin/busybox");
+        if (!Files.isRegularFile(busybox)) {
+            throw new IOException("the floor needs a static busybox at /bin/busybox (apt-get install busybox-static)");
+        }
+        String init = "#!/bin/busybox sh\n/bin/busybox echo " + FLOOR_MARKER + "\n/bin/busybox poweroff -f\n";
+        try (OutputStream os = Files.newOutputStream(out);
+                CpioArchiveOutputStream cpio = new CpioArchiveOutputStream(os, CpioConstants.FORMAT_NEW)) {
+            dir(cpio, "bin");
+            dir(cpio, "dev");
+            CpioArchiveEntry console = new CpioArchiveEntry(CpioConstants.FORMAT_NEW, "dev/console");
+            console.setMode(CpioConstants.C_ISCHR | 0600);
+            console.setRemoteDeviceMaj(5);
+            console.setRemoteDeviceMin(1);
+            console.setNumberOfLinks(1);
+            cpio.putArchiveEntry(console);
+            cpio.closeArchiveEntry();
+            file(cpio, "bin/busybox", Files.readAllBytes(busybox));
+            file(cpio, "init", init.getBytes(StandardCharsets.US_ASCII));
+            cpio.finish();
+        }
+        return out;
+    }
+
+    private static void dir(CpioArchiveOutputStream cpio, String name) throws IOException {
+        CpioArchiveEntry e = new CpioArchiveEntry(CpioConstants.FORMAT_NEW, name);
+        e.setMode(CpioConstants.C_ISDIR | 0755);
+        e.setNumberOfLinks(2);
+        cpio.putArchiveEntry(e);
+        cpio.closeArchiveEntry();
+    }
+
+    private static void file(CpioArchiveOutputStream cpio, String name, byte[] data) throws IOException {
+        CpioArchiveEntry e = new CpioArchiveEntry(CpioConstants.FORMAT_NEW, name, data.length);
+        e.setMode(CpioConstants.C_ISREG | 0755);
+        e.setNumberOfLinks(1);
+        cpio.putArchiveEntry(e);
+        cpio.write(data);
+        cpio.closeArchiveEntry();
+    }
+
+    /** A "Name:  N kB" line of /proc/PID/status, in KiB; -1 if absent. */
+    private static long statusKib(long pid, String key) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                if (line.startsWith(key)) {
+                    return Long.parseLong(line.substring(key.length()).trim().split("\\s+")[0]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+
+    private static long median(long[] v) {
+        long[] s = v.clone();
+        java.util.Arrays.sort(s);
+        return s[s.length / 2];
+    }
+
+    private static long ms(long nanos) {
+        return nanos / 1_000_000;
+    }
+}

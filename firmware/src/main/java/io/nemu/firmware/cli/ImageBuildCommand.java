@@ -1,0 +1,87 @@
+package io.nemu.firmware.cli;
+
+import io.nemu.firmware.FirmwareException;
+import io.nemu.firmware.GuestPaths;
+import io.nemu.firmware.ImageBuilder;
+import io.nemu.firmware.InitramfsCompression;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code nemu image build}: builds the guest image from Debian packages. */
+@Command(name = "build", mixinStandardHelpOptions = true,
+        description = {"Build the guest image (vmlinux, vmlinuz, initramfs.img, manifest.json) from Debian",
+                "packages fetched with apt-get. Does nothing when the image is up to date."})
+public final class ImageBuildCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "DIR",
+            description = "Image directory (default: $NEMU_HOME/share/guest, or packaging/target/nemu/share/guest"
+                    + " in a source checkout).")
+    Path output;
+
+    @Option(names = "--cache", paramLabel = "DIR",
+            description = "Where downloaded .deb files are kept (default: $NEMU_CACHE_DIR/debs or ~/.cache/nemu/debs).")
+    Path cache;
+
+    @Option(names = "--agent-jar", paramLabel = "JAR", description = "Guest agent jar to include (needs --agent-runtime).")
+    Path agentJar;
+
+    @Option(names = "--agent-runtime", paramLabel = "DIR", description = "jlink runtime for the agent.")
+    Path agentRuntime;
+
+    @Option(names = "--kernel-package", paramLabel = "NAME",
+            description = "Kernel package (default: the newest linux-image-6.1.0-N-amd64 apt offers).")
+    String kernelPackage;
+
+    @Option(names = "--compression", paramLabel = "ALG", defaultValue = "lz4",
+            description = "Initramfs compression: gzip, zstd or lz4 (default: ${DEFAULT-VALUE}).")
+    String compression;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        Path dir = output != null ? output : GuestPaths.defaultGuestDir().orElse(null);
+        if (dir == null) {
+            err.println("nemu image build: no --output given, NEMU_HOME is not set and this is not a source checkout");
+            return 2;
+        }
+        InitramfsCompression comp;
+        try {
+            comp = InitramfsCompression.of(compression);
+        } catch (IllegalArgumentException e) {
+            err.println("nemu image build: --compression: " + e.getMessage());
+            return 2;
+        }
+        long t0 = System.nanoTime();
+        try {
+            ImageBuilder.Result r = ImageBuilder.builder()
+                    .output(dir).cacheDir(cache).agentJar(agentJar).agentRuntime(agentRuntime)
+                    .kernelPackage(kernelPackage).compression(comp)
+                    .listener((step, total, what) -> {
+                        out.printf("[%d/%d] %5.1fs  %s%n", step, total, (System.nanoTime() - t0) / 1e9, what);
+                        out.flush();
+                    })
+                    .build().run();
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            if (!r.upToDate()) {
+                r.manifest().outputs().forEach(o -> out.printf("  %-14s %,12d bytes  sha256 %s%n",
+                        o.name(), o.size(), o.sha256()));
+            }
+            out.printf("%s guest image for kernel %s in %s (%d ms)%n", r.upToDate() ? "Kept" : "Built",
+                    r.manifest().kernelRelease(), r.dir(), ms);
+            return 0;
+        } catch (FirmwareException e) {
+            err.println("nemu image build: " + e.getMessage());
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,72 @@
+package io.nemu.vmm;
+
+import io.nemu.vmm.channel.AgentChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+
+/** Builds the QEMU command line of a VM from its config and what the host probes said. */
+public final class QemuCommandLine {
+    /** Kernel words every VM gets: serial console, and a panic ends QEMU (with -no-reboot). */
+    public static final List<String> BASE_KERNEL_ARGS = List.of("console=ttyS0", "panic=1", "quiet");
+
+    static final String FS_CHARDEV = "fs0";
+
+    private QemuCommandLine() {
+    }
+
+    /**
+     * @param accel     resolved accelerator (KVM or TCG)
+     * @param tscKhz    host TSC rate, for guests that cannot calibrate under TCG
+     * @param sandbox   add QEMU's seccomp sandbox
+     * @param channel   agent channel, or null
+     */
+    public static List<String> build(VmConfig c, RunPaths paths, Accelerator accel, OptionalLong tscKhz,
+            boolean sandbox, AgentChannel channel) {
+        if (accel == Accelerator.AUTO) {
+            throw new IllegalArgumentException("accelerator must be resolved before building the command line");
+        }
+        MachineProfile p = c.profile();
+        List<String> a = new ArrayList<>();
+        a.add(c.qemuBinary().toString());
+        a.addAll(List.of("-name", "nemu-" + p.name(), "-no-user-config", "-nodefaults", "-display", "none",
+                "-no-reboot"));
+        if (accel == Accelerator.KVM) {
+            a.addAll(List.of("-accel", "kvm", "-cpu", "host"));
+        } else {
+            a.addAll(List.of("-accel", "tcg"));
+        }
+        a.addAll(p.machineArgs(c));
+        // Shared guest RAM: vhost-user back ends (virtiofsd, vsock) map it.
+        a.addAll(List.of("-object", "memory-backend-memfd,id=" + MachineProfile.MEMORY_BACKEND_ID + ",size="
+                + c.memoryMib() + "M,share=on"));
+        a.addAll(List.of("-kernel", c.kernel().toString()));
+        if (c.initrd() != null) {
+            a.addAll(List.of("-initrd", c.initrd().toString()));
+        }
+        a.addAll(List.of("-append", String.join(" ", kernelArgs(c, accel, tscKhz))));
+        a.addAll(List.of("-chardev", "file,id=console,path=" + paths.consoleLog(), "-serial", "chardev:console"));
+        a.addAll(List.of("-chardev", "socket,id=qmp,path=" + paths.qmpSocket() + ",server=on,wait=off",
+                "-mon", "chardev=qmp,mode=control"));
+        if (c.sharedDir() != null) {
+            a.addAll(List.of("-chardev", "socket,id=" + FS_CHARDEV + ",path=" + paths.virtiofsdSocket(),
+                    "-device", p.vhostUserFsDevice() + ",chardev=" + FS_CHARDEV + ",tag=" + c.sharedTag()
+                            + ",queue-size=1024"));
+        }
+        if (channel != null) {
+            a.addAll(channel.qemuArgs(p));
+        }
+        if (sandbox) {
+            a.addAll(List.of("-sandbox", QemuFeatures.SANDBOX));
+        }
+        return a;
+    }
+
+    /** The kernel command line: base words, the profile's, then the config's extras (last wins). */
+    public static List<String> kernelArgs(VmConfig c, Accelerator accel, OptionalLong tscKhz) {
+        List<String> k = new ArrayList<>(BASE_KERNEL_ARGS);
+        k.addAll(c.profile().kernelArgs(accel, tscKhz));
+        k.addAll(c.kernelArgs());
+        return k;
+    }
+}

@@ -1,0 +1,474 @@
+package io.nemu.vmm;
+
+import io.nemu.vmm.channel.AgentChannel;
+import io.nemu.vmm.channel.SerialAgentChannel;
+import io.nemu.vmm.process.ProcessTools;
+import io.nemu.vmm.qmp.QmpClient;
+import io.nemu.vmm.virtiofs.Virtiofsd;
+import java.io.File;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One sandbox VM: virtiofsd (when a folder is shared), QEMU, its QMP connection and the agent channel.
+ * {@link #start} returns once QEMU runs and QMP is connected; {@link #stop} powers the guest off
+ * (ACPI), then quits QEMU, then kills it. Whatever way it ends, nothing of it is left running and its
+ * sockets are removed; logs stay in the run folder.
+ */
+public final class Vm implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Vm.class);
+    private static final Duration QUIT_WAIT = Duration.ofSeconds(3);
+    private static final Duration VIRTIOFSD_GRACE = Duration.ofSeconds(2);
+    private static final Duration POWERDOWN_REPEAT = Duration.ofSeconds(1);
+
+    /** Hears about the processes a VM starts (e.g. to record pids for cleanup after a crash). */
+    public interface Observer {
+        default void virtiofsdStarted(long pid) {
+        }
+
+        default void qemuStarted(long pid) {
+        }
+    }
+
+    /** Lifecycle of a VM. */
+    public sealed interface State permits State.Created, State.Starting, State.Running, State.Stopped {
+        record Created() implements State {
+        }
+
+        record Starting() implements State {
+        }
+
+        record Running(long pid) implements State {
+        }
+
+        /** @param exitCode QEMU's exit code, or null if QEMU never ran */
+        record Stopped(Integer exitCode) implements State {
+        }
+    }
+
+    private final VmConfig config;
+    private final RunPaths paths;
+    private final Observer observer;
+    private final CompletableFuture<Integer> exit = new CompletableFuture<>();
+    private volatile State state = new State.Created();
+    private volatile Process qemu;
+    private volatile Virtiofsd virtiofsd;
+    private volatile QmpClient qmp;
+    private volatile AgentChannel channel;
+    private volatile Accelerator accelerator;
+    private volatile boolean cleanedUp;
+    private volatile boolean stopping;
+    /** virtiofsd ended while QEMU was not (yet) known to be dead: its death is the cause. */
+    private final CompletableFuture<Boolean> virtiofsdDiedFirst = new CompletableFuture<>();
+
+    public Vm(VmConfig config) {
+        this(config, new Observer() {
+        });
+    }
+
+    public Vm(VmConfig config, Observer observer) {
+        this.config = config;
+        this.paths = RunPaths.of(config);
+        this.observer = observer;
+    }
+
+    /**
+     * Starts virtiofsd and QEMU and connects QMP, within the config's start timeout. On failure
+     * everything started is ended and the error carries the last lines of QEMU's and the console's logs.
+     */
+    public synchronized void start() {
+        if (!(state instanceof State.Created)) {
+            throw new IllegalStateException("VM already " + state);
+        }
+        state = new State.Starting();
+        long deadline = System.nanoTime() + config.startTimeout().toNanos();
+        try {
+            config.checkHost();
+            prepareRunDir();
+            AcceleratorProbe.Choice choice = AcceleratorProbe.choose(config.accelerator(), config.qemuBinary());
+            accelerator = choice.accelerator();
+            OptionalLong tsc = HostCpu.tscKhz();
+            if (accelerator == Accelerator.TCG && tsc.isEmpty() && !config.profile().hotplug()) {
+                log.warn("host TSC rate unknown: the {} guest may fail to calibrate its clock under TCG",
+                        config.profile().name());
+            }
+            boolean sandbox = QemuFeatures.sandbox(config.qemuBinary());
+            if (!sandbox) {
+                log.warn("{} has no seccomp sandbox; running without -sandbox", config.qemuBinary());
+            }
+            if (config.sharedDir() != null) {
+                virtiofsd = Virtiofsd.start(config.virtiofsdBinary(), paths.virtiofsdSocket(), config.sharedDir(),
+                        config.sharedCache(), paths.virtiofsdLog(), remaining(deadline));
+                virtiofsd.exitFuture().thenAccept(this::onVirtiofsdExit);
+                observer.virtiofsdStarted(virtiofsd.pid());
+            }
+            if (config.agentTransport() == AgentTransport.SERIAL) {
+                channel = new SerialAgentChannel(paths.agentSocket());
+            }
+            List<String> argv = QemuCommandLine.build(config, paths, accelerator, tsc, sandbox, channel);
+            Files.write(paths.commandFile(), argv, StandardCharsets.UTF_8);
+            log.info("starting {} VM ({}, {} vCPU, {} MiB): {}", config.profile().name(),
+                    accelerator.name().toLowerCase(), config.vcpus(), config.memoryMib(), String.join(" ", argv));
+            Files.deleteIfExists(paths.consoleLog());
+            Files.createFile(paths.consoleLog());
+            Process p = new ProcessBuilder(argv).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.to(paths.qemuLog().toFile()))
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+            qemu = p;
+            p.onExit().thenAccept(this::onQemuExit);
+            observer.qemuStarted(p.pid());
+            awaitQmpSocket(p, deadline);
+            qmp = QmpClient.connect(paths.qmpSocket(), remaining(deadline)).get();
+            checkAlive("connecting QMP");
+            state = new State.Running(p.pid());
+            log.info("VM up: QEMU pid {}, QMP connected, console {}", p.pid(), paths.consoleLog());
+        } catch (VmConfigException e) {
+            cleanup(true);
+            state = new State.Stopped(null);
+            throw e;
+        } catch (Exception e) {
+            Throwable cause = (e instanceof ExecutionException || e instanceof java.util.concurrent.CompletionException)
+                    && e.getCause() != null ? e.getCause() : e;
+            if (e instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            // Let QEMU's own last words reach its log before reading it.
+            waitExit(Duration.ofMillis(300));
+            String diag = diagnostics();
+            cleanup(true);
+            state = new State.Stopped(qemu == null || qemu.isAlive() ? null : qemu.exitValue());
+            String why = cause instanceof VmException || cause instanceof TimeoutException
+                    ? String.valueOf(cause.getMessage()) : cause.toString();
+            if (cause instanceof TimeoutException) {
+                why = "QMP not ready within " + config.startTimeout().toMillis() + " ms";
+            }
+            // The first process to die is the real story; the QMP or socket error follows from it.
+            Virtiofsd v = virtiofsd;
+            boolean virtiofsdFirst = v != null && !v.isAlive() && diedFirst(virtiofsdDiedFirst);
+            if (virtiofsdFirst) {
+                if (!why.startsWith("virtiofsd")) {
+                    why = "virtiofsd (pid " + v.pid() + ") exited with code " + v.exitFuture().getNow(-1)
+                        + " during start (" + why + ")";
+                }
+            } else if (qemu != null && !qemu.isAlive() && !why.startsWith("QEMU")) {
+                why = "QEMU (pid " + qemu.pid() + ") exited with code " + qemu.exitValue() + " during start ("
+                        + why + ")";
+            }
+            throw new VmException("cannot start " + config.profile().name() + " VM in " + config.runDir() + ": "
+                    + why + diag, cause);
+        }
+    }
+
+    private static boolean diedFirst(CompletableFuture<Boolean> f) {
+        try {
+            return f.get(1, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    private void prepareRunDir() throws IOException {
+        Files.createDirectories(config.runDir());
+        Files.deleteIfExists(paths.qmpSocket());
+        Files.deleteIfExists(paths.agentSocket());
+        Files.deleteIfExists(paths.virtiofsdSocket());
+        Files.deleteIfExists(paths.qemuLog());
+        Files.deleteIfExists(paths.virtiofsdLog());
+    }
+
+    private void awaitQmpSocket(Process p, long deadline) throws InterruptedException {
+        while (!Files.exists(paths.qmpSocket())) {
+            checkAlive("waiting for the QMP socket");
+            if (System.nanoTime() > deadline) {
+                throw new VmException("QEMU (pid " + p.pid() + ") did not open " + paths.qmpSocket() + " within "
+                        + config.startTimeout().toMillis() + " ms");
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    private void checkAlive(String during) {
+        Process p = qemu;
+        if (p != null && !p.isAlive()) {
+            throw new VmException("QEMU (pid " + p.pid() + ") exited with code " + p.exitValue() + " while " + during);
+        }
+        Virtiofsd v = virtiofsd;
+        if (v != null && !v.isAlive()) {
+            throw new VmException("virtiofsd (pid " + v.pid() + ") exited with code " + v.exitFuture().join()
+                    + " while " + during);
+        }
+    }
+
+    private static Duration remaining(long deadline) {
+        return Duration.ofNanos(Math.max(1_000_000, deadline - System.nanoTime()));
+    }
+
+    /** Last lines of every log, for error messages. */
+    private String diagnostics() {
+        StringBuilder sb = new StringBuilder();
+        Process p = qemu;
+        if (p != null && !p.isAlive()) {
+            sb.append("\nQEMU exited with code ").append(p.exitValue());
+        }
+        Virtiofsd v = virtiofsd;
+        if (v != null && !v.isAlive()) {
+            sb.append("\nvirtiofsd (pid ").append(v.pid()).append(") exited with code ")
+                    .append(v.exitFuture().getNow(-1));
+        }
+        appendTail(sb, "QEMU output", paths.qemuLog());
+        appendTail(sb, "console", paths.consoleLog());
+        if (v != null) {
+            appendTail(sb, "virtiofsd log", paths.virtiofsdLog());
+        }
+        return sb.toString();
+    }
+
+    private static void appendTail(StringBuilder sb, String what, Path file) {
+        String t = ProcessTools.tail(file, 15);
+        if (!t.isBlank()) {
+            sb.append("\n--- ").append(what).append(" (").append(file).append(") ends:\n").append(t);
+        }
+    }
+
+    private void onQemuExit(Process p) {
+        int code = p.exitValue();
+        log.info("QEMU pid {} exited with code {}", p.pid(), code);
+        // Guest power-off or crash: take down the rest too. Done off the process reaper thread.
+        CompletableFuture.runAsync(() -> {
+            cleanup(false);
+            synchronized (this) {
+                if (state instanceof State.Running) {
+                    state = new State.Stopped(code);
+                }
+            }
+            exit.complete(code);
+        });
+    }
+
+    private void onVirtiofsdExit(int code) {
+        Process p = qemu;
+        // virtiofsd leaves right after QEMU does; give QEMU's exit a moment to be seen before blaming virtiofsd.
+        boolean qemuAlive = p != null && ProcessTools.waitFor(p, Duration.ofMillis(500)) == null;
+        virtiofsdDiedFirst.complete(p == null || qemuAlive);
+        if (qemuAlive && !cleanedUp && !stopping) {
+            log.error("virtiofsd pid {} exited with code {} while QEMU pid {} runs; the guest's shared folder is "
+                    + "gone. Its log ends:\n{}", virtiofsd.pid(), code, p.pid(), ProcessTools.tail(paths.virtiofsdLog(), 10));
+        }
+    }
+
+    /** Ends what is still running (QEMU only if {@code killQemu}) and removes sockets. Idempotent. */
+    private synchronized void cleanup(boolean killQemu) {
+        Process p = qemu;
+        if (killQemu && p != null && p.isAlive()) {
+            log.info("killing QEMU pid {}", p.pid());
+            ProcessTools.kill(p);
+        }
+        QmpClient q = qmp;
+        if (q != null) {
+            q.close();
+        }
+        Virtiofsd v = virtiofsd;
+        if (v != null) {
+            v.stop(p == null || !p.isAlive() ? VIRTIOFSD_GRACE : Duration.ZERO);
+        }
+        AgentChannel ch = channel;
+        if (ch != null) {
+            ch.close();
+        }
+        try {
+            Files.deleteIfExists(paths.qmpSocket());
+            Files.deleteIfExists(paths.virtiofsdSocket());
+            Files.deleteIfExists(paths.agentSocket());
+        } catch (IOException e) {
+            log.warn("cannot remove sockets in {}: {}", config.runDir(), e.getMessage());
+        }
+        cleanedUp = true;
+    }
+
+    private Integer waitExit(Duration d) {
+        Process p = qemu;
+        return p == null ? null : ProcessTools.waitFor(p, d);
+    }
+
+    /**
+     * Powers the guest off through ACPI and waits up to {@code grace} for QEMU to exit by itself; then
+     * {@code quit} over QMP; then SIGKILL to QEMU's pid. Returns QEMU's exit code (null if it never ran).
+     */
+    public Integer stop(Duration grace) {
+        Process p;
+        stopping = true;
+        synchronized (this) {
+            p = qemu;
+            if (state instanceof State.Created) {
+                state = new State.Stopped(null);
+                return null;
+            }
+        }
+        if (p != null && p.isAlive()) {
+            QmpClient q = qmp;
+            if (q != null && q.isConnected() && !grace.isZero()) {
+                log.info("VM pid {}: ACPI power-off, waiting up to {} ms", p.pid(), grace.toMillis());
+                long deadline = System.nanoTime() + grace.toNanos();
+                // A press the guest is not yet listening for is lost: press again every second.
+                while (p.isAlive() && System.nanoTime() < deadline && q.isConnected()) {
+                    try {
+                        q.systemPowerdown().get(2, TimeUnit.SECONDS);
+                    } catch (Exception e) {
+                        log.debug("system_powerdown: {}", e.getMessage());
+                    }
+                    ProcessTools.waitFor(p, Duration.ofNanos(Math.max(1,
+                            Math.min(POWERDOWN_REPEAT.toNanos(), deadline - System.nanoTime()))));
+                }
+            }
+            if (p.isAlive() && q != null && q.isConnected()) {
+                log.info("VM pid {} still running; sending quit", p.pid());
+                try {
+                    q.quit().get(2, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    log.debug("quit: {}", e.getMessage());
+                }
+                ProcessTools.waitFor(p, QUIT_WAIT);
+            }
+            if (p.isAlive()) {
+                log.warn("QEMU pid {} did not exit; killing it", p.pid());
+            }
+        }
+        cleanup(true);
+        Integer code = p == null ? null : p.exitValue();
+        if (p != null) {
+            exit.complete(code);
+        }
+        synchronized (this) {
+            state = new State.Stopped(code);
+        }
+        return code;
+    }
+
+    /** {@link #stop(Duration)} with a 10 s grace for the guest to power off. */
+    @Override
+    public void close() {
+        stop(Duration.ofSeconds(10));
+    }
+
+    /**
+     * Waits until a console line matches {@code pattern} and returns that line. Fails at once with the
+     * console's last lines if QEMU or virtiofsd exits first, or when {@code timeout} passes.
+     */
+    public String waitForConsoleLine(Pattern pattern, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        long offset = 0;
+        StringBuilder partial = new StringBuilder();
+        try (RandomAccessFile f = new RandomAccessFile(paths.consoleLog().toFile(), "r")) {
+            while (true) {
+                boolean qemuGone = qemu == null || !qemu.isAlive();
+                long len = f.length();
+                if (len > offset) {
+                    byte[] buf = new byte[(int) Math.min(len - offset, 1 << 20)];
+                    f.seek(offset);
+                    f.readFully(buf);
+                    offset += buf.length;
+                    partial.append(new String(buf, StandardCharsets.UTF_8));
+                    int nl;
+                    while ((nl = partial.indexOf("\n")) >= 0) {
+                        String line = partial.substring(0, nl).replace("\r", "");
+                        partial.delete(0, nl + 1);
+                        if (pattern.matcher(line).find()) {
+                            return line;
+                        }
+                    }
+                    continue;
+                }
+                if (qemuGone) {
+                    if (pattern.matcher(partial).find()) {
+                        return partial.toString();
+                    }
+                    String code = qemu == null ? "never started" : "exited with code " + qemu.exitValue();
+                    throw new VmException("QEMU " + code + " before the console showed /" + pattern + "/"
+                            + diagnostics());
+                }
+                Virtiofsd v = virtiofsd;
+                if (v != null && !v.isAlive() && diedFirst(virtiofsdDiedFirst)) {
+                    throw new VmException("virtiofsd (pid " + v.pid() + ") exited with code "
+                            + v.exitFuture().getNow(-1) + " before the console showed /" + pattern + "/"
+                            + diagnostics());
+                }
+                if (System.nanoTime() > deadline) {
+                    throw new VmException("console did not show /" + pattern + "/ within " + timeout.toMillis()
+                            + " ms" + diagnostics());
+                }
+                Thread.sleep(10);
+            }
+        } catch (IOException e) {
+            throw new VmException("cannot read console log " + paths.consoleLog() + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new VmException("interrupted while waiting for the console", e);
+        }
+    }
+
+    /** QEMU's pid (the sandbox's task pid). */
+    public long pid() {
+        Process p = qemu;
+        if (p == null) {
+            throw new IllegalStateException("VM not started");
+        }
+        return p.pid();
+    }
+
+    public OptionalLong virtiofsdPid() {
+        Virtiofsd v = virtiofsd;
+        return v == null ? OptionalLong.empty() : OptionalLong.of(v.pid());
+    }
+
+    /** Completes with QEMU's exit code once QEMU has exited and the VM's helpers are gone. */
+    public CompletableFuture<Integer> exitFuture() {
+        return exit;
+    }
+
+    public State state() {
+        return state;
+    }
+
+    public VmConfig config() {
+        return config;
+    }
+
+    public RunPaths paths() {
+        return paths;
+    }
+
+    public Path consoleLog() {
+        return paths.consoleLog();
+    }
+
+    /** The chosen accelerator (after start). */
+    public Accelerator accelerator() {
+        return accelerator;
+    }
+
+    public QmpClient qmp() {
+        QmpClient q = qmp;
+        if (q == null) {
+            throw new IllegalStateException("VM not running");
+        }
+        return q;
+    }
+
+    public Optional<AgentChannel> agentChannel() {
+        return Optional.ofNullable(channel);
+    }
+}

@@ -1,0 +1,236 @@
+package io.nemu.vmm;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Everything needed to launch one sandbox VM. The constructor checks the values on their own;
+ * {@link #checkHost()} checks what they point to (files, binaries), just before a start.
+ *
+ * @param profile         machine profile ({@code virt} or {@code virt-hotplug})
+ * @param kernel          uncompressed vmlinux (PVH boot)
+ * @param initrd          initramfs, or null for none
+ * @param kernelArgs      extra kernel command line words, appended after the profile's own
+ * @param vcpus           vCPUs at boot
+ * @param memoryMib       guest RAM at boot
+ * @param maxVcpus        hotplug ceiling of vCPUs (virt-hotplug only; 0 = vcpus)
+ * @param memorySlots     DIMM slots for memory hotplug (virt-hotplug only)
+ * @param maxMemoryMib    hotplug ceiling of RAM (virt-hotplug only; 0 = memoryMib)
+ * @param pciRootPorts    empty PCIe root ports kept for device hotplug (virt-hotplug only)
+ * @param sharedDir       host directory shared by virtio-fs, or null for none
+ * @param sharedTag       virtio-fs tag the guest mounts
+ * @param sharedCache     virtiofsd cache mode
+ * @param runDir          folder for this VM's sockets and logs (created if missing)
+ * @param consoleLog      serial console log file
+ * @param accelerator     auto, kvm or tcg
+ * @param qemuBinary      qemu-system-x86_64
+ * @param virtiofsdBinary virtiofsd
+ * @param agentTransport  the agent channel the VM gets
+ * @param startTimeout    bound on start(): QEMU up and QMP connected
+ */
+public record VmConfig(
+        MachineProfile profile,
+        Path kernel,
+        Path initrd,
+        List<String> kernelArgs,
+        int vcpus,
+        int memoryMib,
+        int maxVcpus,
+        int memorySlots,
+        int maxMemoryMib,
+        int pciRootPorts,
+        Path sharedDir,
+        String sharedTag,
+        CacheMode sharedCache,
+        Path runDir,
+        Path consoleLog,
+        Accelerator accelerator,
+        Path qemuBinary,
+        Path virtiofsdBinary,
+        AgentTransport agentTransport,
+        Duration startTimeout) {
+
+    public static final String DEFAULT_SHARED_TAG = "kataShared";
+    public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
+    public static final Path DEFAULT_VIRTIOFSD = Path.of("/usr/lib/qemu/virtiofsd");
+    /** sun_path is 108 bytes including the terminating NUL. */
+    static final int MAX_SOCKET_PATH = 107;
+    /** Longest socket file name the VM puts into runDir. */
+    static final String LONGEST_SOCKET = "virtiofsd.sock";
+    /** Linux virtio-fs tags are at most 36 bytes. */
+    static final int MAX_TAG_BYTES = 36;
+
+    public VmConfig {
+        require(profile != null, "profile", "is missing");
+        require(kernel != null, "kernel", "is missing");
+        kernelArgs = kernelArgs == null ? List.of() : List.copyOf(kernelArgs);
+        for (String a : kernelArgs) {
+            require(a != null && !a.isBlank() && a.chars().noneMatch(c -> c == '\n' || c == '\r' || c == 0),
+                    "kernelArgs", "contains an empty word or a line break: '" + a + "'");
+        }
+        require(vcpus >= 1 && vcpus <= 255, "vcpus", "must be 1..255, got " + vcpus);
+        require(memoryMib >= 64 && memoryMib <= 1024 * 1024, "memoryMib", "must be 64..1048576, got " + memoryMib);
+        if (maxVcpus == 0) {
+            maxVcpus = vcpus;
+        }
+        if (maxMemoryMib == 0) {
+            maxMemoryMib = memoryMib;
+        }
+        require(maxVcpus >= vcpus && maxVcpus <= 255, "maxVcpus",
+                "must be vcpus (" + vcpus + ")..255, got " + maxVcpus);
+        require(memorySlots >= 0 && memorySlots <= 256, "memorySlots", "must be 0..256, got " + memorySlots);
+        require(maxMemoryMib >= memoryMib, "maxMemoryMib",
+                "must be at least memoryMib (" + memoryMib + "), got " + maxMemoryMib);
+        require(pciRootPorts >= 0 && pciRootPorts <= 32, "pciRootPorts", "must be 0..32, got " + pciRootPorts);
+        if (!profile.hotplug()) {
+            String no = "the " + profile.name() + " profile cannot hotplug; use virt-hotplug";
+            require(maxVcpus == vcpus, "maxVcpus", no);
+            require(memorySlots == 0, "memorySlots", no);
+            require(maxMemoryMib == memoryMib, "maxMemoryMib", no);
+            require(pciRootPorts == 0, "pciRootPorts", no);
+        } else {
+            require(memorySlots == 0 || maxMemoryMib > memoryMib, "maxMemoryMib",
+                    "must exceed memoryMib when memorySlots > 0 (room for hotplugged memory)");
+            require(memorySlots > 0 || maxMemoryMib == memoryMib, "memorySlots",
+                    "must be > 0 when maxMemoryMib exceeds memoryMib");
+        }
+        if (sharedTag == null) {
+            sharedTag = DEFAULT_SHARED_TAG;
+        }
+        int tagBytes = sharedTag.getBytes(StandardCharsets.UTF_8).length;
+        require(tagBytes > 0 && tagBytes <= MAX_TAG_BYTES && sharedTag.chars().noneMatch(Character::isWhitespace),
+                "sharedTag", "must be 1.." + MAX_TAG_BYTES + " bytes without spaces, got '" + sharedTag + "'");
+        if (sharedCache == null) {
+            sharedCache = CacheMode.AUTO;
+        }
+        require(runDir != null, "runDir", "is missing");
+        require(runDir.isAbsolute(), "runDir", "must be absolute, got " + runDir);
+        int sockLen = runDir.resolve(LONGEST_SOCKET).toString().getBytes(StandardCharsets.UTF_8).length;
+        require(sockLen <= MAX_SOCKET_PATH, "runDir", "is too long for unix sockets (" + sockLen
+                + " > " + MAX_SOCKET_PATH + " bytes with " + LONGEST_SOCKET + "): " + runDir);
+        if (consoleLog == null) {
+            consoleLog = runDir.resolve("console.log");
+        }
+        if (accelerator == null) {
+            accelerator = Accelerator.AUTO;
+        }
+        if (qemuBinary == null) {
+            qemuBinary = DEFAULT_QEMU;
+        }
+        if (virtiofsdBinary == null) {
+            virtiofsdBinary = DEFAULT_VIRTIOFSD;
+        }
+        if (agentTransport == null) {
+            agentTransport = AgentTransport.NONE;
+        }
+        if (startTimeout == null) {
+            startTimeout = Duration.ofSeconds(20);
+        }
+        require(!startTimeout.isNegative() && !startTimeout.isZero(), "startTimeout", "must be positive");
+    }
+
+    /** Checks the files and binaries this config names; throws naming the first bad one. */
+    public void checkHost() {
+        checkReadableFile("kernel", kernel);
+        if (initrd != null) {
+            checkReadableFile("initrd", initrd);
+        }
+        checkExecutable("qemuBinary", qemuBinary);
+        if (sharedDir != null) {
+            require(Files.isDirectory(sharedDir), "sharedDir", "is not a directory: " + sharedDir);
+            checkExecutable("virtiofsdBinary", virtiofsdBinary);
+        }
+    }
+
+    private static void checkReadableFile(String field, Path p) {
+        require(Files.exists(p), field, "file does not exist: " + p);
+        require(Files.isRegularFile(p), field, "is not a regular file: " + p);
+        // Files.isReadable is always true for root; open it to be sure.
+        try (InputStream in = Files.newInputStream(p)) {
+            require(in.read() >= 0, field, "file is empty: " + p);
+        } catch (IOException e) {
+            throw new VmConfigException(field, "cannot be read: " + p + " (" + e.getMessage() + ")");
+        }
+    }
+
+    private static void checkExecutable(String field, Path p) {
+        require(Files.exists(p), field, "not found: " + p);
+        require(Files.isRegularFile(p) && Files.isExecutable(p), field, "is not an executable file: " + p);
+    }
+
+    private static void require(boolean ok, String field, String problem) {
+        if (!ok) {
+            throw new VmConfigException(field, problem);
+        }
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Builder with the defaults: virt, 1 vCPU, 512 MiB, auto accelerator, no share, no agent channel. */
+    public static final class Builder {
+        private MachineProfile profile = MachineProfile.virt();
+        private Path kernel;
+        private Path initrd;
+        private final List<String> kernelArgs = new ArrayList<>();
+        private int vcpus = 1;
+        private int memoryMib = 512;
+        private int maxVcpus;
+        private int memorySlots;
+        private int maxMemoryMib;
+        private int pciRootPorts;
+        private Path sharedDir;
+        private String sharedTag = DEFAULT_SHARED_TAG;
+        private CacheMode sharedCache = CacheMode.AUTO;
+        private Path runDir;
+        private Path consoleLog;
+        private Accelerator accelerator = Accelerator.AUTO;
+        private Path qemuBinary = DEFAULT_QEMU;
+        private Path virtiofsdBinary = DEFAULT_VIRTIOFSD;
+        private AgentTransport agentTransport = AgentTransport.NONE;
+        private Duration startTimeout = Duration.ofSeconds(20);
+
+        public Builder profile(MachineProfile v) { profile = v; return this; }
+        public Builder kernel(Path v) { kernel = v; return this; }
+        public Builder initrd(Path v) { initrd = v; return this; }
+        public Builder kernelArg(String v) { kernelArgs.add(v); return this; }
+        public Builder kernelArgs(List<String> v) { kernelArgs.addAll(v); return this; }
+        public Builder vcpus(int v) { vcpus = v; return this; }
+        public Builder memoryMib(int v) { memoryMib = v; return this; }
+        public Builder maxVcpus(int v) { maxVcpus = v; return this; }
+        public Builder memorySlots(int v) { memorySlots = v; return this; }
+        public Builder maxMemoryMib(int v) { maxMemoryMib = v; return this; }
+        public Builder pciRootPorts(int v) { pciRootPorts = v; return this; }
+        public Builder sharedDir(Path v) { sharedDir = v; return this; }
+        public Builder sharedTag(String v) { sharedTag = v; return this; }
+        public Builder sharedCache(CacheMode v) { sharedCache = v; return this; }
+        public Builder runDir(Path v) { runDir = v; return this; }
+        public Builder consoleLog(Path v) { consoleLog = v; return this; }
+        public Builder accelerator(Accelerator v) { accelerator = v; return this; }
+        public Builder qemuBinary(Path v) { qemuBinary = v; return this; }
+        public Builder virtiofsdBinary(Path v) { virtiofsdBinary = v; return this; }
+        public Builder agentTransport(AgentTransport v) { agentTransport = v; return this; }
+        public Builder startTimeout(Duration v) { startTimeout = v; return this; }
+
+        public VmConfig build() {
+            return new VmConfig(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
+                    maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog,
+                    accelerator, qemuBinary, virtiofsdBinary, agentTransport, startTimeout);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "VmConfig[" + profile.name() + ", kernel=" + kernel + ", initrd=" + initrd + ", vcpus=" + vcpus
+                + "/" + maxVcpus + ", memoryMib=" + memoryMib + "/" + maxMemoryMib + ", share="
+                + (sharedDir == null ? "none" : sharedDir + " as " + sharedTag) + ", runDir=" + runDir
+                + ", accelerator=" + accelerator + "]";
+    }
+}

@@ -1,0 +1,90 @@
+package io.nemu.vmm.process;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/** Small helpers for child processes and their log files. */
+public final class ProcessTools {
+    private ProcessTools() {
+    }
+
+    /** Exit code, or null if the process still runs after {@code timeout}. */
+    public static Integer waitFor(Process p, Duration timeout) {
+        try {
+            if (p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                return p.exitValue();
+            }
+            return null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return p.isAlive() ? null : p.exitValue();
+        }
+    }
+
+    /** SIGKILL to this process (by its own pid) and reap it. */
+    public static void kill(Process p) {
+        if (p.isAlive()) {
+            p.destroyForcibly();
+        }
+        waitFor(p, Duration.ofSeconds(5));
+    }
+
+    /** The last {@code lines} lines of a text file ("" if it is missing). Reads at most 64 KiB. */
+    public static String tail(Path file, int lines) {
+        if (file == null || !Files.isRegularFile(file)) {
+            return "";
+        }
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "r")) {
+            long len = f.length();
+            int n = (int) Math.min(len, 64 * 1024);
+            byte[] buf = new byte[n];
+            f.seek(len - n);
+            f.readFully(buf);
+            String s = new String(buf, StandardCharsets.UTF_8).replace("\r", "");
+            String[] all = s.split("\n");
+            int from = Math.max(0, all.length - lines);
+            return String.join("\n", java.util.Arrays.copyOfRange(all, from, all.length));
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** Deletes a folder tree we created; quiet about failures. */
+    public static void deleteTree(Path dir) {
+        if (dir == null || !Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted(Comparator.reverseOrder()).forEach(p -> {
+                try {
+                    Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // best effort
+                }
+            });
+        } catch (IOException ignored) {
+            // best effort
+        }
+    }
+
+    /** Resident set size of a process in KiB (VmRSS), or -1. */
+    public static long rssKib(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.substring(6).trim().split("\\s+")[0]);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+}

@@ -1,0 +1,143 @@
+package io.nemu.vmm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nemu.vmm.channel.SerialAgentChannel;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.OptionalLong;
+import org.junit.jupiter.api.Test;
+
+class QemuCommandLineTest {
+    private static final Path RUN = Path.of("/run/nemu/vm1");
+    private static final OptionalLong TSC = OptionalLong.of(2445404);
+
+    private static VmConfig.Builder base() {
+        return VmConfig.builder().kernel(Path.of("/k/vmlinux")).initrd(Path.of("/k/initrd.img")).runDir(RUN)
+                .kernelArg("nemu.fsprobe=1");
+    }
+
+    private static List<String> build(VmConfig c, Accelerator a, boolean sandbox) {
+        return QemuCommandLine.build(c, RunPaths.of(c), a, TSC, sandbox,
+                c.agentTransport() == AgentTransport.SERIAL ? new SerialAgentChannel(RunPaths.of(c).agentSocket())
+                        : null);
+    }
+
+    /** The value following {@code flag}; fails if the flag is absent. */
+    private static String arg(List<String> argv, String flag) {
+        int i = argv.indexOf(flag);
+        assertTrue(i >= 0 && i + 1 < argv.size(), flag + " missing in " + argv);
+        return argv.get(i + 1);
+    }
+
+    private static List<String> all(List<String> argv, String flag) {
+        List<String> out = new java.util.ArrayList<>();
+        for (int i = 0; i + 1 < argv.size(); i++) {
+            if (argv.get(i).equals(flag)) {
+                out.add(argv.get(i + 1));
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void virtUnderTcg() {
+        VmConfig c = base().vcpus(2).memoryMib(512).sharedDir(Path.of("/srv/share"))
+                .agentTransport(AgentTransport.SERIAL).build();
+        List<String> a = build(c, Accelerator.TCG, true);
+        assertEquals("/usr/bin/qemu-system-x86_64", a.get(0));
+        assertEquals("microvm,acpi=on,pic=off,pit=off,x-option-roms=off,rtc=on,isa-serial=on,memory-backend=mem",
+                arg(a, "-machine"));
+        assertEquals("virtio-mmio.force-legacy=false", arg(a, "-global"));
+        assertEquals("tcg", arg(a, "-accel"));
+        assertFalse(a.contains("-cpu"));
+        assertEquals("2", arg(a, "-smp"));
+        assertEquals("512M", arg(a, "-m"));
+        assertEquals("memory-backend-memfd,id=mem,size=512M,share=on", arg(a, "-object"));
+        assertTrue(a.containsAll(List.of("-nodefaults", "-no-user-config", "-no-reboot")));
+        assertEquals("none", arg(a, "-display"));
+        assertEquals("/k/vmlinux", arg(a, "-kernel"));
+        assertEquals("/k/initrd.img", arg(a, "-initrd"));
+        assertEquals("console=ttyS0 panic=1 quiet tsc_early_khz=2445404 nemu.fsprobe=1", arg(a, "-append"));
+        assertEquals("chardev:console", arg(a, "-serial"));
+        List<String> chardevs = all(a, "-chardev");
+        assertTrue(chardevs.contains("file,id=console,path=/run/nemu/vm1/console.log"), chardevs.toString());
+        assertTrue(chardevs.contains("socket,id=qmp,path=/run/nemu/vm1/qmp.sock,server=on,wait=off"));
+        assertTrue(chardevs.contains("socket,id=fs0,path=/run/nemu/vm1/virtiofsd.sock"));
+        assertTrue(chardevs.contains("socket,id=agentch,path=/run/nemu/vm1/agent.sock,server=on,wait=off"));
+        assertEquals("chardev=qmp,mode=control", arg(a, "-mon"));
+        List<String> devices = all(a, "-device");
+        assertEquals(List.of("vhost-user-fs-device,chardev=fs0,tag=kataShared,queue-size=1024",
+                "virtio-serial-device,id=vser0,max_ports=2",
+                "virtserialport,bus=vser0.0,chardev=agentch,name=agent.channel.0"), devices);
+        assertEquals(QemuFeatures.SANDBOX, arg(a, "-sandbox"));
+        // No network unless asked for.
+        assertTrue(a.stream().noneMatch(s -> s.startsWith("-net") || s.equals("-nic")), a.toString());
+    }
+
+    @Test
+    void virtUnderKvmUsesHostCpuAndNoTscHint() {
+        List<String> a = build(base().build(), Accelerator.KVM, false);
+        assertEquals("kvm", arg(a, "-accel"));
+        assertEquals("host", arg(a, "-cpu"));
+        assertFalse(arg(a, "-append").contains("tsc_early_khz"));
+        assertFalse(a.contains("-sandbox"));
+        assertFalse(a.contains("-initrd") && !a.contains("/k/initrd.img"));
+    }
+
+    @Test
+    void virtHotplugHasQ35RootPortsAndReserves() {
+        VmConfig c = VmConfig.builder().profile(MachineProfile.virtHotplug()).kernel(Path.of("/k/vmlinux"))
+                .runDir(RUN).vcpus(2).maxVcpus(8).memoryMib(1024).memorySlots(4).maxMemoryMib(8192)
+                .pciRootPorts(3).sharedDir(Path.of("/srv/share")).agentTransport(AgentTransport.SERIAL).build();
+        List<String> a = build(c, Accelerator.TCG, true);
+        assertEquals("q35,acpi=on,sata=off,smbus=off,usb=off,vmport=off,i8042=off,memory-backend=mem",
+                arg(a, "-machine"));
+        assertFalse(a.contains("-global"));
+        assertEquals("2,maxcpus=8", arg(a, "-smp"));
+        assertEquals("1024M,slots=4,maxmem=8192M", arg(a, "-m"));
+        assertEquals("memory-backend-memfd,id=mem,size=1024M,share=on", arg(a, "-object"));
+        assertFalse(a.contains("-initrd"));
+        assertEquals("console=ttyS0 panic=1 quiet", arg(a, "-append"));
+        List<String> devices = all(a, "-device");
+        assertEquals(List.of("pcie-root-port,id=hotplug0,bus=pcie.0,chassis=1",
+                "pcie-root-port,id=hotplug1,bus=pcie.0,chassis=2",
+                "pcie-root-port,id=hotplug2,bus=pcie.0,chassis=3",
+                "vhost-user-fs-pci,chardev=fs0,tag=kataShared,queue-size=1024",
+                "virtio-serial-pci,id=vser0,max_ports=2,disable-legacy=on",
+                "virtserialport,bus=vser0.0,chardev=agentch,name=agent.channel.0"), devices);
+    }
+
+    @Test
+    void noShareNoVirtiofsDevice() {
+        List<String> a = build(base().build(), Accelerator.TCG, false);
+        assertTrue(all(a, "-device").isEmpty(), a.toString());
+        assertEquals(2, all(a, "-chardev").size());
+    }
+
+    @Test
+    void extraKernelArgsComeLast() {
+        VmConfig c = base().kernelArg("loglevel=7").build();
+        List<String> k = QemuCommandLine.kernelArgs(c, Accelerator.TCG, TSC);
+        assertEquals("loglevel=7", k.get(k.size() - 1));
+        assertTrue(k.indexOf("quiet") < k.indexOf("loglevel=7"));
+    }
+
+    @Test
+    void unresolvedAcceleratorIsRefused() {
+        VmConfig c = base().build();
+        assertThrows(IllegalArgumentException.class,
+                () -> QemuCommandLine.build(c, RunPaths.of(c), Accelerator.AUTO, TSC, false, null));
+    }
+
+    @Test
+    void profilesByName() {
+        assertEquals(MachineProfile.virt(), MachineProfile.byName("virt"));
+        assertEquals(MachineProfile.virtHotplug(), MachineProfile.byName("virt-hotplug"));
+        VmConfigException e = assertThrows(VmConfigException.class, () -> MachineProfile.byName("pc"));
+        assertEquals("profile", e.field());
+    }
+}

@@ -1,0 +1,106 @@
+package io.nemu.vmm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class VmConfigTest {
+    @TempDir
+    Path tmp;
+
+    private VmConfig.Builder ok() {
+        return VmConfig.builder().kernel(Path.of("/k/vmlinux")).runDir(Path.of("/run/nemu/x"));
+    }
+
+    private void bad(String field, String fragment, UnaryOperator<VmConfig.Builder> change) {
+        VmConfigException e = assertThrows(VmConfigException.class, () -> change.apply(ok()).build());
+        assertEquals(field, e.field(), e.getMessage());
+        assertTrue(e.getMessage().contains("'" + field + "'"), e.getMessage());
+        assertTrue(e.getMessage().contains(fragment), e.getMessage());
+    }
+
+    @Test
+    void defaults() {
+        VmConfig c = ok().build();
+        assertEquals(MachineProfile.virt(), c.profile());
+        assertEquals(1, c.vcpus());
+        assertEquals(1, c.maxVcpus());
+        assertEquals(512, c.maxMemoryMib());
+        assertEquals("kataShared", c.sharedTag());
+        assertEquals(CacheMode.AUTO, c.sharedCache());
+        assertEquals(Accelerator.AUTO, c.accelerator());
+        assertEquals(Path.of("/run/nemu/x/console.log"), c.consoleLog());
+        assertEquals(Path.of("/usr/lib/qemu/virtiofsd"), c.virtiofsdBinary());
+    }
+
+    @Test
+    void valuesAreCheckedByName() {
+        bad("kernel", "missing", b -> b.kernel(null));
+        bad("profile", "missing", b -> b.profile(null));
+        bad("vcpus", "got 0", b -> b.vcpus(0));
+        bad("memoryMib", "got 16", b -> b.memoryMib(16));
+        bad("maxVcpus", "cannot hotplug", b -> b.vcpus(2).maxVcpus(4));
+        bad("memorySlots", "cannot hotplug", b -> b.memorySlots(2));
+        bad("pciRootPorts", "cannot hotplug", b -> b.pciRootPorts(1));
+        bad("maxVcpus", "got 1", b -> b.profile(MachineProfile.virtHotplug()).vcpus(2).maxVcpus(1));
+        bad("maxMemoryMib", "must exceed", b -> b.profile(MachineProfile.virtHotplug()).memorySlots(2));
+        bad("memorySlots", "must be > 0", b -> b.profile(MachineProfile.virtHotplug()).maxMemoryMib(4096));
+        bad("sharedTag", "without spaces", b -> b.sharedTag("a b"));
+        bad("sharedTag", "1..36 bytes", b -> b.sharedTag("x".repeat(37)));
+        bad("runDir", "absolute", b -> b.runDir(Path.of("rel")));
+        bad("runDir", "too long", b -> b.runDir(Path.of("/" + "d".repeat(100))));
+        bad("kernelArgs", "line break", b -> b.kernelArg("a\nb"));
+        bad("startTimeout", "positive", b -> b.startTimeout(java.time.Duration.ZERO));
+    }
+
+    @Test
+    void hotplugReservesAccepted() {
+        VmConfig c = ok().profile(MachineProfile.virtHotplug()).vcpus(2).maxVcpus(8).memorySlots(4)
+                .maxMemoryMib(4096).pciRootPorts(2).build();
+        assertEquals(8, c.maxVcpus());
+    }
+
+    @Test
+    void hostChecksNameTheFile() throws Exception {
+        Path kernel = Files.writeString(tmp.resolve("vmlinux"), "x");
+        VmConfigException e = assertThrows(VmConfigException.class,
+                () -> ok().kernel(tmp.resolve("missing")).build().checkHost());
+        assertEquals("kernel", e.field());
+        assertTrue(e.getMessage().contains(tmp.resolve("missing").toString()));
+
+        e = assertThrows(VmConfigException.class, () -> ok().kernel(kernel).initrd(tmp).build().checkHost());
+        assertEquals("initrd", e.field());
+        assertTrue(e.getMessage().contains("not a regular file"), e.getMessage());
+
+        Path empty = Files.createFile(tmp.resolve("empty.img"));
+        e = assertThrows(VmConfigException.class, () -> ok().kernel(kernel).initrd(empty).build().checkHost());
+        assertEquals("initrd", e.field());
+        assertTrue(e.getMessage().contains("empty"), e.getMessage());
+
+        e = assertThrows(VmConfigException.class,
+                () -> ok().kernel(kernel).qemuBinary(tmp.resolve("qemu")).build().checkHost());
+        assertEquals("qemuBinary", e.field());
+
+        e = assertThrows(VmConfigException.class,
+                () -> ok().kernel(kernel).sharedDir(tmp.resolve("nope")).build().checkHost());
+        assertEquals("sharedDir", e.field());
+
+        e = assertThrows(VmConfigException.class, () -> ok().kernel(kernel).sharedDir(tmp)
+                .virtiofsdBinary(kernel).build().checkHost());
+        assertEquals("virtiofsdBinary", e.field());
+    }
+
+    @Test
+    void enumsParseWithNamedErrors() {
+        assertEquals(Accelerator.KVM, Accelerator.parse("kvm"));
+        assertEquals("accelerator", assertThrows(VmConfigException.class, () -> Accelerator.parse("hvf")).field());
+        assertEquals(CacheMode.NONE, CacheMode.parse("none"));
+        assertEquals("sharedCache", assertThrows(VmConfigException.class, () -> CacheMode.parse("mmap")).field());
+    }
+}

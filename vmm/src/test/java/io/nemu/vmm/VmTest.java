@@ -1,0 +1,186 @@
+package io.nemu.vmm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.nemu.vmm.qmp.QmpEvent;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * VM lifecycle against real QEMU and virtiofsd. The guest is {@link ProbeKernel}: it prints a line and
+ * halts, so these tests need no guest image and do not react to ACPI power-off.
+ */
+@Tag("system")
+class VmTest {
+    private static final String MARKER = "probe guest says hello";
+
+    @TempDir
+    Path tmp;
+    private final ChildProcesses children = new ChildProcesses();
+    private Path kernel;
+    private Path share;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        kernel = ProbeKernel.write(tmp.resolve("probe.elf"), MARKER + "\n", false);
+        share = Files.createDirectories(tmp.resolve("share"));
+        Files.writeString(share.resolve("hello.txt"), "hi");
+    }
+
+    @AfterEach
+    void noneLeft() throws Exception {
+        children.assertNoneLeft();
+    }
+
+    private VmConfig.Builder base(MachineProfile profile) {
+        return VmConfig.builder().profile(profile).kernel(kernel).accelerator(Accelerator.TCG)
+                .memoryMib(128).runDir(tmp.resolve("run")).startTimeout(Duration.ofSeconds(20));
+    }
+
+    @Test
+    void virtBootsWithShareAndAgentChannelAndStops() throws Exception {
+        runFullCycle(base(MachineProfile.virt()).sharedDir(share).agentTransport(AgentTransport.SERIAL).build());
+    }
+
+    @Test
+    void virtHotplugBootsWithShareAndAgentChannelAndStops() throws Exception {
+        runFullCycle(base(MachineProfile.virtHotplug()).vcpus(1).maxVcpus(4).memorySlots(2).maxMemoryMib(512)
+                .pciRootPorts(2).sharedDir(share).agentTransport(AgentTransport.SERIAL).build());
+    }
+
+    private void runFullCycle(VmConfig config) throws Exception {
+        Vm vm = new Vm(config, children);
+        try {
+            vm.start();
+            assertInstanceOf(Vm.State.Running.class, vm.state());
+            assertTrue(vm.virtiofsdPid().isPresent());
+            assertTrue(Files.exists(vm.paths().virtiofsdSocket()));
+            assertEquals(Accelerator.TCG, vm.accelerator());
+            assertTrue(vm.waitForConsoleLine(Pattern.compile(Pattern.quote(MARKER)), Duration.ofSeconds(20))
+                    .contains(MARKER));
+            assertEquals("running", vm.qmp().queryStatus().get(5, TimeUnit.SECONDS));
+
+            // The agent channel gives a connected byte stream and QEMU sees the host side connected.
+            try (SocketChannel ch = vm.agentChannel().orElseThrow().dial(Duration.ofSeconds(5))) {
+                assertTrue(ch.isConnected());
+                ch.write(ByteBuffer.wrap("ping".getBytes()));
+                JsonNode chardevs = vm.qmp().execute("query-chardev").get(5, TimeUnit.SECONDS);
+                boolean connected = false;
+                for (JsonNode c : chardevs) {
+                    if (c.path("label").asText().equals("agentch")) {
+                        connected = c.path("filename").asText().contains("connected")
+                                || c.path("filename").asText().startsWith("unix:");
+                    }
+                }
+                assertTrue(connected, "agent chardev not listed: " + chardevs);
+            }
+            // The virtio-fs device is there with our tag.
+            JsonNode tree = vm.qmp().execute("qom-list", java.util.Map.of("path", "/machine/peripheral-anon"))
+                    .get(5, TimeUnit.SECONDS);
+            assertTrue(tree.size() > 0);
+
+            // The probe guest ignores ACPI: stop() must fall back to quit.
+            CompletableFuture<QmpEvent> shutdown = vm.qmp().nextEvent("SHUTDOWN");
+            Integer code = vm.stop(Duration.ofMillis(500));
+            assertEquals(0, code);
+            assertTrue(shutdown.isDone(), "no SHUTDOWN event before QEMU exited");
+            assertEquals(0, vm.exitFuture().get(5, TimeUnit.SECONDS));
+            assertInstanceOf(Vm.State.Stopped.class, vm.state());
+            assertFalse(Files.exists(vm.paths().qmpSocket()));
+            assertFalse(Files.exists(vm.paths().virtiofsdSocket()));
+            assertFalse(Files.exists(vm.paths().agentSocket()));
+            assertTrue(Files.readString(vm.consoleLog()).contains(MARKER));
+        } finally {
+            vm.stop(Duration.ZERO);
+        }
+    }
+
+    @Test
+    void missingKernelIsNamed() throws Exception {
+        VmConfig c = base(MachineProfile.virt()).kernel(tmp.resolve("no-such-vmlinux")).sharedDir(share).build();
+        Vm vm = new Vm(c, children);
+        VmConfigException e = assertThrows(VmConfigException.class, vm::start);
+        assertEquals("kernel", e.field());
+        assertTrue(e.getMessage().contains("no-such-vmlinux"), e.getMessage());
+        assertTrue(children.pids().isEmpty(), "started something: " + children.pids());
+    }
+
+    @Test
+    void missingQemuBinaryIsNamed() throws Exception {
+        VmConfig c = base(MachineProfile.virt()).qemuBinary(tmp.resolve("qemu-nope")).sharedDir(share).build();
+        Vm vm = new Vm(c, children);
+        VmConfigException e = assertThrows(VmConfigException.class, vm::start);
+        assertEquals("qemuBinary", e.field());
+        assertTrue(e.getMessage().contains("qemu-nope"), e.getMessage());
+        assertTrue(children.pids().isEmpty());
+    }
+
+    @Test
+    void qemuRejectingTheKernelFailsWithItsOwnWords() throws Exception {
+        Path junk = Files.writeString(tmp.resolve("junk-kernel"), "this is not a kernel\n");
+        VmConfig c = base(MachineProfile.virt()).kernel(junk).sharedDir(share).build();
+        Vm vm = new Vm(c, children);
+        VmException e = assertThrows(VmException.class, vm::start);
+        System.out.println("junk kernel -> " + e.getMessage());
+        assertTrue(e.getMessage().contains("QEMU exited with code 1"), e.getMessage());
+        assertTrue(e.getMessage().contains("QEMU output"), e.getMessage());
+        assertEquals(2, children.pids().size(), "expected virtiofsd and QEMU to have been started");
+    }
+
+    @Test
+    void virtiofsdDyingDuringStartFailsClearly() throws Exception {
+        Vm.Observer killer = new Vm.Observer() {
+            @Override
+            public void virtiofsdStarted(long pid) {
+                children.virtiofsdStarted(pid);
+                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+            }
+
+            @Override
+            public void qemuStarted(long pid) {
+                children.qemuStarted(pid);
+            }
+        };
+        VmConfig c = base(MachineProfile.virt()).sharedDir(share).build();
+        Vm vm = new Vm(c, killer);
+        VmException e = assertThrows(VmException.class, vm::start);
+        System.out.println("virtiofsd killed during start -> " + e.getMessage());
+        assertTrue(e.getMessage().contains("virtiofsd"), e.getMessage());
+        assertInstanceOf(Vm.State.Stopped.class, vm.state());
+        assertFalse(Files.exists(vm.paths().virtiofsdSocket()));
+        assertFalse(Files.exists(vm.paths().qmpSocket()));
+    }
+
+    @Test
+    void virtiofsdDyingAfterStartIsReportedByTheConsoleWait() throws Exception {
+        VmConfig c = base(MachineProfile.virt()).sharedDir(share).build();
+        Vm vm = new Vm(c, children);
+        try {
+            vm.start();
+            long pid = vm.virtiofsdPid().orElseThrow();
+            ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+            VmException e = assertThrows(VmException.class,
+                    () -> vm.waitForConsoleLine(Pattern.compile("never printed"), Duration.ofSeconds(20)));
+            assertTrue(e.getMessage().contains("virtiofsd (pid " + pid + ")")
+                    || e.getMessage().contains("QEMU exited"), e.getMessage());
+        } finally {
+            vm.stop(Duration.ZERO);
+        }
+    }
+}
