@@ -1,0 +1,140 @@
+package io.nemu.shim.sandbox;
+
+import com.google.protobuf.ByteString;
+import io.grpc.StatusRuntimeException;
+import io.nemu.proto.kata.AgentServiceGrpc;
+import io.nemu.proto.kata.CloseStdinRequest;
+import io.nemu.proto.kata.ReadStreamRequest;
+import io.nemu.proto.kata.ReadStreamResponse;
+import io.nemu.proto.kata.WriteStreamRequest;
+import io.nemu.shim.task.Stdio;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Copies one process's stdio between containerd's fifos and the agent's stream calls: stdin with
+ * WriteStdin (CloseStdin at EOF), stdout/stderr with ReadStdout/ReadStderr until the agent reports the
+ * stream ended. {@link #drained()} completes when both output copies are done.
+ */
+final class ProcessIo {
+    private static final Logger log = LoggerFactory.getLogger(ProcessIo.class);
+    private static final int CHUNK = 32 * 1024;
+
+    private final AgentServiceGrpc.AgentServiceBlockingStub agent;
+    private final String containerId;
+    private final String execId;
+    private final Stdio stdio;
+    private final CompletableFuture<Void> stdout = new CompletableFuture<>();
+    private final CompletableFuture<Void> stderr = new CompletableFuture<>();
+    private volatile Thread stdinThread;
+    private volatile boolean stdinClosed;
+
+    ProcessIo(AgentServiceGrpc.AgentServiceBlockingStub agent, String containerId, String execId, Stdio stdio) {
+        this.agent = agent;
+        this.containerId = containerId;
+        this.execId = execId;
+        this.stdio = stdio;
+    }
+
+    void start() {
+        if (!stdio.stdin().isEmpty()) {
+            stdinThread = thread("stdin", this::copyStdin);
+        }
+        if (!stdio.stdout().isEmpty()) {
+            thread("stdout", () -> copyOut(stdio.stdout(), false, stdout));
+        } else {
+            stdout.complete(null);
+        }
+        if (!stdio.stderr().isEmpty() && !stdio.terminal()) {
+            thread("stderr", () -> copyOut(stdio.stderr(), true, stderr));
+        } else {
+            stderr.complete(null);
+        }
+    }
+
+    private Thread thread(String what, Runnable r) {
+        Thread t = new Thread(r, "io-" + what + "-" + containerId + (execId.equals(containerId) ? "" : "-" + execId));
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    private void copyStdin() {
+        try (InputStream in = new FileInputStream(stdio.stdin())) {
+            byte[] buf = new byte[CHUNK];
+            int n;
+            while (!stdinClosed && (n = in.read(buf)) > 0) {
+                int off = 0;
+                while (off < n) {
+                    int wrote = agent.withDeadlineAfter(30, TimeUnit.SECONDS).writeStdin(WriteStreamRequest.newBuilder()
+                            .setContainerId(containerId).setExecId(execId)
+                            .setData(ByteString.copyFrom(buf, off, n - off)).build()).getLen();
+                    off += Math.max(wrote, 1);
+                }
+            }
+        } catch (IOException | StatusRuntimeException e) {
+            log.debug("stdin of {}/{} ended: {}", containerId, execId, e.toString());
+        }
+        closeStdin();
+    }
+
+    /** Closes the process's stdin in the guest once (EOF on the fifo or CloseIO). */
+    void closeStdin() {
+        synchronized (this) {
+            if (stdinClosed) {
+                return;
+            }
+            stdinClosed = true;
+        }
+        try {
+            agent.withDeadlineAfter(10, TimeUnit.SECONDS).closeStdin(CloseStdinRequest.newBuilder()
+                    .setContainerId(containerId).setExecId(execId).build());
+        } catch (StatusRuntimeException e) {
+            log.debug("CloseStdin {}/{}: {}", containerId, execId, e.getStatus());
+        }
+    }
+
+    private void copyOut(String fifo, boolean err, CompletableFuture<Void> done) {
+        try (OutputStream out = new FileOutputStream(fifo)) {
+            while (true) {
+                ReadStreamRequest req = ReadStreamRequest.newBuilder().setContainerId(containerId).setExecId(execId)
+                        .setLen(CHUNK).build();
+                ReadStreamResponse r = err ? agent.readStderr(req) : agent.readStdout(req);
+                if (r.getData().isEmpty()) {
+                    break;
+                }
+                r.getData().writeTo(out);
+                out.flush();
+            }
+        } catch (StatusRuntimeException e) {
+            // The agent ends a stream with an error once the process is gone and its buffer is empty.
+            log.debug("{} of {}/{} ended: {}", err ? "stderr" : "stdout", containerId, execId, e.getStatus());
+        } catch (IOException e) {
+            log.warn("{} of {}/{}: {}", err ? "stderr" : "stdout", containerId, execId, e.toString());
+        } finally {
+            done.complete(null);
+        }
+    }
+
+    /** Completes once stdout and stderr have been copied to the end. */
+    CompletableFuture<Void> drained() {
+        return CompletableFuture.allOf(stdout, stderr);
+    }
+
+    /** Waits for the output to be drained, at most {@code max}. */
+    void awaitDrained(Duration max) {
+        try {
+            drained().get(max.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+            log.warn("output of {}/{} not drained within {} ms", containerId, execId, max.toMillis());
+        }
+    }
+}
