@@ -17,6 +17,9 @@ import java.util.function.Consumer;
  * of another shape, are reported to {@code skipped} and left out.
  */
 public final class JsonToProto {
+    /** JSON keys whose field has another name in Kata's proto. */
+    private static final Map<String, String> ALIASES = Map.of("ociversion", "version");
+
     private JsonToProto() {
     }
 
@@ -32,7 +35,8 @@ public final class JsonToProto {
         for (Iterator<Map.Entry<String, JsonNode>> it = json.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             String where = path.isEmpty() ? e.getKey() : path + "." + e.getKey();
-            FieldDescriptor f = fields.get(e.getKey().toLowerCase(Locale.ROOT));
+            String name = e.getKey().toLowerCase(Locale.ROOT);
+            FieldDescriptor f = fields.get(ALIASES.getOrDefault(name, name));
             JsonNode v = e.getValue();
             if (f == null) {
                 skipped.accept(where);
