@@ -138,4 +138,28 @@ final class Distribution {
         }
         return rootfs;
     }
+
+    /** Whether the built guest image carries the guest agent (the initramfs holds its jar). */
+    boolean guestHasAgent() {
+        Optional<GuestImage> img = guestImage();
+        if (img.isEmpty()) {
+            return false;
+        }
+        String decompress = switch (img.get().manifest().compression().toString().toLowerCase()) {
+            case "zstd" -> "zstd -dc";
+            case "gzip" -> "gzip -dc";
+            default -> "lz4 -dc";
+        };
+        try {
+            Process p = new ProcessBuilder("sh", "-c", decompress + " '" + img.get().initrd()
+                    + "' | cpio -it 2>/dev/null | grep -q 'opt/nemu/agent/agent.jar'")
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            return p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
 }
