@@ -240,10 +240,22 @@ public final class ShimMain {
     static List<String> jvmOptions() {
         String env = System.getenv("NEMU_JAVA_OPTS");
         if (env != null && !env.isBlank()) {
-            return Arrays.asList(env.strip().split("\\s+"));
+            // The daemon loads other classes than the commands: it has its own CDS archive.
+            return Arrays.stream(env.strip().split("\\s+")).map(ShimMain::daemonArchive).toList();
         }
         return java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
                 .filter(a -> !a.startsWith("-agentlib") && !a.startsWith("-javaagent")).toList();
+    }
+
+    static String daemonArchive(String option) {
+        String prefix = "-XX:SharedArchiveFile=";
+        if (option.startsWith(prefix) && option.endsWith("/nemu.jsa")) {
+            Path daemon = Path.of(option.substring(prefix.length())).resolveSibling("nemu-daemon.jsa");
+            if (Files.isReadable(daemon)) {
+                return prefix + daemon;
+            }
+        }
+        return option;
     }
 
     // ---- delete
