@@ -84,6 +84,10 @@ class ShimContainerdTest {
                     + (System.nanoTime() - t0) / 1_000_000 + " ms: " + r.stderr().strip());
             assertNotEquals(0, r.exitCode());
             assertTrue(r.stderr().contains("agent.kata.dial_timeout"), r.stderr());
+            // The daemon logs through the bundle's log fifo into containerd's log, each line naming the sandbox.
+            String log = c.logTail(400);
+            assertTrue(log.contains("sandbox=" + id + " VmSandbox: booting VM for sandbox " + id), log);
+            assertTrue(log.contains("sandbox=" + id + " VmSandbox: stopping VM of sandbox " + id), log);
             // The VM really ran: its console shows the guest's ready line in the log of the failed create.
             waitGone(() -> qemuOf(id).isEmpty(), "QEMU of " + id);
             assertEquals(List.of(), qemuOf(id));

@@ -75,6 +75,8 @@ public final class ShimDaemon {
         readyOut.println(READY);
         readyOut.flush();
         readyOut.close();
+        // Start-up garbage is most of the heap now; collect it so that the heap shrinks (per-pod RSS).
+        System.gc();
         Runtime.getRuntime().addShutdownHook(new Thread(tasks::closeSandbox, "sandbox-cleanup"));
         try {
             done.await();

@@ -204,7 +204,7 @@ public final class VmSandbox implements Sandbox {
         }
         if (agent == null) {
             throw new IOException("the guest agent did not answer within " + dial.toSeconds()
-                    + " s (agent.kata.dial_timeout): " + last + "; console log " + vm.consoleLog());
+                    + " s (agent.kata.dial_timeout): " + last + "; last console line: '" + lastConsoleLine() + "'");
         }
         log.info("agent of sandbox {} is serving", sandboxId);
         CreateSandboxRequest.Builder req = CreateSandboxRequest.newBuilder().setSandboxId(sandboxId)
@@ -217,6 +217,21 @@ public final class VmSandbox implements Sandbox {
         Thread oom = new Thread(this::watchOom, "oom-" + sandboxId);
         oom.setDaemon(true);
         oom.start();
+    }
+
+    private String lastConsoleLine() {
+        try {
+            List<String> lines = Files.readAllLines(vm.consoleLog(), java.nio.charset.StandardCharsets.ISO_8859_1);
+            for (int i = lines.size() - 1; i >= 0; i--) {
+                String l = lines.get(i).strip();
+                if (!l.isEmpty()) {
+                    return l.length() > 200 ? l.substring(0, 200) : l;
+                }
+            }
+        } catch (IOException e) {
+            return "(no console log: " + e.getMessage() + ")";
+        }
+        return "";
     }
 
     private AgentServiceGrpc.AgentServiceBlockingStub agent() {
