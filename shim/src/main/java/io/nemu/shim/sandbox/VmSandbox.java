@@ -127,6 +127,7 @@ public final class VmSandbox implements Sandbox {
                     .qemuBinary(h.path()).virtiofsdBinary(h.virtioFsDaemon()).agentTransport(AgentTransport.SERIAL)
                     .startTimeout(Duration.ofSeconds(30));
             if (h.sharedFs() == RuntimeConfig.SharedFs.VIRTIO_FS) {
+                SharedDir.prepare(paths.shared());
                 vc.sharedDir(paths.shared()).sharedCache(h.virtioFsCache());
             }
             Vm vm = new Vm(vc.build(), new Vm.Observer() {
