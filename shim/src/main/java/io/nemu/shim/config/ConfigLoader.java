@@ -108,7 +108,8 @@ public final class ConfigLoader {
         }
         Section a = agents.table("kata");
         long dial = a.integer("dial_timeout", 45, 1, 3600);
-        RuntimeConfig.Agent agent = new RuntimeConfig.Agent(Duration.ofSeconds(dial), a.bool("debug", false));
+        RuntimeConfig.Agent agent = new RuntimeConfig.Agent(Duration.ofSeconds(dial), a.bool("debug", false),
+                a.path("agent_socket", null));
         a.warnUnused(warnings);
 
         Section r = top.table("runtime");

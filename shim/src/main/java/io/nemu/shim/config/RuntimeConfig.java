@@ -50,8 +50,12 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
         }
     }
 
-    /** {@code [agent.kata]}. */
-    public record Agent(Duration dialTimeout, boolean debug) {
+    /**
+     * {@code [agent.kata]}. {@code agentSocket} (our key {@code agent_socket}, null when unset): dial an agent
+     * listening on this host unix socket instead of the VM's channel, for development and tests of the
+     * host side with an agent that is not in the guest.
+     */
+    public record Agent(Duration dialTimeout, boolean debug, Path agentSocket) {
     }
 
     /** {@code [runtime]}. */

@@ -173,7 +173,7 @@ public final class VmSandbox implements Sandbox {
     private void connectAgent() throws IOException {
         Duration dial = config.agent().dialTimeout();
         long deadline = System.nanoTime() + dial.toNanos();
-        Path socket = vm.paths().agentSocket();
+        Path socket = config.agent().agentSocket() != null ? config.agent().agentSocket() : vm.paths().agentSocket();
         String last = "no answer";
         while (System.nanoTime() < deadline) {
             if (vm.exitFuture().isDone()) {
@@ -306,6 +306,12 @@ public final class VmSandbox implements Sandbox {
         spec.clearHooks();
         spec.getRootBuilder().setPath(GUEST_SHARED + "/" + cid + "/rootfs");
         try {
+            shareHostMounts(cid, spec);
+        } catch (IOException e) {
+            removeMounts(cid);
+            throw new TaskException(Status.Code.INVALID_ARGUMENT, "mounts of " + cid + ": " + e.getMessage(), e);
+        }
+        try {
             agent().createContainer(CreateContainerRequest.newBuilder().setContainerId(cid).setExecId(cid)
                     .setOCI(spec).build());
         } catch (StatusRuntimeException e) {
@@ -313,6 +319,41 @@ public final class VmSandbox implements Sandbox {
             throw agentError("CreateContainer " + cid, e);
         }
         ios.put(key(cid, ""), new ProcessIo(agent, cid, cid, stdio));
+    }
+
+    /**
+     * Bind mounts from host paths (CRI's hosts, resolv.conf, volumes) cannot be reached from the guest:
+     * each is bind-mounted under the container's folder in the shared directory and the spec points there.
+     */
+    private void shareHostMounts(String cid, Spec.Builder spec) throws IOException {
+        int n = 0;
+        for (io.nemu.proto.kata.Mount.Builder m : spec.getMountsBuilderList()) {
+            boolean bind = m.getType().equals("bind") || m.getOptionsList().contains("bind")
+                    || m.getOptionsList().contains("rbind");
+            String src = m.getSource();
+            if (!bind || !src.startsWith("/") || src.startsWith("/dev/") || src.equals("/dev")
+                    || src.startsWith("/proc") || src.startsWith("/sys")) {
+                continue;
+            }
+            Path source = Path.of(src);
+            if (!Files.exists(source)) {
+                throw new IOException("bind mount source " + src + " (for " + m.getDestination() + ") does not exist");
+            }
+            String name = (n++) + "-" + (source.getFileName() == null ? "root" : source.getFileName().toString());
+            Path target = paths.shared().resolve(cid).resolve("mounts").resolve(name);
+            Files.createDirectories(target.getParent());
+            if (Files.isDirectory(source)) {
+                Files.createDirectories(target);
+            } else if (!Files.exists(target)) {
+                Files.createFile(target);
+            }
+            boolean recursive = m.getOptionsList().contains("rbind");
+            Mounts.mount(List.of(recursive ? "--rbind" : "--bind", src, target.toString()));
+            if (m.getOptionsList().contains("ro")) {
+                Mounts.mount(List.of("-o", "remount,bind,ro", target.toString()));
+            }
+            m.setSource(GUEST_SHARED + "/" + cid + "/mounts/" + name);
+        }
     }
 
     @Override
@@ -526,7 +567,8 @@ public final class VmSandbox implements Sandbox {
             client.close();
         }
         log.info("stopping VM of sandbox {}", sandboxId);
-        vm.stop(Duration.ofSeconds(3));
+        // Nothing in the guest outlives the sandbox: no ACPI power-off dance, QMP quit at once (as Kata).
+        vm.stop(Duration.ZERO);
         for (String line : StateCleaner.unmountUnder(paths.sharedBase())) {
             log.info("{}", line);
         }

@@ -74,6 +74,7 @@ class ConfigLoaderTest {
                 [agent.kata]
                 dial_timeout = 10
                 debug = true
+                agent_socket = "/run/dev-agent.sock"
 
                 [runtime]
                 enable_debug = true
@@ -93,6 +94,7 @@ class ConfigLoaderTest {
         assertEquals(CacheMode.NONE, h.virtioFsCache());
         assertEquals(Accelerator.TCG, h.accelerator());
         assertEquals(Duration.ofSeconds(10), c.agent().dialTimeout());
+        assertEquals(Path.of("/run/dev-agent.sock"), c.agent().agentSocket());
         assertTrue(c.runtime().sandboxCgroupOnly());
         assertTrue(c.debug());
         assertTrue(warnings.isEmpty(), warnings::toString);
