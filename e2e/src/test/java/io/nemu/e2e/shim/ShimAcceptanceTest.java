@@ -109,7 +109,7 @@ class ShimAcceptanceTest {
     void exitCodesAndStdin() throws Exception {
         Containerd.CtrResult r = ctr(run("--rm", "--rootfs", rootfs().toString(), "t2", "/bin/sh", "-c", "exit 3"));
         assertEquals(3, r.exitCode(), r.stderr());
-        String echoed = ctrWithInput("data\n", run("--rm", "-i", "--rootfs", rootfs().toString(), "t3", "/bin/cat"));
+        String echoed = ctrWithInput("data\n", run("--rm", "--rootfs", rootfs().toString(), "t3", "/bin/cat"));
         assertEquals("data", echoed.strip());
     }
 

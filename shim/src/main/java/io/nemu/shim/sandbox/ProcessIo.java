@@ -116,7 +116,11 @@ final class ProcessIo {
             }
         } catch (StatusRuntimeException e) {
             // The agent ends a stream with an error once the process is gone and its buffer is empty.
-            log.debug("{} of {}/{} ended: {}", err ? "stderr" : "stdout", containerId, execId, e.getStatus());
+            if (e.getStatus().getCode() == io.grpc.Status.Code.NOT_FOUND) {
+                log.debug("{} of {}/{} ended: {}", err ? "stderr" : "stdout", containerId, execId, e.getStatus());
+            } else {
+                log.warn("{} of {}/{} cut: {}", err ? "stderr" : "stdout", containerId, execId, e.getStatus());
+            }
         } catch (IOException e) {
             log.warn("{} of {}/{}: {}", err ? "stderr" : "stdout", containerId, execId, e.toString());
         } finally {

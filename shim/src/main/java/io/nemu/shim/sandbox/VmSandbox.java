@@ -382,7 +382,14 @@ public final class VmSandbox implements Sandbox {
                 int status = agent.waitProcess(WaitProcessRequest.newBuilder().setContainerId(cid).setExecId(eid).build())
                         .getStatus();
                 if (pio != null) {
-                    pio.awaitDrained(Duration.ofSeconds(10));
+                    // All output reaches containerd before the exit is published; a stream the guest
+                    // never ends (a daemonized child holding it) must not hold the exit forever.
+                    long t0 = System.nanoTime();
+                    pio.awaitDrained(Duration.ofSeconds(60));
+                    long ms = (System.nanoTime() - t0) / 1_000_000;
+                    if (ms > 1000) {
+                        log.info("output of {}/{} drained {} ms after its exit", cid, eid, ms);
+                    }
                 }
                 exit.complete(status);
             } catch (RuntimeException e) {
