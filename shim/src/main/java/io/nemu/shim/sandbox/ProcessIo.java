@@ -34,7 +34,7 @@ final class ProcessIo {
     private final Stdio stdio;
     private final CompletableFuture<Void> stdout = new CompletableFuture<>();
     private final CompletableFuture<Void> stderr = new CompletableFuture<>();
-    private volatile Thread stdinThread;
+    private final CompletableFuture<Void> stdinCopied = new CompletableFuture<>();
     private volatile boolean stdinClosed;
 
     ProcessIo(AgentServiceGrpc.AgentServiceBlockingStub agent, String containerId, String execId, Stdio stdio) {
@@ -46,7 +46,9 @@ final class ProcessIo {
 
     void start() {
         if (!stdio.stdin().isEmpty()) {
-            stdinThread = thread("stdin", this::copyStdin);
+            thread("stdin", this::copyStdin);
+        } else {
+            stdinCopied.complete(null);
         }
         if (!stdio.stdout().isEmpty()) {
             thread("stdout", () -> copyOut(stdio.stdout(), false, stdout));
@@ -71,7 +73,7 @@ final class ProcessIo {
         try (InputStream in = new FileInputStream(stdio.stdin())) {
             byte[] buf = new byte[CHUNK];
             int n;
-            while (!stdinClosed && (n = in.read(buf)) > 0) {
+            while ((n = in.read(buf)) > 0) {
                 int off = 0;
                 while (off < n) {
                     int wrote = agent.withDeadlineAfter(30, TimeUnit.SECONDS).writeStdin(WriteStreamRequest.newBuilder()
@@ -83,10 +85,40 @@ final class ProcessIo {
         } catch (IOException | StatusRuntimeException e) {
             log.debug("stdin of {}/{} ended: {}", containerId, execId, e.toString());
         }
+        stdinCopied.complete(null);
         closeStdin();
     }
 
-    /** Closes the process's stdin in the guest once (EOF on the fifo or CloseIO). */
+    /**
+     * containerd's CloseIO: it closed its end of the stdin fifo, so the copy reaches EOF after what is
+     * still in the fifo; closing at once would cut that off. If the copy never started (containerd closed
+     * the fifo before anyone read it), a writer of our own releases the blocked open.
+     */
+    void closeIo() {
+        try {
+            stdinCopied.get(5, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            // Opening a fifo for writing waits for its reader: never on the caller's thread.
+            thread("stdin-release", this::releaseBlockedStdin);
+            try {
+                stdinCopied.get(5, TimeUnit.SECONDS);
+            } catch (Exception again) {
+                log.warn("stdin copy of {}/{} did not end; closing stdin anyway", containerId, execId);
+            }
+        }
+        closeStdin();
+    }
+
+    private void releaseBlockedStdin() {
+        try (java.nio.channels.FileChannel w = java.nio.channels.FileChannel.open(java.nio.file.Path.of(stdio.stdin()),
+                java.nio.file.StandardOpenOption.WRITE)) {
+            log.debug("released the stdin reader of {}/{}", containerId, execId);
+        } catch (IOException e) {
+            log.debug("stdin fifo of {}/{}: {}", containerId, execId, e.toString());
+        }
+    }
+
+    /** Closes the process's stdin in the guest once (EOF on the fifo, or CloseIO). */
     void closeStdin() {
         synchronized (this) {
             if (stdinClosed) {

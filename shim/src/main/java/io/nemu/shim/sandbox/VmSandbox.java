@@ -441,7 +441,7 @@ public final class VmSandbox implements Sandbox {
     public void closeStdin(String cid, String execId) {
         ProcessIo pio = ios.get(key(cid, execId));
         if (pio != null) {
-            pio.closeStdin();
+            pio.closeIo();
         }
     }
 

@@ -126,6 +126,54 @@ class ProcessIoTest {
     }
 
     @Test
+    void closeIoKeepsWhatIsStillInTheFifo() throws Exception {
+        EchoAgent agent = new EchoAgent();
+        Path sock = dir.resolve("agent.sock");
+        try (TtrpcServer server = TtrpcServer.builder().addService(agent).build()) {
+            server.bind(sock);
+            try (TtrpcClient client = TtrpcClient.connect(sock)) {
+                Path in = mkfifo(dir.resolve("stdin"));
+                Path out = mkfifo(dir.resolve("stdout"));
+                CompletableFuture<String> stdout = CompletableFuture.supplyAsync(() -> readAll(out));
+                ProcessIo io = new ProcessIo(AgentServiceGrpc.newBlockingStub(client), "c1", "c1",
+                        new Stdio(in.toString(), out.toString(), "", false));
+                // containerd writes and closes its end, then calls CloseIO right away (ctr does).
+                CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+                    try (OutputStream w = new FileOutputStream(in.toFile())) {
+                        w.write("data\n".getBytes(StandardCharsets.UTF_8));
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                });
+                io.start();
+                writer.get(10, TimeUnit.SECONDS);
+                io.closeIo();
+                io.drained().get(10, TimeUnit.SECONDS);
+                assertEquals("DATA\n", stdout.get(10, TimeUnit.SECONDS));
+            }
+        }
+    }
+
+    @Test
+    void closeIoWithoutAnyWriterStillClosesStdin() throws Exception {
+        EchoAgent agent = new EchoAgent();
+        Path sock = dir.resolve("agent.sock");
+        try (TtrpcServer server = TtrpcServer.builder().addService(agent).build()) {
+            server.bind(sock);
+            try (TtrpcClient client = TtrpcClient.connect(sock)) {
+                Path in = mkfifo(dir.resolve("stdin"));
+                ProcessIo io = new ProcessIo(AgentServiceGrpc.newBlockingStub(client), "c1", "c1",
+                        new Stdio(in.toString(), "", "", false));
+                io.start();
+                long t0 = System.nanoTime();
+                io.closeIo();
+                assertTrue(agent.stdinClosed.await(1, TimeUnit.SECONDS));
+                assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(11));
+            }
+        }
+    }
+
+    @Test
     void aTerminalHasNoSeparateStderr() throws Exception {
         EchoAgent agent = new EchoAgent();
         Path sock = dir.resolve("agent.sock");
