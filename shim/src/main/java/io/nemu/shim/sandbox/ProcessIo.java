@@ -36,6 +36,7 @@ final class ProcessIo {
     private final CompletableFuture<Void> stderr = new CompletableFuture<>();
     private final CompletableFuture<Void> stdinCopied = new CompletableFuture<>();
     private volatile boolean stdinClosed;
+    private volatile boolean stdinOpened;
 
     ProcessIo(AgentServiceGrpc.AgentServiceBlockingStub agent, String containerId, String execId, Stdio stdio) {
         this.agent = agent;
@@ -71,6 +72,7 @@ final class ProcessIo {
 
     private void copyStdin() {
         try (InputStream in = new FileInputStream(stdio.stdin())) {
+            stdinOpened = true;
             byte[] buf = new byte[CHUNK];
             int n;
             while ((n = in.read(buf)) > 0) {
@@ -95,6 +97,11 @@ final class ProcessIo {
      * the fifo before anyone read it), a writer of our own releases the blocked open.
      */
     void closeIo() {
+        if (!stdinOpened) {
+            // containerd only calls CloseIO once its writes are done, and a write needs our reader:
+            // with the reader not open yet, nothing will come.
+            thread("stdin-release", this::releaseBlockedStdin);
+        }
         try {
             stdinCopied.get(5, TimeUnit.SECONDS);
         } catch (Exception e) {
