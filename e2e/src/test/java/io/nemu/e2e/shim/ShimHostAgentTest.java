@@ -164,6 +164,8 @@ class ShimHostAgentTest {
         ctr(List.of("task", "rm", "h4")).requireOk();
         ctr(List.of("c", "rm", "h4")).requireOk();
         assertNothingLeft("h4");
+        // Shutdown returns before the daemon has exited (it flushes events first).
+        ShimContainerdTest.waitGone(() -> containerd.shimProcesses().isEmpty(), "daemon");
         assertEquals(List.of(), containerd.shimProcesses(), "the daemon exits once it holds no task");
     }
 
