@@ -170,6 +170,34 @@ class ShimHostAgentTest {
     }
 
     @Test
+    void aContainerJoinsItsPodsSandbox() throws Exception {
+        ctr(run("-d", "--annotation", "io.kubernetes.cri.container-type=sandbox", "--rootfs", rootfs().toString(),
+                "pod1", "/bin/sleep", "600")).requireOk();
+        List<ProcessHandle> daemons = containerd.shimProcesses();
+        assertEquals(1, daemons.size(), daemons::toString);
+        List<Long> vmProcesses = ShimContainerdTest.qemuOf("pod1");
+        Containerd.CtrResult joined = ctr(run("--rm", "--annotation", "io.kubernetes.cri.container-type=container",
+                "--annotation", "io.kubernetes.cri.sandbox-id=pod1", "--rootfs", rootfs().toString(), "c1",
+                "/bin/echo", "joined"));
+        assertEquals(0, joined.exitCode(), joined.stderr());
+        assertEquals("joined", joined.stdout().strip());
+        assertEquals(daemons.stream().map(ProcessHandle::pid).toList(),
+                containerd.shimProcesses().stream().map(ProcessHandle::pid).toList(), "one daemon per pod");
+        assertEquals(vmProcesses, ShimContainerdTest.qemuOf("pod1"), "the container ran in the pod's VM");
+        assertTrue(agent.calls.contains("CreateContainer c1 /bin/echo joined"), agent.calls::toString);
+        assertTrue(agent.calls.contains("RemoveContainer c1"), agent.calls::toString);
+        assertFalse(Files.exists(Path.of("/run/nemu/shared/sandboxes/pod1/shared/c1")), "c1's rootfs left in the pod");
+        ctr(List.of("task", "kill", "-s", "SIGKILL", "pod1")).requireOk();
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!ctr(List.of("task", "ls")).stdout().matches("(?s).*pod1\\s+\\d+\\s+STOPPED.*") && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+        }
+        ctr(List.of("task", "rm", "pod1")).requireOk();
+        ctr(List.of("c", "rm", "pod1")).requireOk();
+        assertNothingLeft("pod1");
+    }
+
+    @Test
     void killedDaemonIsCleanedUpByContainerd() throws Exception {
         ContainerdEvents events = containerd.events();
         ctr(run("-d", "--rootfs", rootfs().toString(), "h5", "/bin/sleep", "600")).requireOk();
