@@ -313,6 +313,12 @@ final class HostAgent implements AutoCloseable {
         }
 
         @Override
+        public void updateContainer(io.nemu.proto.kata.UpdateContainerRequest r, StreamObserver<Empty> o) {
+            calls.add("UpdateContainer " + r.getContainerId() + " memory.limit=" + r.getResources().getMemory().getLimit());
+            reply(o, Empty.getDefaultInstance());
+        }
+
+        @Override
         public void removeContainer(RemoveContainerRequest r, StreamObserver<Empty> o) {
             procs.entrySet().removeIf(e -> {
                 if (e.getKey().startsWith(r.getContainerId() + "/")) {

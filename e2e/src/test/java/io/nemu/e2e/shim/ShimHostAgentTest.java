@@ -97,6 +97,7 @@ class ShimHostAgentTest {
         System.out.println("ctr run --rm echo (VM + host agent): " + (System.nanoTime() - t0) / 1_000_000 + " ms");
         assertEquals(0, r.exitCode(), r.stderr());
         assertEquals("hello", r.stdout().strip());
+        containerd.logTail(400).lines().filter(l -> l.contains("sandbox=h1 ")).forEach(l -> System.out.println("  " + l));
         List<String> topics = new ArrayList<>();
         for (String t : List.of("/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete")) {
             ContainerdEvents.Event e = events.awaitTopic(t, Duration.ofSeconds(20));
@@ -155,6 +156,8 @@ class ShimHostAgentTest {
         String metrics = ctr(List.of("task", "metrics", "h4")).requireOk().stdout();
         System.out.println("ctr task metrics:\n" + metrics);
         assertTrue(metrics.matches("(?s).*memory\\.usage_in_bytes\\s+[1-9]\\d*.*"), metrics);
+        String ps = ctr(List.of("task", "ps", "h4")).requireOk().stdout();
+        assertTrue(ps.contains(Long.toString(qemu)), ps);
         ctr(List.of("task", "kill", "-s", "SIGKILL", "h4")).requireOk();
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         while (!ctr(List.of("task", "ls")).stdout().matches("(?s).*h4\\s+\\d+\\s+STOPPED.*") && System.nanoTime() < deadline) {

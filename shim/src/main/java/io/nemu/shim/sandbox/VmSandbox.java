@@ -143,8 +143,14 @@ public final class VmSandbox implements Sandbox {
             });
             sb = new VmSandbox(sandboxId, paths, cfg, events, vm);
             log.info("booting VM for sandbox {}: {}", sandboxId, vm.config());
+            long t0 = System.nanoTime();
             vm.start();
+            long started = System.nanoTime();
+            log.info("QEMU pid {} up ({}) in {} ms; dialing the agent", vm.pid(), vm.accelerator(),
+                    (started - t0) / 1_000_000);
             sb.connectAgent();
+            log.info("sandbox {} ready: agent answered {} ms after QEMU started", sandboxId,
+                    (System.nanoTime() - started) / 1_000_000);
             return sb;
         } catch (IOException | VmException e) {
             if (sb != null) {
@@ -574,8 +580,10 @@ public final class VmSandbox implements Sandbox {
             client.close();
         }
         log.info("stopping VM of sandbox {}", sandboxId);
+        long t0 = System.nanoTime();
         // Nothing in the guest outlives the sandbox: no ACPI power-off dance, QMP quit at once (as Kata).
         vm.stop(Duration.ZERO);
+        log.info("VM of sandbox {} stopped in {} ms", sandboxId, (System.nanoTime() - t0) / 1_000_000);
         for (String line : StateCleaner.unmountUnder(paths.sharedBase())) {
             log.info("{}", line);
         }
