@@ -97,18 +97,22 @@ public final class TaskProcess {
         state = new ProcessState.Running();
     }
 
-    /** Records the exit; returns false if it had already stopped (the first exit wins). */
-    public boolean stopped(int exitStatus, Instant at) {
-        ProcessState.Stopped s;
-        synchronized (this) {
-            if (state instanceof ProcessState.Stopped || state instanceof ProcessState.Deleted) {
-                return false;
-            }
-            s = new ProcessState.Stopped(exitStatus, at);
-            state = s;
+    /**
+     * Records the exit and returns the new state, or null if it had already stopped (the first exit
+     * wins). Waiters are released only by {@link #releaseWaiters}, so that the caller can publish
+     * TaskExit first: containerd must not see a Wait answer (and send Delete) before the exit event.
+     */
+    public synchronized ProcessState.Stopped stopped(int exitStatus, Instant at) {
+        if (state instanceof ProcessState.Stopped || state instanceof ProcessState.Deleted) {
+            return null;
         }
+        ProcessState.Stopped s = new ProcessState.Stopped(exitStatus, at);
+        state = s;
+        return s;
+    }
+
+    public void releaseWaiters(ProcessState.Stopped s) {
         exited.complete(s);
-        return true;
     }
 
     /** Kill is refused only once the process is deleted (containerd kills stopped ones harmlessly). */

@@ -182,11 +182,13 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
             log.warn("lost {} {} of task {}: {}", p.isInit() ? "init" : "exec", p.execId(), p.containerId(), err.toString());
         }
         Instant at = Instant.now();
-        if (p.stopped(code, at)) {
+        ProcessState.Stopped s = p.stopped(code, at);
+        if (s != null) {
             log.info("task {}{} exited with {}", p.containerId(), p.isInit() ? "" : " exec " + p.execId(), code);
             publish("/tasks/exit", TaskExit.newBuilder().setContainerId(p.containerId())
                     .setId(p.isInit() ? p.containerId() : p.execId()).setPid((int) p.pid()).setExitStatus(code)
                     .setExitedAt(ts(at)).build());
+            p.releaseWaiters(s);
         }
     }
 

@@ -212,6 +212,7 @@ class TaskServiceTest {
         assertFalse(waited.isDone());
         fake.exit("sb", "", 3);
         assertEquals(3, waited.get(5, TimeUnit.SECONDS).getExitStatus());
+        assertTrue(events.contains("/tasks/exit"), "TaskExit must be out before Wait answers: " + events);
         var st = task.state(StateRequest.newBuilder().setId("sb").build());
         assertEquals(STOPPED, st.getStatus());
         assertEquals(3, st.getExitStatus());
