@@ -1,8 +1,7 @@
 #!/bin/sh
 # Makes two dynamic AppCDS archives with the class path the launcher uses:
-#   lib/nemu.jsa         classes of the short-lived commands (start, delete), trained with delete;
-#   lib/nemu-daemon.jsa  classes of the shim daemon up to listening, trained by a real start whose
-#                        daemon is ended with SIGTERM (the JVM writes the archive as it exits).
+#   lib/nemu.jsa         classes of the short-lived commands, trained by a start that stops at a bad config;
+#   lib/nemu-daemon.jsa  classes of the shim daemon, trained by io.nemu.shim.daemon.CdsTraining.
 # A failure only costs start-up time: warn and go on.
 dist=$1
 flags="-XX:+UseSerialGC -Xms4m -Xmx48m -Xss256k -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UsePerfData -Xlog:cds=off -Xlog:cds+dynamic=off"
@@ -21,30 +20,22 @@ shim() {
 }
 warn() { echo "warning: $*; the shim starts without it" >&2; }
 
-if shim -XX:ArchiveClassesAtExit="$dist/lib/nemu.jsa" delete >/dev/null 2>&1 && [ -s "$dist/lib/nemu.jsa" ]; then
+# The commands: a start that reads the bundle and stops at a bad config (nothing is spawned).
+printf '[hypervisor.qemu]\nkernel = "k"\ninitrd = "i"\ndefault_vcpus = 0\n' > "$tmp/bad.toml"
+NEMU_CONF_FILE="$tmp/bad.toml" shim -XX:ArchiveClassesAtExit="$dist/lib/nemu.jsa" start </dev/null >/dev/null 2>&1
+if [ -s "$dist/lib/nemu.jsa" ]; then
   echo "AppCDS archive: $dist/lib/nemu.jsa ($(du -k "$dist/lib/nemu.jsa" | cut -f1) KiB)"
 else
   warn "no AppCDS archive for the commands"; rm -f "$dist/lib/nemu.jsa"
 fi
 
-if [ "$(id -u)" = 0 ]; then
-  daemon_opts="$flags -XX:ArchiveClassesAtExit=$dist/lib/nemu-daemon.jsa"
-  if NEMU_JAVA_OPTS=$daemon_opts shim "" start </dev/null >/dev/null 2>"$tmp/start.err"; then
-    pid=$(cat "/run/nemu/sandboxes/$id/shim.pid" 2>/dev/null)
-    if [ -n "$pid" ]; then
-      kill -TERM "$pid"
-      n=0; while kill -0 "$pid" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
-    fi
-  else
-    warn "training start failed: $(cat "$tmp/start.err")"
-  fi
-  shim "" delete >/dev/null 2>&1  # removes the socket and state, kills a daemon that did not exit
-  if [ -s "$dist/lib/nemu-daemon.jsa" ]; then
-    echo "AppCDS archive: $dist/lib/nemu-daemon.jsa ($(du -k "$dist/lib/nemu-daemon.jsa" | cut -f1) KiB)"
-  else
-    warn "no AppCDS archive for the daemon"; rm -f "$dist/lib/nemu-daemon.jsa"
-  fi
+# The daemon: CdsTraining runs it in-process through Connect, a Create that fails early, State, Shutdown.
+# shellcheck disable=SC2086
+if NEMU_RUN_ROOT="$tmp/run" TTRPC_ADDRESS="$tmp/none.sock" java $flags \
+    -XX:ArchiveClassesAtExit="$dist/lib/nemu-daemon.jsa" -cp "$cp" io.nemu.shim.daemon.CdsTraining \
+    >"$tmp/training.log" 2>&1 && [ -s "$dist/lib/nemu-daemon.jsa" ]; then
+  echo "AppCDS archive: $dist/lib/nemu-daemon.jsa ($(du -k "$dist/lib/nemu-daemon.jsa" | cut -f1) KiB)"
 else
-  warn "not root: no daemon archive (training a daemon needs /run/containerd/s)"
+  warn "no AppCDS archive for the daemon: $(tail -3 "$tmp/training.log")"; rm -f "$dist/lib/nemu-daemon.jsa"
 fi
 rm -rf "$tmp"
