@@ -58,6 +58,12 @@ final class HostAgent implements AutoCloseable {
     private final Map<String, Spec> specs = new ConcurrentHashMap<>();
     private final Map<String, Process> procs = new ConcurrentHashMap<>();
     private final TtrpcServer server;
+    private final java.util.concurrent.BlockingQueue<String> ooms = new java.util.concurrent.LinkedBlockingQueue<>();
+
+    /** Makes the next GetOOMEvent answer name this container (as a guest OOM kill would). */
+    void oom(String containerId) {
+        ooms.add(containerId);
+    }
 
     HostAgent(Path socket) throws IOException {
         server = TtrpcServer.builder().addService(new Agent()).addService(new Health()).build();
@@ -66,6 +72,9 @@ final class HostAgent implements AutoCloseable {
 
     @Override
     public void close() {
+        for (int i = 0; i < 64; i++) {
+            ooms.add(""); // ends pending long polls
+        }
         server.close();
         procs.values().forEach(p -> p.toHandle().destroyForcibly());
     }
@@ -334,7 +343,17 @@ final class HostAgent implements AutoCloseable {
 
         @Override
         public void getOOMEvent(GetOOMEventRequest r, StreamObserver<OOMEvent> o) {
-            o.onError(Status.UNIMPLEMENTED.asRuntimeException());
+            // Long poll, as the real agent: answers when a container was OOM-killed.
+            try {
+                String cid = ooms.take();
+                if (cid.isEmpty()) {
+                    o.onError(Status.CANCELLED.withDescription("agent closing").asRuntimeException());
+                    return;
+                }
+                reply(o, OOMEvent.newBuilder().setContainerId(cid).build());
+            } catch (InterruptedException e) {
+                o.onError(Status.CANCELLED.asRuntimeException());
+            }
         }
     }
 }

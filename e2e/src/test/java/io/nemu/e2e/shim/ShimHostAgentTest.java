@@ -143,7 +143,11 @@ class ShimHostAgentTest {
 
     @Test
     void detachedTaskExecPauseMetricsKillRemove() throws Exception {
+        ContainerdEvents events = containerd.events();
         ctr(run("-d", "--rootfs", rootfs().toString(), "h4", "/bin/sleep", "600")).requireOk();
+        agent.oom("h4");
+        ContainerdEvents.Event oom = events.awaitTopic("/tasks/oom", Duration.ofSeconds(20));
+        assertTrue(oom.json().contains("\"container_id\":\"h4\""), oom.line());
         assertTrue(ctr(List.of("task", "ls")).requireOk().stdout().matches("(?s).*h4\\s+\\d+\\s+RUNNING.*"));
         long qemu = Long.parseLong(Files.readString(Path.of("/run/nemu/sandboxes/h4/qemu.pid")).strip());
         assertTrue(ctr(List.of("task", "ls")).stdout().matches("(?s).*h4\\s+" + qemu + "\\s+RUNNING.*"), "task pid is QEMU's");
