@@ -61,7 +61,15 @@ public final class ShimMain {
             return 0;
         }
         if (args.info()) {
-            writeStdout(runtimeInfo());
+            byte[] options = new byte[0];
+            if (System.console() == null) { // containerd pipes the runtime options in; a terminal does not
+                try {
+                    options = System.in.readAllBytes();
+                } catch (IOException e) {
+                    options = new byte[0];
+                }
+            }
+            writeStdout(runtimeInfo(options));
             return 0;
         }
         if (args.command() == null) {
@@ -307,8 +315,11 @@ public final class ShimMain {
         }
     }
 
-    /** containerd's RuntimeInfo{name=1, version=2{version=1, revision=2}} for {@code -info}. */
-    static byte[] runtimeInfo() {
+    /**
+     * containerd's RuntimeInfo{name=1, version=2{version=1, revision=2}, options=3} for {@code -info}; the
+     * options are echoed when stdin held a valid Any.
+     */
+    static byte[] runtimeInfo(byte[] options) {
         try {
             ByteArrayOutputStream version = new ByteArrayOutputStream();
             CodedOutputStream v = CodedOutputStream.newInstance(version);
@@ -319,6 +330,13 @@ public final class ShimMain {
             CodedOutputStream o = CodedOutputStream.newInstance(all);
             o.writeString(1, RUNTIME);
             o.writeByteArray(2, version.toByteArray());
+            if (options.length > 0) {
+                try {
+                    o.writeMessage(3, com.google.protobuf.Any.parseFrom(options));
+                } catch (com.google.protobuf.InvalidProtocolBufferException notAny) {
+                    // not options: leave them out
+                }
+            }
             o.flush();
             return all.toByteArray();
         } catch (IOException e) {

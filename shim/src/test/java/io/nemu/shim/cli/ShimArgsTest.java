@@ -49,6 +49,21 @@ class ShimArgsTest {
     }
 
     @Test
+    void runtimeInfoCarriesNameVersionAndTheOptions() throws Exception {
+        Any opts = Any.newBuilder().setTypeUrl("runtimeoptions.v1.Options")
+                .setValue(Options.newBuilder().setConfigPath("/c.toml").build().toByteString()).build();
+        // Decoded with a descriptor-free reader: field 1 name, 2 version message, 3 the options Any.
+        com.google.protobuf.UnknownFieldSet f = com.google.protobuf.UnknownFieldSet.parseFrom(
+                ShimMain.runtimeInfo(opts.toByteArray()));
+        assertEquals("io.containerd.nemu.v2", f.getField(1).getLengthDelimitedList().get(0).toStringUtf8());
+        com.google.protobuf.UnknownFieldSet v = com.google.protobuf.UnknownFieldSet.parseFrom(
+                f.getField(2).getLengthDelimitedList().get(0));
+        assertEquals(ShimMain.VERSION, v.getField(1).getLengthDelimitedList().get(0).toStringUtf8());
+        assertEquals(opts, Any.parseFrom(f.getField(3).getLengthDelimitedList().get(0)));
+        assertFalse(com.google.protobuf.UnknownFieldSet.parseFrom(ShimMain.runtimeInfo(new byte[0])).hasField(3));
+    }
+
+    @Test
     void configPathFromStdinOptions() {
         Any opts = Any.newBuilder().setTypeUrl("runtimeoptions.v1.Options")
                 .setValue(Options.newBuilder().setConfigPath("/etc/nemu/c.toml").build().toByteString()).build();
