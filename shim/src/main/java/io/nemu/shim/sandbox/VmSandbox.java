@@ -156,7 +156,13 @@ public final class VmSandbox implements Sandbox {
             if (sb != null) {
                 sb.close();
             } else {
-                StateCleaner.cleanSandbox(paths);
+                // Nothing ran yet; the daemon's own state stays until it exits.
+                StateCleaner.unmountUnder(paths.sharedBase());
+                try {
+                    StateCleaner.removeTree(paths.sharedBase());
+                } catch (IOException cleanup) {
+                    e.addSuppressed(cleanup);
+                }
             }
             throw new TaskException(Status.Code.INTERNAL, "sandbox " + sandboxId + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
