@@ -172,16 +172,15 @@ class ShimAcceptanceTest {
 
     @Test
     void killedDaemonIsCleanedUpByContainerd() throws Exception {
+        io.nemu.e2e.support.ContainerdEvents events = containerd.events();
         ctr(run("-d", "--rootfs", rootfs().toString(), "t6", "/bin/sleep", "600")).requireOk();
-        Path pidFile = Path.of("/run/nemu/sandboxes/t6/shim.pid");
-        long pid = Long.parseLong(Files.readString(pidFile).strip());
+        long pid = Long.parseLong(Files.readString(Path.of("/run/nemu/sandboxes/t6/shim.pid")).strip());
         ProcessHandle.of(pid).orElseThrow().destroyForcibly();
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (System.nanoTime() < deadline && !(ctr(List.of("task", "ls")).stdout().matches("(?s).*t6\\s+\\d+\\s+STOPPED.*")
-                && ShimContainerdTest.qemuOf("t6").isEmpty())) {
-            Thread.sleep(500);
-        }
-        assertTrue(ctr(List.of("task", "ls")).stdout().matches("(?s).*t6\\s+\\d+\\s+STOPPED.*"));
+        // containerd 1.6 runs `delete`, publishes the exit and drops the task.
+        events.await("exit of t6", e -> e.topic().equals("/tasks/exit") && e.json().contains("\"container_id\":\"t6\""),
+                Duration.ofSeconds(60));
+        ShimContainerdTest.waitGone(() -> ShimContainerdTest.qemuOf("t6").isEmpty(), "QEMU of t6");
+        assertFalse(ctr(List.of("task", "ls")).stdout().matches("(?s).*t6\\s+\\d+\\s+RUNNING.*"));
         assertEquals(List.of(), ShimContainerdTest.qemuOf("t6"));
         assertFalse(Files.exists(Path.of("/run/nemu/sandboxes/t6")));
         assertFalse(Files.exists(Path.of("/run/nemu/shared/sandboxes/t6")));
