@@ -1,0 +1,165 @@
+package io.nemu.e2e.shim;
+
+import com.google.protobuf.Any;
+import io.nemu.firmware.GuestImage;
+import io.nemu.firmware.GuestPaths;
+import io.nemu.proto.containerd.runtimeoptions.v1.Options;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/** The built distribution (packaging/target/nemu) and ways to run its shim like containerd does. */
+final class Distribution {
+    final Path home;
+
+    private Distribution(Path home) {
+        this.home = home;
+    }
+
+    static Distribution locate() {
+        Path root = GuestPaths.repoRoot(Path.of("").toAbsolutePath())
+                .orElseThrow(() -> new IllegalStateException("not inside the source checkout"));
+        Path home = root.resolve("packaging/target/nemu");
+        if (!Files.isExecutable(home.resolve("bin/containerd-shim-nemu-v2"))) {
+            throw new IllegalStateException(home + "/bin/containerd-shim-nemu-v2 missing: build it with"
+                    + " `mvn -pl shim,packaging -am package -DskipTests`");
+        }
+        return new Distribution(home);
+    }
+
+    Path bin() {
+        return home.resolve("bin");
+    }
+
+    Path shim() {
+        return bin().resolve("containerd-shim-nemu-v2");
+    }
+
+    Path guestDir() {
+        return home.resolve("share/guest");
+    }
+
+    Optional<GuestImage> guestImage() {
+        try {
+            return Optional.of(GuestImage.load(guestDir()));
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** A configuration.toml for tests: the distribution's guest, TCG, and extra lines in [hypervisor.qemu]/[agent.kata]. */
+    Path writeConfig(Path dir, String qemuExtra, String agentExtra) throws IOException {
+        Path file = dir.resolve("configuration.toml");
+        Files.writeString(file, "[hypervisor.qemu]\n"
+                + "kernel = \"" + guestDir().resolve("vmlinux") + "\"\n"
+                + "initrd = \"" + guestDir().resolve("initramfs.img") + "\"\n"
+                + "accelerator = \"tcg\"\n" + qemuExtra + "\n"
+                + "[agent.kata]\n" + agentExtra + "\n");
+        return file;
+    }
+
+    static byte[] runtimeOptions(Path configPath) {
+        return Any.newBuilder().setTypeUrl("runtimeoptions.v1.Options")
+                .setValue(Options.newBuilder().setConfigPath(configPath.toString()).build().toByteString())
+                .build().toByteArray();
+    }
+
+    record Run(int exitCode, byte[] stdout, String stderr) {
+        String out() {
+            return new String(stdout, StandardCharsets.UTF_8);
+        }
+    }
+
+    /** Runs the shim binary in {@code bundle} with containerd's flags and environment. */
+    Run shim(Path bundle, Map<String, String> env, byte[] stdin, Duration timeout, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(shim().toString());
+        cmd.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(bundle.toFile());
+        pb.environment().putAll(env);
+        Process p = pb.start();
+        CompletableFuture<byte[]> out = CompletableFuture.supplyAsync(() -> readAll(p.getInputStream()));
+        CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> readAll(p.getErrorStream()));
+        p.getOutputStream().write(stdin);
+        p.getOutputStream().close();
+        if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+            throw new AssertionError(String.join(" ", cmd) + " did not finish within " + timeout);
+        }
+        return new Run(p.exitValue(), out.get(5, TimeUnit.SECONDS),
+                new String(err.get(5, TimeUnit.SECONDS), StandardCharsets.UTF_8));
+    }
+
+    private static byte[] readAll(InputStream in) {
+        try {
+            ByteArrayOutputStream b = new ByteArrayOutputStream();
+            in.transferTo(b);
+            return b.toByteArray();
+        } catch (IOException e) {
+            return new byte[0];
+        }
+    }
+
+    /** A bundle folder with a config.json carrying the given annotations. */
+    static Path bundle(Path dir, Map<String, String> annotations) throws IOException {
+        Files.createDirectories(dir);
+        StringBuilder a = new StringBuilder();
+        for (Map.Entry<String, String> e : annotations.entrySet()) {
+            a.append(a.length() == 0 ? "" : ",").append('"').append(e.getKey()).append("\":\"").append(e.getValue()).append('"');
+        }
+        Files.writeString(dir.resolve("config.json"), "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"true\"],\"cwd\":\"/\"},"
+                + "\"root\":{\"path\":\"rootfs\"},\"annotations\":{" + a + "}}");
+        return dir;
+    }
+
+    /** A root filesystem holding only busybox-static and links for its applets. */
+    static Path busyboxRootfs(Path rootfs) throws IOException {
+        Path busybox = Path.of("/bin/busybox");
+        if (!Files.isExecutable(busybox)) {
+            throw new IllegalStateException("/bin/busybox missing: run scripts/install-deps.sh");
+        }
+        Files.createDirectories(rootfs.resolve("bin"));
+        for (String d : new String[] {"proc", "sys", "dev", "tmp", "etc"}) {
+            Files.createDirectories(rootfs.resolve(d));
+        }
+        Files.copy(busybox, rootfs.resolve("bin/busybox"));
+        for (String applet : new String[] {"sh", "echo", "cat", "uname", "sleep", "true", "ls", "stty"}) {
+            Files.createSymbolicLink(rootfs.resolve("bin").resolve(applet), Path.of("busybox"));
+        }
+        return rootfs;
+    }
+
+    /** Whether the built guest image carries the guest agent (the initramfs holds its jar). */
+    boolean guestHasAgent() {
+        Optional<GuestImage> img = guestImage();
+        if (img.isEmpty()) {
+            return false;
+        }
+        String decompress = switch (img.get().manifest().compression().toString().toLowerCase()) {
+            case "zstd" -> "zstd -dc";
+            case "gzip" -> "gzip -dc";
+            default -> "lz4 -dc";
+        };
+        try {
+            Process p = new ProcessBuilder("sh", "-c", decompress + " '" + img.get().initrd()
+                    + "' | cpio -it 2>/dev/null | grep -q 'opt/nemu/agent/agent.jar'")
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            return p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+}

@@ -1,0 +1,167 @@
+package io.nemu.e2e.shim;
+
+import io.nemu.e2e.support.Containerd;
+import io.nemu.firmware.GuestImage;
+import io.nemu.proto.containerd.task.v2.ConnectRequest;
+import io.nemu.proto.containerd.task.v2.ShutdownRequest;
+import io.nemu.proto.containerd.task.v2.TaskGrpc;
+import io.nemu.ttrpc.TtrpcClient;
+import io.nemu.vmm.Accelerator;
+import io.nemu.vmm.MachineProfile;
+import io.nemu.vmm.Vm;
+import io.nemu.vmm.VmConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+
+/**
+ * Prints, in one run: {@code ctr run ... echo} wall time with runc, with our runtime (when the guest
+ * image has the agent) and the bare VM floor (the guest image booted to its ready line), with ratios;
+ * the shim {@code start} command's latency; the shim daemon's RSS. Medians of {@code --runs N}.
+ * Run with scripts/bench-shim.sh.
+ */
+public final class ShimBenchmark {
+    public static void main(String[] args) throws Exception {
+        int runs = args.length >= 2 && args[0].equals("--runs") ? Integer.parseInt(args[1]) : 3;
+        Distribution dist = Distribution.locate();
+        Path work = Files.createTempDirectory("nemu-bench-");
+        try {
+            startLatencyAndRss(dist, work, runs);
+            ctrRuns(dist, work, runs);
+        } finally {
+            io.nemu.shim.daemon.StateCleaner.removeTree(work);
+        }
+    }
+
+    static void startLatencyAndRss(Distribution dist, Path work, int runs) throws Exception {
+        Path bundle = Distribution.bundle(work.resolve("bundle"), Map.of());
+        Path config = dist.writeConfig(work, "", "");
+        List<Long> ms = new ArrayList<>();
+        List<Long> rss = new ArrayList<>();
+        List<Long> pss = new ArrayList<>();
+        String address = work.resolve("containerd.sock").toString();
+        for (int i = 0; i < runs; i++) {
+            String id = "bench-" + ProcessHandle.current().pid() + "-" + i;
+            long t0 = System.nanoTime();
+            Distribution.Run r = dist.shim(bundle, Map.of("TTRPC_ADDRESS", work.resolve("none").toString()),
+                    Distribution.runtimeOptions(config), Duration.ofSeconds(30),
+                    "-namespace", "bench", "-address", address, "-id", id, "start");
+            ms.add((System.nanoTime() - t0) / 1_000_000);
+            if (r.exitCode() != 0) {
+                throw new IllegalStateException("start failed: " + r.stderr());
+            }
+            Path socket = Path.of(r.out().substring("unix://".length()));
+            try (TtrpcClient c = TtrpcClient.connect(socket)) {
+                long pid = TaskGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .connect(ConnectRequest.newBuilder().setId(id).build()).getShimPid();
+                Thread.sleep(500);
+                rss.add(ShimCommandsTest.rssKib(pid));
+                pss.add(pssKib(pid));
+                TaskGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
+                        .shutdown(ShutdownRequest.newBuilder().setId(id).build());
+                ProcessHandle.of(pid).ifPresent(h -> h.onExit().join());
+            } finally {
+                dist.shim(bundle, Map.of(), new byte[0], Duration.ofSeconds(30),
+                        "-namespace", "bench", "-address", address, "-id", id, "delete");
+            }
+        }
+        System.out.printf("shim start (to a listening daemon): median %d ms of %s%n", median(ms), ms);
+        System.out.printf("shim daemon RSS, idle: median %d KiB (%.1f MiB) of %s; aim <= 48 MiB%n", median(rss),
+                median(rss) / 1024.0, rss);
+        System.out.printf("shim daemon PSS, idle: median %d KiB (%.1f MiB) of %s (jars and CDS archives are shared"
+                + " between pods)%n", median(pss), median(pss) / 1024.0, pss);
+    }
+
+    static void ctrRuns(Distribution dist, Path work, int runs) throws Exception {
+        Path config = dist.writeConfig(work, "", "dial_timeout = 90");
+        List<Long> runc = new ArrayList<>();
+        List<Long> nemu = new ArrayList<>();
+        List<Long> hostAgent = new ArrayList<>();
+        boolean agent = dist.guestHasAgent();
+        Path agentSocket = work.resolve("host-agent.sock");
+        Path hostAgentConfig = Files.createDirectories(work.resolve("host-agent"));
+        hostAgentConfig = dist.writeConfig(hostAgentConfig, "", "agent_socket = \"" + agentSocket + "\"");
+        try (Containerd c = Containerd.builder().extraPath(dist.bin()).ctrTimeout(Duration.ofSeconds(180)).start();
+             HostAgent stand = new HostAgent(agentSocket)) {
+            for (int i = 0; i < runs; i++) {
+                Path rootfs = Distribution.busyboxRootfs(work.resolve("rootfs-runc-" + i));
+                long t0 = System.nanoTime();
+                c.ctr("run", "--rm", "--runtime", "io.containerd.runc.v2", "--rootfs", rootfs.toString(), "br" + i,
+                        "/bin/echo", "hi").requireOk();
+                runc.add((System.nanoTime() - t0) / 1_000_000);
+                Path r3 = Distribution.busyboxRootfs(work.resolve("rootfs-host-" + i));
+                t0 = System.nanoTime();
+                c.ctr("run", "--rm", "--runtime", "io.containerd.nemu.v2", "--runtime-config-path",
+                        hostAgentConfig.toString(), "--rootfs", r3.toString(), "bh" + i, "/bin/echo", "hi").requireOk();
+                hostAgent.add((System.nanoTime() - t0) / 1_000_000);
+                if (agent) {
+                    Path r2 = Distribution.busyboxRootfs(work.resolve("rootfs-nemu-" + i));
+                    t0 = System.nanoTime();
+                    c.ctr("run", "--rm", "--runtime", "io.containerd.nemu.v2", "--runtime-config-path", config.toString(),
+                            "--rootfs", r2.toString(), "bn" + i, "/bin/echo", "hi").requireOk();
+                    nemu.add((System.nanoTime() - t0) / 1_000_000);
+                }
+            }
+        }
+        List<Long> floor = new ArrayList<>();
+        GuestImage img = dist.guestImage().orElse(null);
+        if (img != null) {
+            for (int i = 0; i < runs; i++) {
+                Path run = Files.createTempDirectory(Path.of("/run"), "nemu-bench-vm-");
+                try (Vm vm = new Vm(VmConfig.builder().profile(MachineProfile.virt()).kernel(img.kernel())
+                        .initrd(img.initrd()).runDir(run).accelerator(Accelerator.AUTO).build())) {
+                    long t0 = System.nanoTime();
+                    vm.start();
+                    vm.waitForConsoleLine(Pattern.compile(Pattern.quote(img.readyLine())), Duration.ofSeconds(120));
+                    floor.add((System.nanoTime() - t0) / 1_000_000);
+                } finally {
+                    io.nemu.shim.daemon.StateCleaner.removeTree(run);
+                }
+            }
+        }
+        long r = median(runc);
+        System.out.printf("ctr run echo, runc:          median %d ms of %s%n", r, runc);
+        if (!floor.isEmpty()) {
+            System.out.printf("bare VM floor (virt, ready): median %d ms of %s (%.1fx runc)%n", median(floor), floor,
+                    median(floor) / (double) r);
+        }
+        System.out.printf("ctr run echo, nemu shim + VM, host-side agent stand-in (guest boot not awaited):"
+                + " median %d ms of %s (%.1fx runc)%n", median(hostAgent), hostAgent, median(hostAgent) / (double) r);
+        if (agent) {
+            System.out.printf("ctr run echo, nemu:          median %d ms of %s (%.1fx runc, %.2fx VM floor)%n",
+                    median(nemu), nemu, median(nemu) / (double) r,
+                    floor.isEmpty() ? Double.NaN : median(nemu) / (double) median(floor));
+        } else {
+            System.out.println("ctr run echo, nemu:          n/a: the guest image has no agent yet");
+        }
+    }
+
+    static long pssKib(long pid) {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc", Long.toString(pid), "smaps_rollup"))) {
+                if (l.startsWith("Pss:")) {
+                    return Long.parseLong(l.replaceAll("[^0-9]", ""));
+                }
+            }
+        } catch (Exception ignored) {
+            // gone
+        }
+        return -1;
+    }
+
+    static long median(List<Long> v) {
+        if (v.isEmpty()) {
+            return -1;
+        }
+        List<Long> s = new ArrayList<>(v);
+        Collections.sort(s);
+        return s.get(s.size() / 2);
+    }
+
+}

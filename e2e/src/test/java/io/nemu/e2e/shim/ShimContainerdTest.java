@@ -1,0 +1,119 @@
+package io.nemu.e2e.shim;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.nemu.e2e.support.Containerd;
+import io.nemu.e2e.support.ContainerdEvents;
+import io.nemu.proto.containerd.events.TaskExit;
+import io.nemu.shim.events.EventForwarder;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The shim under a real containerd, for what works without the guest agent: errors reach {@code ctr},
+ * events reach {@code ctr events}, a sandbox VM boots and is fully cleaned up when the agent never answers.
+ */
+@Tag("system")
+class ShimContainerdTest {
+    private static final String RUNTIME = "io.containerd.nemu.v2";
+
+    @TempDir
+    Path work;
+    private final Distribution dist = Distribution.locate();
+
+    private Containerd containerd() throws IOException {
+        return Containerd.builder().extraPath(dist.bin()).ctrTimeout(Duration.ofSeconds(120)).start();
+    }
+
+    @Test
+    void aBadConfigStopsCtrRunWithTheKeyNamed() throws Exception {
+        Path rootfs = Distribution.busyboxRootfs(work.resolve("rootfs"));
+        Path config = dist.writeConfig(work, "machine_type = \"pc-i440fx\"", "");
+        try (Containerd c = containerd()) {
+            Containerd.CtrResult r = c.ctr("run", "--rm", "--runtime", RUNTIME, "--runtime-config-path",
+                    config.toString(), "--rootfs", rootfs.toString(), "badcfg", "/bin/true");
+            assertNotEquals(0, r.exitCode());
+            assertTrue(r.stderr().contains("hypervisor.qemu.machine_type 'pc-i440fx' is not one of virt, virt-hotplug"),
+                    r.stderr());
+            System.out.println("ctr run with a bad config: " + r.stderr().strip());
+            assertEquals(List.of(), c.shimProcesses(), "no shim may stay behind");
+        }
+    }
+
+    @Test
+    void forwardedEventsReachCtrEvents() throws Exception {
+        try (Containerd c = containerd()) {
+            ContainerdEvents events = c.events();
+            try (EventForwarder f = new EventForwarder(Path.of(c.ttrpcAddress()), "default", Duration.ofSeconds(10))) {
+                f.publish("/tasks/exit", TaskExit.newBuilder().setContainerId("nemu-evt").setId("nemu-evt")
+                        .setPid(1234).setExitStatus(3).build());
+            }
+            ContainerdEvents.Event e = events.awaitTopic("/tasks/exit", Duration.ofSeconds(15));
+            assertEquals("default", e.namespace());
+            assertTrue(e.json().contains("\"container_id\":\"nemu-evt\""), e.line());
+            assertTrue(e.json().contains("\"exit_status\":3"), e.line());
+            System.out.println("ctr events: " + e.line());
+        }
+    }
+
+    @Test
+    void withoutAnAgentTheVmBootsThenEverythingIsRemoved() throws Exception {
+        assumeTrue(dist.guestImage().isPresent(), "no guest image in " + dist.guestDir() + " (nemu image build)");
+        assumeFalse(dist.guestHasAgent(), "the guest image has an agent: covered by ShimAcceptanceTest");
+        Path rootfs = Distribution.busyboxRootfs(work.resolve("rootfs"));
+        Path config = dist.writeConfig(work, "", "dial_timeout = 15");
+        String id = "noagent-" + ProcessHandle.current().pid();
+        Path state = Path.of("/run/nemu/sandboxes", id);
+        Path shared = Path.of("/run/nemu/shared/sandboxes", id);
+        try (Containerd c = containerd()) {
+            long t0 = System.nanoTime();
+            Containerd.CtrResult r = c.ctr(Duration.ofSeconds(120), "run", "--rm", "--runtime", RUNTIME,
+                    "--runtime-config-path", config.toString(), "--rootfs", rootfs.toString(), id, "/bin/true");
+            System.out.println("ctr run without agent: exit " + r.exitCode() + " after "
+                    + (System.nanoTime() - t0) / 1_000_000 + " ms: " + r.stderr().strip());
+            assertNotEquals(0, r.exitCode());
+            assertTrue(r.stderr().contains("agent.kata.dial_timeout"), r.stderr());
+            // The daemon logs through the bundle's log fifo into containerd's log, each line naming the sandbox.
+            String log = c.logTail(400);
+            assertTrue(log.contains("sandbox=" + id + " VmSandbox: booting VM for sandbox " + id), log);
+            assertTrue(log.contains("sandbox=" + id + " VmSandbox: stopping VM of sandbox " + id), log);
+            // The VM really ran: its console shows the guest's ready line in the log of the failed create.
+            waitGone(() -> qemuOf(id).isEmpty(), "QEMU of " + id);
+            assertEquals(List.of(), qemuOf(id));
+            assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(shared.toString()), "mounts left");
+            assertFalse(Files.exists(shared), shared + " left");
+            waitGone(() -> c.shimProcesses().isEmpty(), "shim daemon");
+            assertEquals(List.of(), c.shimProcesses());
+            assertFalse(Files.exists(state), state + " left");
+        }
+    }
+
+    /** Pids of QEMU or virtiofsd processes whose command line names this sandbox. */
+    static List<Long> qemuOf(String id) {
+        return ProcessHandle.allProcesses().filter(h -> h.info().commandLine().map(
+                cl -> (cl.contains("qemu-system") || cl.contains("virtiofsd")) && cl.contains("/" + id + "/")).orElse(false))
+                .map(ProcessHandle::pid).toList();
+    }
+
+    interface Check {
+        boolean ok() throws Exception;
+    }
+
+    static void waitGone(Check check, String what) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!check.ok() && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+package io.nemu.shim.cli;
+
+import io.nemu.shim.config.ConfigException;
+import io.nemu.shim.config.ConfigLoader;
+import io.nemu.shim.config.RuntimeConfig;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code nemu config check [FILE]}: reads a configuration.toml the way the shim does and prints the result. */
+@Command(name = "config", description = "The runtime configuration (configuration.toml).", mixinStandardHelpOptions = true,
+        subcommands = {ConfigCommand.Check.class})
+public final class ConfigCommand {
+
+    @Command(name = "check", mixinStandardHelpOptions = true,
+            description = "Check a configuration.toml (default: NEMU_CONF_FILE, else the distribution's) and print"
+                    + " the values the shim would use.")
+    static final class Check implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+
+        @Parameters(arity = "0..1", paramLabel = "FILE", description = "The file to check.")
+        Path file;
+
+        @Override
+        public Integer call() {
+            PrintWriter out = spec.commandLine().getOut();
+            PrintWriter err = spec.commandLine().getErr();
+            List<String> warnings = new ArrayList<>();
+            try {
+                Path f = file != null ? file : ConfigLoader.locate(null, System.getenv());
+                RuntimeConfig c = new ConfigLoader(warnings::add).load(f);
+                warnings.forEach(w -> err.println("warning: " + w));
+                RuntimeConfig.Hypervisor h = c.hypervisor();
+                out.printf("%s: ok%n", f);
+                out.printf("  qemu %s, machine %s, accelerator %s%n", h.path(), h.machineType().name(),
+                        h.accelerator().name().toLowerCase());
+                out.printf("  kernel %s%s%n", h.kernel(), Files.isRegularFile(h.kernel()) ? "" : "  (missing!)");
+                out.printf("  initrd %s%s%n", h.initrd(), Files.isRegularFile(h.initrd()) ? "" : "  (missing!)");
+                out.printf("  %d vCPU (max %d), %d MiB (max %d, %d slots), %d PCIe root ports%n", h.defaultVcpus(),
+                        h.defaultMaxVcpus(), h.defaultMemoryMib(), h.defaultMaxMemoryMib(), h.memorySlots(), h.pcieRootPorts());
+                out.printf("  shared_fs %s via %s (cache %s)%n", h.sharedFs().key(), h.virtioFsDaemon(),
+                        h.virtioFsCache().option());
+                out.printf("  agent dial timeout %d s%s; debug %s%n", c.agent().dialTimeout().toSeconds(),
+                        c.agent().agentSocket() == null ? "" : ", agent on host socket " + c.agent().agentSocket(), c.debug());
+                return 0;
+            } catch (ConfigException e) {
+                warnings.forEach(w -> err.println("warning: " + w));
+                err.println("nemu config check: " + e.getMessage());
+                err.flush();
+                return 1;
+            }
+        }
+    }
+}

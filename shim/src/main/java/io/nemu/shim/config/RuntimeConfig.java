@@ -1,0 +1,70 @@
+package io.nemu.shim.config;
+
+import io.nemu.vmm.Accelerator;
+import io.nemu.vmm.CacheMode;
+import io.nemu.vmm.MachineProfile;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * The values of one {@code configuration.toml} the shim uses, validated. Kata's section and key names;
+ * see {@link ConfigLoader} for the keys.
+ *
+ * @param source where it was read from (for logs)
+ */
+public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Runtime runtime) {
+
+    /** {@code [hypervisor.qemu]}. */
+    public record Hypervisor(
+            Path path,
+            Path kernel,
+            Path initrd,
+            MachineProfile machineType,
+            List<String> kernelParams,
+            int defaultVcpus,
+            int defaultMaxVcpus,
+            int defaultMemoryMib,
+            int memorySlots,
+            int defaultMaxMemoryMib,
+            int pcieRootPorts,
+            SharedFs sharedFs,
+            Path virtioFsDaemon,
+            CacheMode virtioFsCache,
+            Accelerator accelerator,
+            boolean enableDebug) {
+    }
+
+    /** {@code shared_fs}: how container root file systems reach the guest. */
+    public enum SharedFs {
+        VIRTIO_FS("virtio-fs"), NONE("none");
+
+        private final String key;
+
+        SharedFs(String key) {
+            this.key = key;
+        }
+
+        public String key() {
+            return key;
+        }
+    }
+
+    /**
+     * {@code [agent.kata]}. {@code agentSocket} (our key {@code agent_socket}, null when unset): dial an agent
+     * listening on this host unix socket instead of the VM's channel, for development and tests of the
+     * host side with an agent that is not in the guest.
+     */
+    public record Agent(Duration dialTimeout, boolean debug, Path agentSocket) {
+    }
+
+    /** {@code [runtime]}. */
+    public record Runtime(boolean enableDebug, String internetworkingModel, boolean sandboxCgroupOnly,
+                          boolean disableNewNetns) {
+    }
+
+    /** Any debug switch turns on debug logs. */
+    public boolean debug() {
+        return runtime.enableDebug() || hypervisor.enableDebug() || agent.debug();
+    }
+}

@@ -1,0 +1,108 @@
+package io.nemu.shim.daemon;
+
+import io.grpc.ServerMethodDefinition;
+import io.grpc.ServerServiceDefinition;
+import io.nemu.shim.cli.ShimArgs;
+import io.nemu.shim.events.EventForwarder;
+import io.nemu.shim.sandbox.SandboxPaths;
+import io.nemu.shim.sandbox.VmSandbox;
+import io.nemu.shim.task.TaskService;
+import io.nemu.ttrpc.TtrpcServer;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The long-lived shim of one sandbox: serves the task API on the shim socket until Shutdown finds no
+ * task left. Started by {@code start} with its stdout a pipe: it prints {@code READY} once it listens
+ * (or {@code ERROR <reason>}), then leaves stdout alone.
+ */
+public final class ShimDaemon {
+    public static final String READY = "READY";
+    public static final String ERROR = "ERROR ";
+
+    private ShimDaemon() {
+    }
+
+    /** Renames a v2 Task service to containerd.task.v3.Task: same messages, same wire. */
+    static ServerServiceDefinition asV3(ServerServiceDefinition v2) {
+        ServerServiceDefinition.Builder b = ServerServiceDefinition.builder("containerd.task.v3.Task");
+        for (ServerMethodDefinition<?, ?> m : v2.getMethods()) {
+            b.addMethod(rename(m));
+        }
+        return b.build();
+    }
+
+    private static <Q, R> ServerMethodDefinition<Q, R> rename(ServerMethodDefinition<Q, R> m) {
+        String bare = m.getMethodDescriptor().getBareMethodName();
+        return ServerMethodDefinition.create(m.getMethodDescriptor().toBuilder()
+                .setFullMethodName("containerd.task.v3.Task/" + bare).build(), m.getServerCallHandler());
+    }
+
+    public static int run(ShimArgs args, PrintStream readyOut) {
+        Logger log = LoggerFactory.getLogger(ShimDaemon.class);
+        Path socket = Path.of(args.socket());
+        SandboxPaths paths = SandboxPaths.of(args.id());
+        CountDownLatch done = new CountDownLatch(1);
+        String ttrpc = System.getenv("TTRPC_ADDRESS");
+        if (ttrpc == null || ttrpc.isBlank()) {
+            ttrpc = args.address() + ".ttrpc";
+        }
+        EventForwarder events = new EventForwarder(Path.of(ttrpc.replaceFirst("^unix://", "")), args.namespace(),
+                Duration.ofSeconds(30));
+        TaskService tasks = new TaskService(args.id(),
+                VmSandbox.factory(paths, args.configPath(), args.namespace(), events), events, done::countDown);
+        TtrpcServer server = TtrpcServer.builder().addService(tasks).addService(asV3(tasks.bindService())).build();
+        try {
+            Files.createDirectories(paths.state());
+            Files.writeString(paths.pidFile("shim"), Long.toString(ProcessHandle.current().pid()));
+            Files.writeString(paths.state().resolve("address"), socket.toString());
+            Files.createDirectories(socket.getParent());
+            server.bind(socket);
+        } catch (IOException | RuntimeException e) {
+            readyOut.println(ERROR + e.getMessage());
+            readyOut.flush();
+            server.close();
+            events.close(Duration.ZERO);
+            return 1;
+        }
+        log.info("shim daemon pid {} serving sandbox {} on {}", ProcessHandle.current().pid(), args.id(), socket);
+        readyOut.println(READY);
+        readyOut.flush();
+        readyOut.close();
+        // Start-up garbage is most of the heap now; collect it so that the heap shrinks (per-pod RSS).
+        System.gc();
+        Runtime.getRuntime().addShutdownHook(new Thread(tasks::closeSandbox, "sandbox-cleanup"));
+        try {
+            done.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        // Let the Shutdown reply go out before the socket closes.
+        sleep(50);
+        events.close(Duration.ofSeconds(10));
+        server.close();
+        tasks.closeSandbox();
+        try {
+            Files.deleteIfExists(socket);
+            StateCleaner.removeTree(paths.state());
+        } catch (IOException e) {
+            log.warn("cleaning state of {}: {}", args.id(), e.toString());
+        }
+        log.info("shim daemon exits");
+        return 0;
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,183 @@
+package io.nemu.shim.sandbox;
+
+import com.google.protobuf.ByteString;
+import io.grpc.StatusRuntimeException;
+import io.nemu.proto.kata.AgentServiceGrpc;
+import io.nemu.proto.kata.CloseStdinRequest;
+import io.nemu.proto.kata.ReadStreamRequest;
+import io.nemu.proto.kata.ReadStreamResponse;
+import io.nemu.proto.kata.WriteStreamRequest;
+import io.nemu.shim.task.Stdio;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Copies one process's stdio between containerd's fifos and the agent's stream calls: stdin with
+ * WriteStdin (CloseStdin at EOF), stdout/stderr with ReadStdout/ReadStderr until the agent reports the
+ * stream ended. {@link #drained()} completes when both output copies are done.
+ */
+final class ProcessIo {
+    private static final Logger log = LoggerFactory.getLogger(ProcessIo.class);
+    private static final int CHUNK = 32 * 1024;
+
+    private final AgentServiceGrpc.AgentServiceBlockingStub agent;
+    private final String containerId;
+    private final String execId;
+    private final Stdio stdio;
+    private final CompletableFuture<Void> stdout = new CompletableFuture<>();
+    private final CompletableFuture<Void> stderr = new CompletableFuture<>();
+    private final CompletableFuture<Void> stdinCopied = new CompletableFuture<>();
+    private volatile boolean stdinClosed;
+    private volatile boolean stdinOpened;
+
+    ProcessIo(AgentServiceGrpc.AgentServiceBlockingStub agent, String containerId, String execId, Stdio stdio) {
+        this.agent = agent;
+        this.containerId = containerId;
+        this.execId = execId;
+        this.stdio = stdio;
+    }
+
+    void start() {
+        if (!stdio.stdin().isEmpty()) {
+            thread("stdin", this::copyStdin);
+        } else {
+            stdinCopied.complete(null);
+        }
+        if (!stdio.stdout().isEmpty()) {
+            thread("stdout", () -> copyOut(stdio.stdout(), false, stdout));
+        } else {
+            stdout.complete(null);
+        }
+        if (!stdio.stderr().isEmpty() && !stdio.terminal()) {
+            thread("stderr", () -> copyOut(stdio.stderr(), true, stderr));
+        } else {
+            stderr.complete(null);
+        }
+    }
+
+    private Thread thread(String what, Runnable r) {
+        Thread t = new Thread(r, "io-" + what + "-" + containerId + (execId.equals(containerId) ? "" : "-" + execId));
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    private void copyStdin() {
+        try (InputStream in = new FileInputStream(stdio.stdin())) {
+            stdinOpened = true;
+            byte[] buf = new byte[CHUNK];
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                int off = 0;
+                while (off < n) {
+                    int wrote = agent.withDeadlineAfter(30, TimeUnit.SECONDS).writeStdin(WriteStreamRequest.newBuilder()
+                            .setContainerId(containerId).setExecId(execId)
+                            .setData(ByteString.copyFrom(buf, off, n - off)).build()).getLen();
+                    off += Math.max(wrote, 1);
+                }
+            }
+        } catch (IOException | StatusRuntimeException e) {
+            log.debug("stdin of {}/{} ended: {}", containerId, execId, e.toString());
+        }
+        stdinCopied.complete(null);
+        closeStdin();
+    }
+
+    /**
+     * containerd's CloseIO: it closed its end of the stdin fifo, so the copy reaches EOF after what is
+     * still in the fifo; closing at once would cut that off. If the copy never started (containerd closed
+     * the fifo before anyone read it), a writer of our own releases the blocked open.
+     */
+    void closeIo() {
+        if (!stdinOpened) {
+            // containerd only calls CloseIO once its writes are done, and a write needs our reader:
+            // with the reader not open yet, nothing will come.
+            thread("stdin-release", this::releaseBlockedStdin);
+        }
+        try {
+            stdinCopied.get(5, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            // Opening a fifo for writing waits for its reader: never on the caller's thread.
+            thread("stdin-release", this::releaseBlockedStdin);
+            try {
+                stdinCopied.get(5, TimeUnit.SECONDS);
+            } catch (Exception again) {
+                log.warn("stdin copy of {}/{} did not end; closing stdin anyway", containerId, execId);
+            }
+        }
+        closeStdin();
+    }
+
+    private void releaseBlockedStdin() {
+        try (java.nio.channels.FileChannel w = java.nio.channels.FileChannel.open(java.nio.file.Path.of(stdio.stdin()),
+                java.nio.file.StandardOpenOption.WRITE)) {
+            log.debug("released the stdin reader of {}/{}", containerId, execId);
+        } catch (IOException e) {
+            log.debug("stdin fifo of {}/{}: {}", containerId, execId, e.toString());
+        }
+    }
+
+    /** Closes the process's stdin in the guest once (EOF on the fifo, or CloseIO). */
+    void closeStdin() {
+        synchronized (this) {
+            if (stdinClosed) {
+                return;
+            }
+            stdinClosed = true;
+        }
+        try {
+            agent.withDeadlineAfter(10, TimeUnit.SECONDS).closeStdin(CloseStdinRequest.newBuilder()
+                    .setContainerId(containerId).setExecId(execId).build());
+        } catch (StatusRuntimeException e) {
+            log.debug("CloseStdin {}/{}: {}", containerId, execId, e.getStatus());
+        }
+    }
+
+    private void copyOut(String fifo, boolean err, CompletableFuture<Void> done) {
+        try (OutputStream out = new FileOutputStream(fifo)) {
+            while (true) {
+                ReadStreamRequest req = ReadStreamRequest.newBuilder().setContainerId(containerId).setExecId(execId)
+                        .setLen(CHUNK).build();
+                ReadStreamResponse r = err ? agent.readStderr(req) : agent.readStdout(req);
+                if (r.getData().isEmpty()) {
+                    break;
+                }
+                r.getData().writeTo(out);
+                out.flush();
+            }
+        } catch (StatusRuntimeException e) {
+            // The agent ends a stream with an error once the process is gone and its buffer is empty.
+            if (e.getStatus().getCode() == io.grpc.Status.Code.NOT_FOUND) {
+                log.debug("{} of {}/{} ended: {}", err ? "stderr" : "stdout", containerId, execId, e.getStatus());
+            } else {
+                log.warn("{} of {}/{} cut: {}", err ? "stderr" : "stdout", containerId, execId, e.getStatus());
+            }
+        } catch (IOException e) {
+            log.warn("{} of {}/{}: {}", err ? "stderr" : "stdout", containerId, execId, e.toString());
+        } finally {
+            done.complete(null);
+        }
+    }
+
+    /** Completes once stdout and stderr have been copied to the end. */
+    CompletableFuture<Void> drained() {
+        return CompletableFuture.allOf(stdout, stderr);
+    }
+
+    /** Waits for the output to be drained, at most {@code max}. */
+    void awaitDrained(Duration max) {
+        try {
+            drained().get(max.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (Exception e) {
+            log.warn("output of {}/{} not drained within {} ms", containerId, execId, max.toMillis());
+        }
+    }
+}

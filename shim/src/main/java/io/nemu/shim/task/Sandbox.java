@@ -1,0 +1,62 @@
+package io.nemu.shim.task;
+
+import com.google.protobuf.Any;
+import io.nemu.proto.containerd.types.Mount;
+import io.nemu.shim.oci.Bundle;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * What the Task service needs from a sandbox: the VM with its agent in production, a fake in unit
+ * tests. Calls throw {@link TaskException} (or any runtime exception, reported as INTERNAL).
+ */
+public interface Sandbox extends AutoCloseable {
+
+    /** The pid reported for every task of this sandbox (QEMU's). */
+    long pid();
+
+    /** Creates a container in the sandbox (its rootfs made visible to the guest). */
+    void createContainer(String containerId, Bundle bundle, List<Mount> rootfs, Stdio stdio);
+
+    /**
+     * Starts a created container's init process or an exec. The future completes with the exit status
+     * once the process has ended and all of its output has been copied out.
+     */
+    CompletableFuture<Integer> start(String containerId, String execId);
+
+    /** Adds an exec process (not started) from an OCI Process in JSON. */
+    void exec(String containerId, String execId, byte[] processJson, Stdio stdio);
+
+    void signal(String containerId, String execId, int signal, boolean all);
+
+    void resizePty(String containerId, String execId, int width, int height);
+
+    void closeStdin(String containerId, String execId);
+
+    void pause(String containerId);
+
+    void resume(String containerId);
+
+    /** cgroup metrics as containerd expects them (an Any of io.containerd.cgroups.v1.Metrics). */
+    Any stats(String containerId);
+
+    void update(String containerId, Any resources);
+
+    /** Process ids inside the guest. */
+    List<Integer> pids(String containerId);
+
+    /** Removes a container (its processes have exited) and its rootfs mounts. */
+    void removeContainer(String containerId);
+
+    /** Forgets an exec that has exited. */
+    void removeExec(String containerId, String execId);
+
+    /** Destroys the sandbox: the guest, the VM, virtiofsd, mounts and state. Idempotent. */
+    @Override
+    void close();
+
+    /** Boots a sandbox for its first task. */
+    interface Factory {
+        Sandbox create(String sandboxId, Bundle bundle, com.google.protobuf.Any options);
+    }
+}

@@ -1,0 +1,181 @@
+package io.nemu.shim.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nemu.vmm.Accelerator;
+import io.nemu.vmm.CacheMode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ConfigLoaderTest {
+    private final List<String> warnings = new ArrayList<>();
+    private final ConfigLoader loader = new ConfigLoader(warnings::add);
+    private static final Path SRC = Path.of("/etc/nemu/configuration.toml");
+    private static final String MINIMAL = """
+            [hypervisor.qemu]
+            kernel = "/g/vmlinux"
+            initrd = "/g/initramfs.img"
+            """;
+
+    private RuntimeConfig parse(String toml) throws ConfigException {
+        return loader.parse(toml, SRC, SRC.getParent());
+    }
+
+    private ConfigException fails(String toml) {
+        return assertThrows(ConfigException.class, () -> parse(toml));
+    }
+
+    @Test
+    void defaultsOfAMinimalFile() throws Exception {
+        RuntimeConfig c = parse(MINIMAL);
+        assertEquals(Path.of("/usr/bin/qemu-system-x86_64"), c.hypervisor().path());
+        assertEquals("virt", c.hypervisor().machineType().name());
+        assertEquals(1, c.hypervisor().defaultVcpus());
+        assertEquals(512, c.hypervisor().defaultMemoryMib());
+        assertEquals(RuntimeConfig.SharedFs.VIRTIO_FS, c.hypervisor().sharedFs());
+        assertEquals(CacheMode.AUTO, c.hypervisor().virtioFsCache());
+        assertEquals(Accelerator.AUTO, c.hypervisor().accelerator());
+        assertEquals(Duration.ofSeconds(45), c.agent().dialTimeout());
+        assertEquals("tcfilter", c.runtime().internetworkingModel());
+        assertFalse(c.debug());
+        assertTrue(warnings.isEmpty(), warnings::toString);
+    }
+
+    @Test
+    void kataKeysAreRead() throws Exception {
+        RuntimeConfig c = parse("""
+                [hypervisor.qemu]
+                path = "/opt/qemu/bin/qemu-system-x86_64"
+                kernel = "/g/vmlinux"
+                initrd = "/g/initramfs.img"
+                machine_type = "virt-hotplug"
+                kernel_params = " quiet  nemu.cgroup=v1 "
+                default_vcpus = 2
+                default_maxvcpus = 4
+                default_memory = 1024
+                memory_slots = 4
+                default_maxmemory = 4096
+                pcie_root_port = 2
+                shared_fs = "virtio-fs"
+                virtio_fs_daemon = "/usr/libexec/virtiofsd"
+                virtio_fs_cache = "never"
+                accelerator = "tcg"
+                enable_debug = true
+
+                [agent.kata]
+                dial_timeout = 10
+                debug = true
+                agent_socket = "/run/dev-agent.sock"
+
+                [runtime]
+                enable_debug = true
+                internetworking_model = "none"
+                sandbox_cgroup_only = true
+                """);
+        RuntimeConfig.Hypervisor h = c.hypervisor();
+        assertEquals("virt-hotplug", h.machineType().name());
+        assertEquals(List.of("quiet", "nemu.cgroup=v1"), h.kernelParams());
+        assertEquals(2, h.defaultVcpus());
+        assertEquals(4, h.defaultMaxVcpus());
+        assertEquals(1024, h.defaultMemoryMib());
+        assertEquals(4, h.memorySlots());
+        assertEquals(4096, h.defaultMaxMemoryMib());
+        assertEquals(2, h.pcieRootPorts());
+        assertEquals(Path.of("/usr/libexec/virtiofsd"), h.virtioFsDaemon());
+        assertEquals(CacheMode.NONE, h.virtioFsCache());
+        assertEquals(Accelerator.TCG, h.accelerator());
+        assertEquals(Duration.ofSeconds(10), c.agent().dialTimeout());
+        assertEquals(Path.of("/run/dev-agent.sock"), c.agent().agentSocket());
+        assertTrue(c.runtime().sandboxCgroupOnly());
+        assertTrue(c.debug());
+        assertTrue(warnings.isEmpty(), warnings::toString);
+    }
+
+    @Test
+    void relativePathsAreTakenFromTheFilesFolder(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("share/defaults/configuration.toml");
+        Files.createDirectories(file.getParent());
+        Files.writeString(file, """
+                [hypervisor.qemu]
+                kernel = "../guest/vmlinux"
+                initrd = "../guest/initramfs.img"
+                """);
+        RuntimeConfig c = loader.load(file);
+        assertEquals(dir.resolve("share/guest/vmlinux"), c.hypervisor().kernel());
+        assertEquals(dir.resolve("share/guest/initramfs.img"), c.hypervisor().initrd());
+    }
+
+    @Test
+    void unknownKeysAndSectionsAreWarnedNotFatal() throws Exception {
+        parse(MINIMAL + """
+                disable_vhost_net = true
+                [hypervisor.clh]
+                path = "x"
+                [agent.kata]
+                enable_tracing = false
+                [factory]
+                enable_template = false
+                """);
+        assertTrue(warnings.stream().anyMatch(w -> w.contains("hypervisor.qemu.disable_vhost_net")), warnings::toString);
+        assertTrue(warnings.stream().anyMatch(w -> w.contains("[hypervisor.clh]")), warnings::toString);
+        assertTrue(warnings.stream().anyMatch(w -> w.contains("agent.kata.enable_tracing")), warnings::toString);
+        assertTrue(warnings.stream().anyMatch(w -> w.contains("[factory]")), warnings::toString);
+    }
+
+    @Test
+    void wrongValuesNameTheKey() {
+        assertEquals("hypervisor.qemu.default_vcpus",
+                fails(MINIMAL + "default_vcpus = \"two\"\n").key());
+        assertTrue(fails(MINIMAL + "default_vcpus = 0\n").getMessage()
+                .contains("hypervisor.qemu.default_vcpus must be 1..255, got 0"));
+        assertEquals("hypervisor.qemu.machine_type", fails(MINIMAL + "machine_type = \"pc\"\n").key());
+        assertEquals("hypervisor.qemu.virtio_fs_cache", fails(MINIMAL + "virtio_fs_cache = \"sometimes\"\n").key());
+        assertEquals("hypervisor.qemu.default_memory", fails(MINIMAL + "default_memory = 16\n").key());
+        assertEquals("hypervisor.qemu.enable_debug", fails(MINIMAL + "enable_debug = \"yes\"\n").key());
+        assertEquals("hypervisor.qemu.image", fails(MINIMAL + "image = \"/g/rootfs.img\"\n").key());
+        assertEquals("agent.kata.dial_timeout", fails(MINIMAL + "[agent.kata]\ndial_timeout = -1\n").key());
+        assertEquals("runtime.internetworking_model",
+                fails(MINIMAL + "[runtime]\ninternetworking_model = \"bridged\"\n").key());
+        assertEquals("hypervisor.qemu.kernel", fails("[hypervisor.qemu]\ninitrd = \"/i\"\n").key());
+        assertEquals("hypervisor.qemu", fails("[runtime]\n").key());
+    }
+
+    @Test
+    void hotplugCeilingsAreChecked() {
+        String hp = MINIMAL + "machine_type = \"virt-hotplug\"\ndefault_vcpus = 4\n";
+        assertEquals("hypervisor.qemu.default_maxvcpus", fails(hp + "default_maxvcpus = 2\n").key());
+        assertEquals("hypervisor.qemu.memory_slots", fails(hp + "default_maxmemory = 4096\n").key());
+    }
+
+    @Test
+    void virtIgnoresHotplugKeysWithAWarning() throws Exception {
+        RuntimeConfig c = parse(MINIMAL + "default_maxvcpus = 8\nmemory_slots = 10\n");
+        assertEquals(0, c.hypervisor().memorySlots());
+        assertEquals(1, warnings.size(), warnings::toString);
+    }
+
+    @Test
+    void brokenTomlAndMissingFile(@TempDir Path dir) {
+        ConfigException bad = fails("[hypervisor.qemu\nkernel=");
+        assertTrue(bad.getMessage().contains("not valid TOML"), bad.getMessage());
+        ConfigException missing = assertThrows(ConfigException.class, () -> loader.load(dir.resolve("nope.toml")));
+        assertTrue(missing.getMessage().contains("nope.toml does not exist"), missing.getMessage());
+    }
+
+    @Test
+    void locateOrder() throws Exception {
+        assertEquals(Path.of("/a.toml"), ConfigLoader.locate("/a.toml", Map.of("NEMU_CONF_FILE", "/b.toml")));
+        assertEquals(Path.of("/b.toml"), ConfigLoader.locate("", Map.of("NEMU_CONF_FILE", "/b.toml", "NEMU_HOME", "/n")));
+        assertEquals(Path.of("/n/share/defaults/configuration.toml"), ConfigLoader.locate(null, Map.of("NEMU_HOME", "/n")));
+        assertThrows(ConfigException.class, () -> ConfigLoader.locate(null, Map.of()));
+    }
+}
