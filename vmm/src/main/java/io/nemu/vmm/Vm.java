@@ -133,7 +133,7 @@ public final class Vm implements AutoCloseable {
             p.onExit().thenAccept(this::onQemuExit);
             observer.qemuStarted(p.pid());
             awaitQmpSocket(p, deadline);
-            qmp = QmpClient.connect(paths.qmpSocket(), remaining(deadline)).get();
+            qmp = connectQmp(deadline);
             checkAlive("connecting QMP");
             state = new State.Running(p.pid());
             log.info("VM up: QEMU pid {}, QMP connected, console {}", p.pid(), paths.consoleLog());
@@ -200,6 +200,33 @@ public final class Vm implements AutoCloseable {
             }
             Thread.sleep(5);
         }
+    }
+
+    /**
+     * QEMU binds the QMP socket before it listens on it, so a connect can be refused for a moment after the
+     * file appears (seen under load): retry refusals while QEMU lives and the deadline allows.
+     */
+    private QmpClient connectQmp(long deadline) throws Exception {
+        while (true) {
+            try {
+                return QmpClient.connect(paths.qmpSocket(), remaining(deadline)).get();
+            } catch (ExecutionException e) {
+                if (!refused(e) || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                checkAlive("connecting QMP");
+                Thread.sleep(5);
+            }
+        }
+    }
+
+    private static boolean refused(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.net.ConnectException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private void checkAlive(String during) {
