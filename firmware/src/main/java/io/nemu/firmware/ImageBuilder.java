@@ -356,7 +356,28 @@ public final class ImageBuilder {
             }
         }
         t.file("opt/nemu/agent/agent.jar", 0644, agentJar);
+        // JNA would unpack its native part into /tmp at every start; /init points it here instead.
+        byte[] jni = jarEntry(agentJar, JNA_NATIVE);
+        if (jni != null) {
+            t.file("opt/nemu/agent/lib/libjnidispatch.so", 0755, jni);
+        }
         addTree(t, runtime, "opt/nemu/agent/runtime");
+    }
+
+    static final String JNA_NATIVE = "com/sun/jna/linux-x86-64/libjnidispatch.so";
+
+    private static byte[] jarEntry(Path jar, String name) throws IOException {
+        try (java.util.zip.ZipFile z = new java.util.zip.ZipFile(jar.toFile())) {
+            java.util.zip.ZipEntry e = z.getEntry(name);
+            if (e == null) {
+                return null;
+            }
+            try (InputStream in = z.getInputStream(e)) {
+                return in.readAllBytes();
+            }
+        } catch (java.util.zip.ZipException e) {
+            throw new FirmwareException("agent jar " + jar + " is not a jar: " + e.getMessage());
+        }
     }
 
     private static String runtimeVersion(Path runtime) throws IOException {
