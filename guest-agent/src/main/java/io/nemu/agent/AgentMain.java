@@ -12,6 +12,8 @@ import java.util.concurrent.CountDownLatch;
  * Options: {@code --listen NAME:ADDRESS} (required, repeatable; each listener is chosen by name among
  * those on the class path), {@code --state-dir DIR}, {@code --shared-dir DIR}, {@code --crun PATH}.
  * A listener that cannot start is reported and skipped; the agent exits with 1 when none started.
+ * {@code --warm-up} (with {@code --state-dir}) runs a few calls in-process and exits: the image builder's
+ * AppCDS training run.
  */
 public final class AgentMain {
     private AgentMain() {}
@@ -22,6 +24,7 @@ public final class AgentMain {
         Path state = g.stateDir();
         Path shared = g.sharedDir();
         String crun = g.crun();
+        boolean warmUp = false;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             String v = i + 1 < args.length ? args[i + 1] : null;
@@ -30,9 +33,20 @@ public final class AgentMain {
                 case "--state-dir" -> state = Path.of(need(a, v));
                 case "--shared-dir" -> shared = Path.of(need(a, v));
                 case "--crun" -> crun = need(a, v);
+                case "--warm-up" -> {
+                    warmUp = true;
+                    i--; // takes no value
+                }
                 default -> usage("unknown argument '" + a + "'");
             }
             i++;
+        }
+        if (warmUp) {
+            AgentConfig wc = new AgentConfig(state, shared, crun, g.cgroupRoot(), g.cgroupParent(), g.ipCommand(),
+                    g.resolvConf(), g.sysfs(), g.copyFileBase(), false);
+            io.nemu.agent.transport.WarmUp.run(List.of(new AgentService(wc), new HealthService()));
+            Log.info("warm-up done");
+            System.exit(0);
         }
         if (listens.isEmpty()) {
             usage("--listen NAME:ADDRESS is required");

@@ -467,7 +467,8 @@ class AgentInVmTest {
     @Order(7)
     void agentFootprint() throws Exception {
         String out = probeGuest("for d in /guestproc/[0-9]*; do if grep -q '^java' $d/comm 2>/dev/null; then"
-                + " echo \"pid ${d#/guestproc/}\"; grep -E 'VmRSS|VmHWM|RssAnon|RssFile|Threads' $d/status; fi; done;"
+                + " echo \"pid ${d#/guestproc/}\"; grep -E 'VmRSS|VmHWM|RssAnon|RssFile|RssShmem|Threads' $d/status;"
+                + " echo \"AppCDS mappings: $(grep -c agent.jsa $d/maps)\"; fi; done;"
                 + " grep -E 'MemTotal|MemAvailable|Shmem:' /proc/meminfo");
         System.out.println("FIGURE agent in the guest:\n" + out.trim());
         assertTrue(out.contains("VmRSS"), out);

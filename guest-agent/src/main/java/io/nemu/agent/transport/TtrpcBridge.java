@@ -20,7 +20,6 @@ import io.netty.channel.local.LocalServerChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -43,6 +42,7 @@ public final class TtrpcBridge implements AutoCloseable {
         void write(byte[] buf, int off, int len) throws IOException;
     }
 
+    private static final AtomicLong INSTANCES = new AtomicLong();
     private final TtrpcServer server;
     private final EventLoopGroup group;
     private final Channel listening;
@@ -54,7 +54,8 @@ public final class TtrpcBridge implements AutoCloseable {
         this.server = b.build();
         this.group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("agent-io", true),
                 LocalIoHandler.newFactory());
-        this.address = new LocalAddress("nemu-agent-" + UUID.randomUUID());
+        // A counter, not a UUID: SecureRandom's start-up is slow under TCG and costs classes.
+        this.address = new LocalAddress("nemu-agent-" + INSTANCES.incrementAndGet());
         ChannelFuture bound = new ServerBootstrap().group(group).channel(LocalServerChannel.class)
                 .childHandler(server.initializer()).bind(address).awaitUninterruptibly();
         if (!bound.isSuccess()) {
@@ -75,6 +76,16 @@ public final class TtrpcBridge implements AutoCloseable {
         }
         c.attach(f.channel());
         return c;
+    }
+
+    /** A channel connected to the server inside this JVM, for a {@code TtrpcClient.over} (warm-up, tests). */
+    public Channel connectLocal() throws IOException {
+        ChannelFuture f = new Bootstrap().group(group).channel(LocalChannel.class)
+                .handler(new ChannelInboundHandlerAdapter()).connect(address).awaitUninterruptibly();
+        if (!f.isSuccess()) {
+            throw new IOException("cannot connect inside the JVM: " + f.cause());
+        }
+        return f.channel();
     }
 
     @Override
