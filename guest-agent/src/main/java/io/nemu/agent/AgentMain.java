@@ -1,6 +1,8 @@
 package io.nemu.agent;
 
 import io.grpc.BindableService;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -86,6 +88,7 @@ public final class AgentMain {
             System.err.println("nemu-agent: no listener started");
             System.exit(1);
         }
+        Log.info("agent ready: %s", startupFacts());
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             for (AutoCloseable server : servers) {
@@ -98,6 +101,27 @@ public final class AgentMain {
             stop.countDown();
         }));
         stop.await();
+    }
+
+    /** Boot and JVM times and whether the AppCDS archive is in use: the start-up figures in one line. */
+    private static String startupFacts() {
+        StringBuilder sb = new StringBuilder();
+        try {
+            String up = Files.readString(Path.of("/proc/uptime")).split(" ")[0];
+            sb.append("system up ").append(up).append(" s");
+        } catch (IOException | RuntimeException e) {
+            sb.append("system uptime unknown");
+        }
+        ProcessHandle.current().info().startInstant().ifPresent(t -> sb.append(", JVM up ")
+                .append(java.time.Duration.between(t, java.time.Instant.now()).toMillis()).append(" ms"));
+        try {
+            String maps = Files.readString(Path.of("/proc/self/maps"));
+            sb.append(maps.contains("agent.jsa") ? ", AppCDS archive mapped"
+                    : maps.contains(".jsa") ? ", only the runtime's CDS archive" : ", no CDS archive");
+        } catch (IOException | RuntimeException e) {
+            // not Linux: leave it out
+        }
+        return sb.toString();
     }
 
     private static String need(String option, String value) {

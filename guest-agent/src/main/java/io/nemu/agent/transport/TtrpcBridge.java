@@ -22,6 +22,8 @@ import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -44,12 +46,17 @@ public final class TtrpcBridge implements AutoCloseable {
 
     private static final AtomicLong INSTANCES = new AtomicLong();
     private final TtrpcServer server;
+    private final ThreadPoolExecutor calls;
     private final EventLoopGroup group;
     private final Channel listening;
     private final LocalAddress address;
 
     public TtrpcBridge(List<BindableService> services) {
-        TtrpcServer.Builder b = TtrpcServer.builder();
+        // Calls block (WaitProcess, ReadStdout, GetOOMEvent): a thread per call in flight, and idle ones go
+        // soon, since every thread costs the small guest its stack and malloc arena.
+        this.calls = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 5, TimeUnit.SECONDS, new SynchronousQueue<>(),
+                new DefaultThreadFactory("agent-call", true));
+        TtrpcServer.Builder b = TtrpcServer.builder().executor(calls);
         services.forEach(b::addService);
         this.server = b.build();
         this.group = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("agent-io", true),
@@ -92,6 +99,7 @@ public final class TtrpcBridge implements AutoCloseable {
     public void close() {
         listening.close().awaitUninterruptibly(2, TimeUnit.SECONDS);
         server.close();
+        calls.shutdownNow();
         group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(3, TimeUnit.SECONDS);
     }
 
