@@ -97,6 +97,11 @@ class AgentInVmTest {
     /** What {@link #GUEST_VIEW} prints between processes and mounts (its own command line shows it split). */
     private static final String MOUNTS_MARK = "<guest mounts>";
 
+    /** The agent's memory figures from the guest's /proc, and the guest's. */
+    private static final String AGENT_STATUS = "for d in /guestproc/[0-9]*; do if grep -q '^java' $d/comm 2>/dev/null;"
+            + " then grep -E 'VmRSS|VmHWM|RssAnon|RssFile|RssShmem|Threads' $d/status; fi; done;"
+            + " grep -E 'MemTotal|MemAvailable|Shmem:' /proc/meminfo";
+
     private Path tmp;
     private Path share;
     private Vm vm;
@@ -348,7 +353,7 @@ class AgentInVmTest {
                 .addStorages(Storage.newBuilder().setDriver("virtio-fs").setSource("kataShared").setFstype("virtiofs")
                         .setMountPoint(SHARED_GUEST))
                 .build());
-        Files.writeString(share.resolve("hello.txt"), "from the host\n");
+        System.out.println("FIGURE agent in the guest after start and CreateSandbox:\n" + probeGuest(AGENT_STATUS).trim());
         String id = run("echo", process(false, "sh", "-c", "echo hello from $(hostname); cat /proc/1/cmdline | tr '\\0' ' '"));
         String out = readAll(id, "");
         assertEquals(0, waitFor(id, ""));
@@ -468,10 +473,8 @@ class AgentInVmTest {
     @Test
     @Order(7)
     void agentFootprint() throws Exception {
-        String out = probeGuest("for d in /guestproc/[0-9]*; do if grep -q '^java' $d/comm 2>/dev/null; then"
-                + " echo \"pid ${d#/guestproc/}\"; grep -E 'VmRSS|VmHWM|RssAnon|RssFile|RssShmem|Threads' $d/status; fi; done;"
-                + " grep -E 'MemTotal|MemAvailable|Shmem:' /proc/meminfo");
-        System.out.println("FIGURE agent in the guest:\n" + out.trim());
+        String out = probeGuest(AGENT_STATUS);
+        System.out.println("FIGURE agent in the guest after the tests above:\n" + out.trim());
         assertTrue(out.contains("VmRSS"), out);
     }
 
