@@ -15,7 +15,7 @@ import java.util.concurrent.CountDownLatch;
  * those on the class path), {@code --state-dir DIR}, {@code --shared-dir DIR}, {@code --crun PATH}.
  * A listener that cannot start is reported and skipped; the agent exits with 1 when none started.
  * {@code --warm-up} (with {@code --state-dir}) runs a few calls in-process and exits: the image builder's
- * AppCDS training run.
+ * AppCDS training run. {@code --probe-vsock CID:PORT} asks an agent's Health over vsock and exits (0: SERVING).
  */
 public final class AgentMain {
     private AgentMain() {}
@@ -35,6 +35,7 @@ public final class AgentMain {
                 case "--state-dir" -> state = Path.of(need(a, v));
                 case "--shared-dir" -> shared = Path.of(need(a, v));
                 case "--crun" -> crun = need(a, v);
+                case "--probe-vsock" -> System.exit(io.nemu.agent.transport.VsockProbe.run(need(a, v)));
                 case "--warm-up" -> {
                     warmUp = true;
                     i--; // takes no value

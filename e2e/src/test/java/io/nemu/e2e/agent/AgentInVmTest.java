@@ -472,6 +472,32 @@ class AgentInVmTest {
 
     @Test
     @Order(7)
+    void vsockListenerAnswersOverLoopback() throws Exception {
+        // The agent's own jar and runtime, run from inside a container chrooted into the guest's root, dial the
+        // agent on vsock through the loopback transport (CID 1) and ask Health with hand-made ttrpc frames.
+        String id = "vsock-" + (++counter);
+        created.add(id);
+        rootfs(id);
+        Files.createDirectories(share.resolve(id).resolve("rootfs/guest"));
+        Process.Builder p = process(false, "chroot", "/guest", "/opt/nemu/agent/runtime/bin/java", "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData", "-Djna.boot.library.path=/opt/nemu/agent/lib",
+                "-Djna.nounpack=true", "-cp", "/opt/nemu/agent/agent.jar", "io.nemu.agent.AgentMain",
+                "--probe-vsock", "1:1024");
+        p.setCapabilities(p.getCapabilities().toBuilder().addBounding("CAP_SYS_CHROOT").addEffective("CAP_SYS_CHROOT")
+                .addPermitted("CAP_SYS_CHROOT"));
+        Spec s = spec(id, p, null, true).toBuilder().addMounts(mount("/guest", "/", "bind", "rbind", "ro")).build();
+        agent().createContainer(CreateContainerRequest.newBuilder().setContainerId(id).setExecId(id).setOCI(s).build());
+        agent().startContainer(StartContainerRequest.newBuilder().setContainerId(id).build());
+        String out = readAll(id, "");
+        int status = waitFor(id, "");
+        System.out.println("vsock loopback probe: " + out.trim());
+        assertEquals(0, status, out);
+        assertTrue(out.contains("vsock probe 1:1024: SERVING"), out);
+        remove(id);
+    }
+
+    @Test
+    @Order(8)
     void agentFootprint() throws Exception {
         String out = probeGuest(AGENT_STATUS);
         System.out.println("FIGURE agent in the guest after the tests above:\n" + out.trim());
@@ -479,7 +505,7 @@ class AgentInVmTest {
     }
 
     @Test
-    @Order(8)
+    @Order(9)
     void removalAndDestroyLeaveNothing() throws Exception {
         for (String id : List.copyOf(created)) {
             try {

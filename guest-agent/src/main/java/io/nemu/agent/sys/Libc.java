@@ -84,6 +84,8 @@ public interface Libc extends Library {
 
     int listen(int fd, int backlog) throws LastErrorException;
 
+    int connect(int fd, byte[] addr, int len) throws LastErrorException;
+
     int shutdown(int fd, int how) throws LastErrorException;
 
     int socketpair(int domain, int type, int protocol, int[] fds) throws LastErrorException;
