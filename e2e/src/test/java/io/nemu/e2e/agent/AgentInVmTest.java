@@ -505,6 +505,16 @@ class AgentInVmTest {
     }
 
     @Test
+    @Order(10)
+    void serialChannelServesAHostThatReconnects() throws Exception {
+        client.close();
+        client = dial(vm.agentChannel().orElseThrow().dial(Duration.ofSeconds(10)));
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING, HealthGrpc.newBlockingStub(client)
+                .withDeadlineAfter(30, TimeUnit.SECONDS).check(CheckRequest.getDefaultInstance()).getStatus());
+        assertEquals(Status.Code.NOT_FOUND, code(() -> waitFor("no-such-container", "")));
+    }
+
+    @Test
     @Order(9)
     void removalAndDestroyLeaveNothing() throws Exception {
         for (String id : List.copyOf(created)) {
