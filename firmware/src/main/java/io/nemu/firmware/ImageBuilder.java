@@ -70,6 +70,8 @@ public final class ImageBuilder {
     private final Path cacheDir;
     private final Path agentJar;
     private final Path agentRuntime;
+    /** The agent's AppCDS archive of the current run (in the cache). */
+    private Path agentCds;
     private final String kernelPackage;
     private final List<String> modules;
     private final InitramfsCompression compression;
@@ -173,7 +175,7 @@ public final class ImageBuilder {
         checkAgentInputs();
         boolean agent = agentJar != null;
         step = 0;
-        total = agent ? 11 : 9;
+        total = agent ? 12 : 9;
         Apt apt = new Apt(cacheDir);
 
         progress("resolving packages from the apt index");
@@ -215,9 +217,18 @@ public final class ImageBuilder {
         for (Apt.PackageInfo p : pkgs) {
             inputs.add(new Manifest.Input("deb", p.name(), p.version(), p.sha256()));
         }
+        agentCds = null;
         if (agent) {
-            inputs.add(new Manifest.Input("file", "agent.jar", null, Sha256.of(agentJar)));
-            inputs.add(new Manifest.Input("jlink", "agent-runtime", runtimeVersion(runtime), treeSha256(runtime)));
+            String jarSha = Sha256.of(agentJar);
+            String runtimeSha = treeSha256(runtime);
+            inputs.add(new Manifest.Input("file", "agent.jar", null, jarSha));
+            inputs.add(new Manifest.Input("jlink", "agent-runtime", runtimeVersion(runtime), runtimeSha));
+            progress("training the agent for its AppCDS archive (once per jar and runtime)");
+            try (FileChannel lockFile = FileChannel.open(cacheDir.resolve(".lock"), StandardOpenOption.CREATE,
+                    StandardOpenOption.WRITE); FileLock lock = lockFile.lock()) {
+                agentCds = AppCds.ensure(cacheDir, runtime, agentJar, jarSha, runtimeSha);
+            }
+            inputs.add(new Manifest.Input("appcds", AppCds.FILE_NAME, null, Sha256.of(agentCds)));
         }
         String recipe = recipe();
 
@@ -356,7 +367,31 @@ public final class ImageBuilder {
             }
         }
         t.file("opt/nemu/agent/agent.jar", 0644, agentJar);
+        if (agentCds != null) {
+            t.file("opt/nemu/agent/" + AppCds.FILE_NAME, 0644, agentCds);
+        }
+        // JNA would unpack its native part into /tmp at every start; /init points it here instead.
+        byte[] jni = jarEntry(agentJar, JNA_NATIVE);
+        if (jni != null) {
+            t.file("opt/nemu/agent/lib/libjnidispatch.so", 0755, jni);
+        }
         addTree(t, runtime, "opt/nemu/agent/runtime");
+    }
+
+    static final String JNA_NATIVE = "com/sun/jna/linux-x86-64/libjnidispatch.so";
+
+    private static byte[] jarEntry(Path jar, String name) throws IOException {
+        try (java.util.zip.ZipFile z = new java.util.zip.ZipFile(jar.toFile())) {
+            java.util.zip.ZipEntry e = z.getEntry(name);
+            if (e == null) {
+                return null;
+            }
+            try (InputStream in = z.getInputStream(e)) {
+                return in.readAllBytes();
+            }
+        } catch (java.util.zip.ZipException e) {
+            throw new FirmwareException("agent jar " + jar + " is not a jar: " + e.getMessage());
+        }
     }
 
     private static String runtimeVersion(Path runtime) throws IOException {

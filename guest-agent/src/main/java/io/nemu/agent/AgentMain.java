@@ -1,6 +1,8 @@
 package io.nemu.agent;
 
 import io.grpc.BindableService;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -8,62 +10,119 @@ import java.util.ServiceLoader;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * Entry point in the guest: {@code java -cp ... io.nemu.agent.AgentMain --listen vsock:1024}.
- * Options: {@code --listen NAME:ADDRESS} (required; the listener is chosen by name among those on
- * the class path), {@code --state-dir DIR}, {@code --shared-dir DIR}, {@code --crun PATH}.
+ * Entry point in the guest: {@code java -jar agent.jar --listen vsock:1024 --listen serial:/dev/...}.
+ * Options: {@code --listen NAME:ADDRESS} (required, repeatable; each listener is chosen by name among
+ * those on the class path), {@code --state-dir DIR}, {@code --shared-dir DIR}, {@code --crun PATH}.
+ * A listener that cannot start is reported and skipped; the agent exits with 1 when none started.
+ * {@code --warm-up} (with {@code --state-dir}) runs a few calls in-process and exits: the image builder's
+ * AppCDS training run. {@code --probe-vsock CID:PORT} asks an agent's Health over vsock and exits (0: SERVING).
  */
 public final class AgentMain {
     private AgentMain() {}
 
     public static void main(String[] args) throws Exception {
-        String listen = null;
+        List<String> listens = new ArrayList<>();
         AgentConfig g = AgentConfig.guest();
         Path state = g.stateDir();
         Path shared = g.sharedDir();
         String crun = g.crun();
+        boolean warmUp = false;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             String v = i + 1 < args.length ? args[i + 1] : null;
             switch (a) {
-                case "--listen" -> listen = need(a, v);
+                case "--listen" -> listens.add(need(a, v));
                 case "--state-dir" -> state = Path.of(need(a, v));
                 case "--shared-dir" -> shared = Path.of(need(a, v));
                 case "--crun" -> crun = need(a, v);
+                case "--probe-vsock" -> System.exit(io.nemu.agent.transport.VsockProbe.run(need(a, v)));
+                case "--warm-up" -> {
+                    warmUp = true;
+                    i--; // takes no value
+                }
                 default -> usage("unknown argument '" + a + "'");
             }
             i++;
         }
-        if (listen == null || !listen.contains(":")) {
+        if (warmUp) {
+            AgentConfig wc = new AgentConfig(state, shared, crun, g.cgroupRoot(), g.cgroupParent(), g.ipCommand(),
+                    g.resolvConf(), g.sysfs(), g.copyFileBase(), false);
+            io.nemu.agent.transport.WarmUp.run(List.of(new AgentService(wc), new HealthService()));
+            Log.info("warm-up done");
+            System.exit(0);
+        }
+        if (listens.isEmpty()) {
             usage("--listen NAME:ADDRESS is required");
         }
-        String name = listen.substring(0, listen.indexOf(':'));
-        String address = listen.substring(listen.indexOf(':') + 1);
         List<String> known = new ArrayList<>();
-        Listener chosen = null;
+        List<Listener> available = new ArrayList<>();
         for (Listener l : ServiceLoader.load(Listener.class)) {
             known.add(l.name());
-            if (l.name().equals(name)) {
-                chosen = l;
-            }
+            available.add(l);
         }
-        if (chosen == null) {
-            usage("no listener named '" + name + "' (available: " + (known.isEmpty() ? "none" : String.join(", ", known)) + ")");
+        List<Listener> chosen = new ArrayList<>();
+        for (String listen : listens) {
+            int colon = listen.indexOf(':');
+            String name = colon < 0 ? listen : listen.substring(0, colon);
+            Listener l = available.stream().filter(x -> x.name().equals(name)).findFirst().orElse(null);
+            if (colon < 0 || l == null) {
+                usage(colon < 0 ? "--listen needs NAME:ADDRESS, not '" + listen + "'"
+                        : "no listener named '" + name + "' (available: "
+                        + (known.isEmpty() ? "none" : String.join(", ", known)) + ")");
+            }
+            chosen.add(l);
         }
         AgentConfig cfg = new AgentConfig(state, shared, crun, g.cgroupRoot(), g.cgroupParent(), g.ipCommand(),
                 g.resolvConf(), g.sysfs(), g.copyFileBase(), g.setHostname());
         List<BindableService> services = List.of(new AgentService(cfg), new HealthService());
-        AutoCloseable server = chosen.start(address, services);
-        Log.info("agent %s serving on %s", AgentConfig.VERSION, listen);
+        List<AutoCloseable> servers = new ArrayList<>();
+        for (int i = 0; i < listens.size(); i++) {
+            String listen = listens.get(i);
+            try {
+                servers.add(chosen.get(i).start(listen.substring(listen.indexOf(':') + 1), services));
+                Log.info("agent %s serving on %s", AgentConfig.VERSION, listen);
+            } catch (Exception e) {
+                Log.error("cannot listen on %s: %s", listen, e.getMessage());
+            }
+        }
+        if (servers.isEmpty()) {
+            System.err.println("nemu-agent: no listener started");
+            System.exit(1);
+        }
+        Log.info("agent ready: %s", startupFacts());
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            try {
-                server.close();
-            } catch (Exception e) {
-                Log.warn("stopping listener: %s", e);
+            for (AutoCloseable server : servers) {
+                try {
+                    server.close();
+                } catch (Exception e) {
+                    Log.warn("stopping listener: %s", e);
+                }
             }
             stop.countDown();
         }));
         stop.await();
+    }
+
+    /** Boot and JVM times and whether the AppCDS archive is in use: the start-up figures in one line. */
+    private static String startupFacts() {
+        StringBuilder sb = new StringBuilder();
+        try {
+            String up = Files.readString(Path.of("/proc/uptime")).split(" ")[0];
+            sb.append("system up ").append(up).append(" s");
+        } catch (IOException | RuntimeException e) {
+            sb.append("system uptime unknown");
+        }
+        ProcessHandle.current().info().startInstant().ifPresent(t -> sb.append(", JVM up ")
+                .append(java.time.Duration.between(t, java.time.Instant.now()).toMillis()).append(" ms"));
+        try {
+            String maps = Files.readString(Path.of("/proc/self/maps"));
+            sb.append(maps.contains("agent.jsa") ? ", AppCDS archive mapped"
+                    : maps.contains(".jsa") ? ", only the runtime's CDS archive" : ", no CDS archive");
+        } catch (IOException | RuntimeException e) {
+            // not Linux: leave it out
+        }
+        return sb.toString();
     }
 
     private static String need(String option, String value) {
@@ -75,7 +134,7 @@ public final class AgentMain {
 
     private static void usage(String problem) {
         System.err.println("nemu-agent: " + problem);
-        System.err.println("usage: AgentMain --listen NAME:ADDRESS [--state-dir DIR] [--shared-dir DIR] [--crun PATH]");
+        System.err.println("usage: AgentMain --listen NAME:ADDRESS... [--state-dir DIR] [--shared-dir DIR] [--crun PATH]");
         System.exit(2);
     }
 }

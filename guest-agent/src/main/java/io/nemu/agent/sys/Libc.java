@@ -15,6 +15,7 @@ public interface Libc extends Library {
     Libc C = Native.load("c", Libc.class);
 
     int O_RDONLY = 0;
+    int O_RDWR = 2;
     int O_NONBLOCK = 0x800;
     int O_CLOEXEC = 0x80000;
     int EFD_CLOEXEC = O_CLOEXEC;
@@ -47,6 +48,8 @@ public interface Libc extends Library {
 
     int PR_SET_CHILD_SUBREAPER = 36;
     int AF_UNIX = 1;
+    int AF_VSOCK = 40;
+    int SHUT_RDWR = 2;
     int SOCK_STREAM = 1;
     int SOCK_CLOEXEC = O_CLOEXEC;
     int POLLIN = 1;
@@ -80,6 +83,12 @@ public interface Libc extends Library {
     int bind(int fd, byte[] addr, int len) throws LastErrorException;
 
     int listen(int fd, int backlog) throws LastErrorException;
+
+    int connect(int fd, byte[] addr, int len) throws LastErrorException;
+
+    int shutdown(int fd, int how) throws LastErrorException;
+
+    int socketpair(int domain, int type, int protocol, int[] fds) throws LastErrorException;
 
     int accept4(int fd, Pointer addr, Pointer len, int flags) throws LastErrorException;
 

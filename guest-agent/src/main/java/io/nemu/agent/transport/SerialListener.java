@@ -1,0 +1,130 @@
+package io.nemu.agent.transport;
+
+import com.sun.jna.LastErrorException;
+import io.grpc.BindableService;
+import io.nemu.agent.Listener;
+import io.nemu.agent.Log;
+import io.nemu.agent.sys.Fd;
+import io.nemu.agent.sys.Libc;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * {@code --listen serial:/dev/virtio-ports/agent.channel.0}: the bring-up channel, a virtio-serial port
+ * whose host end is a unix socket of QEMU. One ttrpc connection at a time: it starts with the first
+ * bytes after the host connected and ends when the host disconnects. The port stays open all along;
+ * while no host is connected a read returns 0 at once (virtio_console), so the loop then sleeps briefly.
+ */
+public final class SerialListener implements Listener {
+    static final int IDLE_POLL_MILLIS = 20;
+
+    @Override
+    public String name() {
+        return "serial";
+    }
+
+    @Override
+    public AutoCloseable start(String address, List<BindableService> services) throws Exception {
+        Path dev = Path.of(address);
+        if (!Files.exists(dev)) {
+            throw new IOException("serial port " + dev + " does not exist");
+        }
+        int fd;
+        try {
+            fd = Libc.C.open(dev.toString(), Libc.O_RDWR | Libc.O_CLOEXEC, 0);
+        } catch (LastErrorException e) {
+            throw new IOException("open " + dev + ": " + Libc.C.strerror(e.getErrorCode()));
+        }
+        Port p = new Port(new Fd(fd), dev, Bridges.acquire(services), services);
+        Thread t = new Thread(p::readLoop, "serial-read");
+        t.setDaemon(true);
+        t.start();
+        return p;
+    }
+
+    private static final class Port implements AutoCloseable {
+        private final Fd fd;
+        private final Path dev;
+        private final TtrpcBridge bridge;
+        private final List<BindableService> services;
+        private volatile boolean closed;
+        private volatile TtrpcBridge.Connection current;
+
+        Port(Fd fd, Path dev, TtrpcBridge bridge, List<BindableService> services) {
+            this.fd = fd;
+            this.dev = dev;
+            this.bridge = bridge;
+            this.services = services;
+        }
+
+        void readLoop() {
+            byte[] buf = new byte[64 * 1024];
+            int count = 0;
+            // After the server dropped a connection, the rest of that host session is not ttrpc we can follow.
+            boolean discard = false;
+            while (!closed) {
+                int n;
+                try {
+                    n = fd.read(buf, buf.length);
+                } catch (IOException e) {
+                    if (!closed) {
+                        Log.warn("serial %s: %s", dev, e.getMessage());
+                        pause(200);
+                    }
+                    continue;
+                }
+                if (n < 0) { // host not connected (any more)
+                    endSession();
+                    discard = false;
+                    pause(IDLE_POLL_MILLIS);
+                    continue;
+                }
+                TtrpcBridge.Connection c = current;
+                if (c == null && !discard) {
+                    try {
+                        c = bridge.open("serial-" + (++count), fd::writeFully);
+                        current = c;
+                        Log.info("serial %s: host connected", dev);
+                    } catch (IOException e) {
+                        Log.warn("serial %s: %s", dev, e.getMessage());
+                        discard = true;
+                        continue;
+                    }
+                }
+                if (c != null && !c.deliver(buf, n)) {
+                    Log.warn("serial %s: connection closed by the agent; ignoring input until the host reconnects", dev);
+                    current = null;
+                    discard = true;
+                }
+            }
+            endSession();
+            fd.close();
+        }
+
+        private void endSession() {
+            TtrpcBridge.Connection c = current;
+            if (c != null) {
+                current = null;
+                c.close();
+                Log.info("serial %s: host disconnected", dev);
+            }
+        }
+
+        private static void pause(int millis) {
+            try {
+                Thread.sleep(millis);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        @Override
+        public void close() {
+            closed = true;
+            endSession();
+            Bridges.release(services);
+        }
+    }
+}
