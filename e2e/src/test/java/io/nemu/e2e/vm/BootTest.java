@@ -4,11 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import io.nemu.firmware.GuestImage;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.AgentTransport;
+import io.nemu.vmm.ChildProcesses;
 import io.nemu.vmm.MachineProfile;
 import io.nemu.vmm.Vm;
 import io.nemu.vmm.VmConfig;
@@ -18,13 +18,9 @@ import io.nemu.vmm.qmp.QmpEvent;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
-import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -43,18 +39,7 @@ class BootTest {
 
     @TempDir
     Path tmp;
-    private final Set<Long> pids = ConcurrentHashMap.newKeySet();
-    private final Vm.Observer tracker = new Vm.Observer() {
-        @Override
-        public void virtiofsdStarted(long pid) {
-            pids.add(pid);
-        }
-
-        @Override
-        public void qemuStarted(long pid) {
-            pids.add(pid);
-        }
-    };
+    private final ChildProcesses tracker = new ChildProcesses();
 
     @BeforeAll
     static void image() throws Exception {
@@ -63,26 +48,7 @@ class BootTest {
 
     @AfterEach
     void nothingLeft() throws Exception {
-        List<String> left = List.of();
-        for (int i = 0; i < 50; i++) {
-            left = leftovers();
-            if (left.isEmpty()) {
-                return;
-            }
-            Thread.sleep(100);
-        }
-        pids.forEach(p -> ProcessHandle.of(p).ifPresent(ProcessHandle::destroyForcibly));
-        fail("left running: " + left);
-    }
-
-    private List<String> leftovers() {
-        List<String> left = pids.stream().map(ProcessHandle::of).flatMap(java.util.Optional::stream)
-                .filter(ProcessHandle::isAlive).map(h -> h.pid() + " " + h.info().command().orElse("?"))
-                .collect(Collectors.toList());
-        ProcessHandle.current().children().filter(ProcessHandle::isAlive)
-                .filter(h -> h.info().command().map(c -> c.contains("qemu") || c.contains("virtiofsd")).orElse(false))
-                .forEach(h -> left.add(h.pid() + " " + h.info().command().orElse("?")));
-        return left;
+        tracker.assertNoneLeft();
     }
 
     private VmConfig.Builder config(MachineProfile profile, Path share) {
@@ -144,7 +110,7 @@ class BootTest {
         System.out.println("initrd is a folder -> " + e.getMessage());
         assertEquals("initrd", e.field());
         assertTrue(e.getMessage().contains(notAFile.toString()));
-        assertTrue(pids.isEmpty(), "nothing may start: " + pids);
+        assertTrue(tracker.pids().isEmpty(), "nothing may start: " + tracker.pids());
 
         Path missing = tmp.resolve("gone.img");
         e = assertThrows(VmConfigException.class,
