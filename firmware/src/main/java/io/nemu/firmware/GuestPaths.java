@@ -28,6 +28,12 @@ public final class GuestPaths {
         return defaultGuestDir(Path.of("").toAbsolutePath());
     }
 
+    /** The guest agent jar the distribution ships beside its guest image: {@code share/guest-agent/guest-agent.jar}. */
+    public static Optional<Path> defaultAgentJar(Path guestDir) {
+        Path jar = guestDir.toAbsolutePath().resolveSibling("guest-agent").resolve("guest-agent.jar");
+        return Files.isRegularFile(jar) ? Optional.of(jar) : Optional.empty();
+    }
+
     /** The nearest directory at or above {@code start} with a pom.xml and a packaging module. */
     public static Optional<Path> repoRoot(Path start) {
         for (Path p = start.toAbsolutePath().normalize(); p != null; p = p.getParent()) {

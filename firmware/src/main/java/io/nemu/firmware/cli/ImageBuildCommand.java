@@ -31,8 +31,12 @@ public final class ImageBuildCommand implements Callable<Integer> {
             description = "Where downloaded .deb files are kept (default: $NEMU_CACHE_DIR/debs or ~/.cache/nemu/debs).")
     Path cache;
 
-    @Option(names = "--agent-jar", paramLabel = "JAR", description = "Guest agent jar to include, with crun and a jlink runtime.")
+    @Option(names = "--agent-jar", paramLabel = "JAR", description = "Guest agent jar to include, with crun and a jlink runtime"
+            + " (default: the distribution's share/guest-agent/guest-agent.jar when it has one).")
     Path agentJar;
+
+    @Option(names = "--no-agent", description = "Build an image without the guest agent (kernel, busybox, modules, /init).")
+    boolean noAgent;
 
     @Option(names = "--agent-runtime", paramLabel = "DIR", description = "jlink runtime for the agent (default: made with this JDK's jlink, cached).")
     Path agentRuntime;
@@ -71,10 +75,14 @@ public final class ImageBuildCommand implements Callable<Integer> {
             err.println("nemu image build: --compression: " + e.getMessage());
             return 2;
         }
+        Path agent = noAgent ? null : agentJar != null ? agentJar : GuestPaths.defaultAgentJar(dir).orElse(null);
+        if (agent != null && agentJar == null) {
+            out.println("guest agent: " + agent);
+        }
         long t0 = System.nanoTime();
         try {
             ImageBuilder.Result r = ImageBuilder.builder()
-                    .output(dir).cacheDir(cache).agentJar(agentJar).agentRuntime(agentRuntime)
+                    .output(dir).cacheDir(cache).agentJar(agent).agentRuntime(agentRuntime)
                     .kernelPackage(kernelPackage).compression(comp)
                     .modules(withExtra(extraModules))
                     .listener((step, total, what) -> {

@@ -81,6 +81,7 @@ public final class VmSandbox implements Sandbox {
     private final EventSink events;
     private final Vm vm;
     private TtrpcClient client;
+    private io.netty.channel.EventLoopGroup agentLoop;
     private AgentServiceGrpc.AgentServiceBlockingStub agent;
     private final Map<String, ProcessIo> ios = new ConcurrentHashMap<>();
     private final Map<String, ExecProcessRequest> pendingExecs = new ConcurrentHashMap<>();
@@ -124,7 +125,7 @@ public final class VmSandbox implements Sandbox {
                     .kernelArgs(h.kernelParams()).vcpus(h.defaultVcpus()).memoryMib(h.defaultMemoryMib())
                     .maxVcpus(h.defaultMaxVcpus()).memorySlots(h.memorySlots()).maxMemoryMib(h.defaultMaxMemoryMib())
                     .pciRootPorts(h.pcieRootPorts()).runDir(paths.vmRun()).accelerator(h.accelerator())
-                    .qemuBinary(h.path()).virtiofsdBinary(h.virtioFsDaemon()).agentTransport(AgentTransport.SERIAL)
+                    .qemuBinary(h.path()).virtiofsdBinary(h.virtioFsDaemon()).agentTransport(AgentTransport.VSOCK)
                     .startTimeout(Duration.ofSeconds(30));
             if (h.sharedFs() == RuntimeConfig.SharedFs.VIRTIO_FS) {
                 SharedDir.prepare(paths.shared());
@@ -181,11 +182,26 @@ public final class VmSandbox implements Sandbox {
         }
     }
 
+    /** The VM's agent channel (vsock, or the bring-up serial port): a NIO channel adopting the dialed stream. */
+    private TtrpcClient dialGuest(long deadline) throws IOException {
+        Duration left = Duration.ofNanos(Math.max(1, deadline - System.nanoTime()));
+        java.nio.channels.SocketChannel stream = vm.agentChannel()
+                .orElseThrow(() -> new IOException("the VM has no agent channel")).dial(left);
+        if (agentLoop == null) {
+            agentLoop = new io.netty.channel.MultiThreadIoEventLoopGroup(1,
+                    io.netty.channel.nio.NioIoHandler.newFactory());
+        }
+        io.netty.channel.socket.nio.NioDomainSocketChannel ch =
+                new io.netty.channel.socket.nio.NioDomainSocketChannel(stream);
+        agentLoop.register(ch).syncUninterruptibly();
+        return TtrpcClient.over(ch);
+    }
+
     /** Dials the agent channel and waits for Health SERVING, then CreateSandbox. */
     private void connectAgent() throws IOException {
         Duration dial = config.agent().dialTimeout();
         long deadline = System.nanoTime() + dial.toNanos();
-        Path socket = config.agent().agentSocket() != null ? config.agent().agentSocket() : vm.paths().agentSocket();
+        Path socket = config.agent().agentSocket();
         String last = "no answer";
         while (System.nanoTime() < deadline) {
             if (vm.exitFuture().isDone()) {
@@ -193,7 +209,7 @@ public final class VmSandbox implements Sandbox {
             }
             try {
                 if (client == null || client.isClosed()) {
-                    client = TtrpcClient.connect(socket);
+                    client = socket != null ? TtrpcClient.connect(socket) : dialGuest(deadline);
                 }
                 HealthCheckResponse r = HealthGrpc.newBlockingStub(client).withDeadlineAfter(2, TimeUnit.SECONDS)
                         .check(CheckRequest.getDefaultInstance());
@@ -584,6 +600,9 @@ public final class VmSandbox implements Sandbox {
         closed = true;
         if (client != null) {
             client.close();
+        }
+        if (agentLoop != null) {
+            agentLoop.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         }
         log.info("stopping VM of sandbox {}", sandboxId);
         long t0 = System.nanoTime();
