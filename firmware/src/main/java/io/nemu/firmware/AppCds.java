@@ -23,6 +23,8 @@ final class AppCds {
     static final String FILE_NAME = "agent.jsa";
     private static final String COMPLETE = ".nemu-complete";
 
+    private static final java.time.Duration TRAINING_TIMEOUT = java.time.Duration.ofSeconds(120);
+
     private AppCds() {
     }
 
@@ -45,7 +47,8 @@ final class AppCds {
             cmd.addAll(JVM_FLAGS);
             cmd.addAll(List.of("-XX:ArchiveClassesAtExit=" + FILE_NAME, "-Djava.io.tmpdir=" + tmp,
                     "-jar", "agent.jar", "--warm-up", "--state-dir", state.toString()));
-            Proc.Result r = Proc.run(cmd, tmp, "openjdk-17-jdk-headless");
+            // The agent jar must end a --warm-up run by itself; one that does not must not hang the build.
+            Proc.Result r = Proc.run(cmd, tmp, "openjdk-17-jdk-headless", java.util.Map.of(), TRAINING_TIMEOUT);
             if (r.exitCode() != 0 || !Files.isRegularFile(tmp.resolve(FILE_NAME))) {
                 throw new FirmwareException("the agent's AppCDS training run (" + String.join(" ", cmd) + ") failed with "
                         + r.exitCode() + ": " + r.lastErrorLine());

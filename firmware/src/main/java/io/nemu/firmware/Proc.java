@@ -28,6 +28,12 @@ final class Proc {
 
     static Result run(List<String> cmd, Path dir, String debianPackage, java.util.Map<String, String> env)
             throws FirmwareException {
+        return run(cmd, dir, debianPackage, env, null);
+    }
+
+    /** As above, ending the process (by its pid) when it runs past {@code timeout} (null: no limit). */
+    static Result run(List<String> cmd, Path dir, String debianPackage, java.util.Map<String, String> env,
+            java.time.Duration timeout) throws FirmwareException {
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().putAll(env);
         if (dir != null) {
@@ -44,9 +50,16 @@ final class Proc {
         try {
             p.getOutputStream().close();
             CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
-            String out = read(p.getInputStream());
-            int rc = p.waitFor();
-            return new Result(rc, out, err.join());
+            CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
+            if (timeout == null) {
+                p.waitFor();
+            } else if (!p.waitFor(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                p.destroyForcibly();
+                p.waitFor();
+                throw new FirmwareException(String.join(" ", cmd) + " did not finish within " + timeout.toSeconds()
+                        + " s and was killed (pid " + p.pid() + ")");
+            }
+            return new Result(p.exitValue(), out.join(), err.join());
         } catch (InterruptedException e) {
             p.destroyForcibly();
             Thread.currentThread().interrupt();
