@@ -45,6 +45,7 @@ import io.nemu.proto.kata.WriteStreamRequest;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.AgentTransport;
+import io.nemu.vmm.ChildProcesses;
 import io.nemu.vmm.MachineProfile;
 import io.nemu.vmm.Vm;
 import io.nemu.vmm.VmConfig;
@@ -62,9 +63,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -107,7 +106,7 @@ class AgentInVmTest {
     private Vm vm;
     private EventLoopGroup group;
     private TtrpcClient client;
-    private final Set<Long> pids = ConcurrentHashMap.newKeySet();
+    private final ChildProcesses children = new ChildProcesses();
     private final List<String> created = new ArrayList<>();
     private int counter;
 
@@ -120,17 +119,7 @@ class AgentInVmTest {
                 .accelerator(Accelerator.TCG).vcpus(2).memoryMib(512).sharedDir(share)
                 .agentTransport(AgentTransport.SERIAL).runDir(tmp.resolve("run")).startTimeout(Duration.ofSeconds(30))
                 .build();
-        vm = new Vm(cfg, new Vm.Observer() {
-            @Override
-            public void virtiofsdStarted(long pid) {
-                pids.add(pid);
-            }
-
-            @Override
-            public void qemuStarted(long pid) {
-                pids.add(pid);
-            }
-        });
+        vm = new Vm(cfg, children);
         group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         long t0 = System.nanoTime();
         vm.start();
@@ -174,19 +163,11 @@ class AgentInVmTest {
             if (group != null) {
                 group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly();
             }
-            List<String> left = new ArrayList<>();
-            for (int i = 0; i < 50; i++) {
-                left = pids.stream().map(ProcessHandle::of).flatMap(java.util.Optional::stream)
-                        .filter(ProcessHandle::isAlive).map(ph -> ph.pid() + " " + ph.info().command().orElse("?"))
-                        .toList();
-                if (left.isEmpty()) {
-                    break;
-                }
-                Thread.sleep(100);
+            try {
+                children.assertNoneLeft();
+            } finally {
+                deleteTree(tmp);
             }
-            pids.forEach(p -> ProcessHandle.of(p).ifPresent(ProcessHandle::destroyForcibly));
-            deleteTree(tmp);
-            assertTrue(left.isEmpty(), "left running: " + left);
         }
     }
 
