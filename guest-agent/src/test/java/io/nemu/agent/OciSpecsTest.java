@@ -158,4 +158,21 @@ class OciSpecsTest {
         assertEquals(List.of("mount"), namespaces(c));
         assertFalse(c.has("hostname"), "crun cannot set a hostname in the guest's own UTS namespace");
     }
+
+    @Test
+    void podNetworkSysctlsAreTheAgentsToWrite() throws Exception {
+        // CRI puts a pod's sysctls on the sandbox spec; crun refuses net.* without a network namespace of
+        // the container's own, and in the VM the pod's network is the guest's.
+        io.nemu.proto.kata.Linux l = io.nemu.proto.kata.Linux.newBuilder().putSysctl("net.ipv4.ping_group_range", "0 2147483647")
+                .putSysctl("net.ipv4.ip_unprivileged_port_start", "0").putSysctl("kernel.shm_rmid_forced", "1")
+                .addNamespaces(io.nemu.proto.kata.LinuxNamespace.newBuilder().setType("ipc")).build();
+        ObjectNode c = OciSpecs.config(spec().toBuilder().setLinux(l).build(), "/r", "/c",
+                new OciSpecs.Namespaces(null, null, null), null);
+        assertEquals("{\"kernel.shm_rmid_forced\":\"1\"}", c.get("linux").get("sysctl").toString());
+        assertEquals(java.util.Map.of("net.ipv4.ping_group_range", "0 2147483647", "net.ipv4.ip_unprivileged_port_start", "0"),
+                OciSpecs.podNetworkSysctls(l));
+        AgentException e = assertThrows(AgentException.class, () -> OciSpecs.podNetworkSysctls(
+                io.nemu.proto.kata.Linux.newBuilder().putSysctl("net.ipv4/../../x", "1").build()));
+        assertEquals("OCI.Linux.Sysctl key 'net.ipv4/../../x' is not a sysctl name", e.getMessage());
+    }
 }
