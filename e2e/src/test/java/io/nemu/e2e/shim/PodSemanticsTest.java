@@ -242,9 +242,9 @@ class PodSemanticsTest {
 
     @Test
     void sandboxSizeFromAnnotations() throws Exception {
-        // Base: Kata's default_memory annotation (300 MiB); on top: the pod's 1 CPU and 256 MiB from CRI.
+        // Base: Kata's default_memory annotation (300 MiB); on top: the pod's 1 CPU and 512 MiB from CRI.
         Containerd.CtrResult r = ctr(run("--rm", "--annotation", "io.katacontainers.config.hypervisor.default_memory=300",
-                "--annotation", "io.kubernetes.cri.sandbox-memory=268435456",
+                "--annotation", "io.kubernetes.cri.sandbox-memory=536870912",
                 "--annotation", "io.kubernetes.cri.sandbox-cpu-quota=100000",
                 "--annotation", "io.kubernetes.cri.sandbox-cpu-period=100000",
                 "--rootfs", rootfs("s").toString(), "sized", "/bin/sh", "-c", "nproc; grep MemTotal /proc/meminfo"));
@@ -253,7 +253,8 @@ class PodSemanticsTest {
         System.out.println("sized sandbox: nproc " + out[0] + ", " + out[1] + " " + out[2] + " kB");
         assertEquals("2", out[0]);
         long memKb = Long.parseLong(out[2]);
-        assertTrue(memKb > 400 * 1024 && memKb <= 556 * 1024, "MemTotal " + memKb + " kB for a 556 MiB VM");
+        // The kernel keeps ~60 MiB of it: well above what the 512 MiB default or the 300 MiB base alone gives.
+        assertTrue(memKb > 700 * 1024 && memKb <= 812 * 1024, "MemTotal " + memKb + " kB for an 812 MiB VM");
 
         long t0 = System.nanoTime();
         Containerd.CtrResult bad = ctr(run("--rm", "--annotation", "io.katacontainers.config.hypervisor.default_vcpus=two",
