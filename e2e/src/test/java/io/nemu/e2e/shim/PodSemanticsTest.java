@@ -135,6 +135,7 @@ class PodSemanticsTest {
                 "echo \"cgroup=$(cut -d: -f3 /proc/self/cgroup)\"",
                 "echo \"mem=$(cat $cg/memory.max 2>&1)\"",
                 "echo \"cpu=$(cat $cg/cpu.max 2>&1)\"",
+                "echo \"swap=$(cat $cg/memory.swap.max 2>&1)\"",
                 "echo \"oom=$(cat /proc/self/oom_score_adj)\"",
                 "echo \"seccomp=$(mkdir /rw/blocked 2>&1 && echo ok)\"",
                 "echo \"masked=$(ls /sys/firmware | wc -l)\"",
@@ -198,6 +199,7 @@ class PodSemanticsTest {
         assertEquals("/kubepods/burstable/pod2c9a6b1e-0000-4000-8000-000000000001/podb", o.get("cgroup"));
         assertEquals("67108864", o.get("mem"));
         assertEquals("50000 100000", o.get("cpu"));
+        assertEquals("0", o.get("swap"), "the kubelet's swap = limit (no swap) in cgroup v2 terms");
         assertEquals("1000", o.get("oom"));
         assertTrue(o.get("seccomp").contains("Operation not permitted"), o.get("seccomp"));
         assertFalse(Files.exists(rw.resolve("blocked")));
