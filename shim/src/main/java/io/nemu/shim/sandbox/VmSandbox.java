@@ -132,22 +132,6 @@ public final class VmSandbox implements Sandbox {
         this.vm = vm;
     }
 
-    static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, EventSink events) {
-        return boot(sandboxId, paths, cfg, events, null);
-    }
-
-    /** @param netns the pod's network namespace (its interfaces become the VM's NICs), or null for none */
-    static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, EventSink events, Path netns) {
-        RuntimeConfig.Hypervisor h = cfg.hypervisor();
-        return boot(sandboxId, paths, cfg, new PodSizing(h.defaultVcpus(), h.defaultMemoryMib(), h.defaultMaxVcpus(),
-                h.defaultMaxMemoryMib(), "config"), "", events, netns);
-    }
-
-    static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, PodSizing size, String hostname,
-                          EventSink events) {
-        return boot(sandboxId, paths, cfg, size, hostname, events, null);
-    }
-
     /** @param netns the pod's network namespace (its interfaces become the VM's NICs), or null for none */
     static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, PodSizing size, String hostname,
                           EventSink events, Path netns) {
