@@ -37,6 +37,8 @@ public final class ImageBuilder {
             "virtio", "virtio_ring", "virtio_mmio", "virtio_pci", "virtio_console",
             "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
             "fuse", "virtiofs", "virtio_blk", "virtio_net", "virtio_mem",
+            // free page reporting: the host takes back RAM the guest freed
+            "virtio_balloon",
             // ACPI power button -> input event -> acpid
             "button", "evdev");
 

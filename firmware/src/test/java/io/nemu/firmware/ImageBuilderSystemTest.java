@@ -63,7 +63,7 @@ class ImageBuilderSystemTest {
         assertEquals(kernel.sha256(), Sha256.of(deb), "cached .deb is the one the manifest names");
         assertTrue(m.input("busybox-static").isPresent());
         for (String mod : List.of("virtio_mmio.ko", "virtio_pci.ko", "virtiofs.ko", "vmw_vsock_virtio_transport.ko",
-                "virtio_net.ko", "virtio_blk.ko", "virtio_mem.ko", "virtio_console.ko", "button.ko", "evdev.ko")) {
+                "virtio_net.ko", "virtio_blk.ko", "virtio_mem.ko", "virtio_balloon.ko", "virtio_console.ko", "button.ko", "evdev.ko")) {
             assertTrue(m.modules().stream().anyMatch(p -> p.endsWith("/" + mod)), mod + " in " + m.modules());
         }
         GuestImage img = GuestImage.loadVerified(out);
