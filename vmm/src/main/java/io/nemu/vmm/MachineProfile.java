@@ -42,6 +42,11 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
         return hotplug() ? "virtio-net-pci" : "virtio-net-device";
     }
 
+    /** Device type of a virtio-balloon on this machine's bus. */
+    default String virtioBalloonDevice() {
+        return hotplug() ? "virtio-balloon-pci" : "virtio-balloon-device";
+    }
+
     /** Extra device properties for virtio devices on this bus (e.g. modern-only on PCI). */
     default String virtioDeviceOptions() {
         return "";

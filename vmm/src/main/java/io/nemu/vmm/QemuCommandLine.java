@@ -14,6 +14,9 @@ public final class QemuCommandLine {
     /** QOM id of the virtio-fs device: /machine/peripheral/virtiofs0. */
     public static final String FS_DEVICE = "virtiofs0";
 
+    /** QOM id of the balloon device: /machine/peripheral/balloon0. */
+    public static final String BALLOON_DEVICE = "balloon0";
+
     private QemuCommandLine() {
     }
 
@@ -62,6 +65,9 @@ public final class QemuCommandLine {
         for (NetDevice n : c.netDevices()) {
             a.addAll(netArgs(p, n));
         }
+        if (c.freePageReporting()) {
+            a.addAll(balloonArgs(p));
+        }
         if (channel != null) {
             a.addAll(channel.qemuArgs(p));
         }
@@ -80,6 +86,15 @@ public final class QemuCommandLine {
         }
         return List.of("-netdev", "tap,id=" + n.id() + ",ifname=" + n.tap() + ",script=no,downscript=no",
                 "-device", dev);
+    }
+
+    /**
+     * A balloon that is never inflated, only there for free page reporting: the guest reports free 2 MiB
+     * blocks and QEMU discards them (a hole punched in the memfd), so the host gets that RAM back.
+     */
+    static List<String> balloonArgs(MachineProfile p) {
+        return List.of("-device", p.virtioBalloonDevice() + ",id=" + BALLOON_DEVICE + ",free-page-reporting=on"
+                + p.virtioDeviceOptions());
     }
 
     /** The kernel command line: base words, the profile's, then the config's extras (last wins). */

@@ -35,6 +35,8 @@ import java.util.List;
  * @param startTimeout    bound on start(): QEMU up and QMP connected
  * @param netDevices      virtio-net NICs on existing taps (none: the VM has no network)
  * @param netns           network namespace QEMU runs in (it opens the taps there), or null for the shim's own
+ * @param freePageReporting virtio-balloon with free page reporting: the guest hands pages it freed back to
+ *                        the host (QEMU discards them), so QEMU's RSS follows what the guest uses
  */
 public record VmConfig(
         MachineProfile profile,
@@ -58,7 +60,8 @@ public record VmConfig(
         AgentTransport agentTransport,
         Duration startTimeout,
         List<NetDevice> netDevices,
-        Path netns) {
+        Path netns,
+        boolean freePageReporting) {
 
     public static final String DEFAULT_SHARED_TAG = "kataShared";
     public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
@@ -84,6 +87,17 @@ public record VmConfig(
         this(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots, maxMemoryMib, pciRootPorts,
                 sharedDir, sharedTag, sharedCache, runDir, consoleLog, accelerator, qemuBinary, virtiofsdBinary,
                 agentTransport, startTimeout, List.of(), null);
+    }
+
+    /** Without free page reporting (the fields before it existed). */
+    public VmConfig(MachineProfile profile, Path kernel, Path initrd, List<String> kernelArgs, int vcpus, int memoryMib,
+            int maxVcpus, int memorySlots, int maxMemoryMib, int pciRootPorts, Path sharedDir, String sharedTag,
+            CacheMode sharedCache, Path runDir, Path consoleLog, Accelerator accelerator, Path qemuBinary,
+            Path virtiofsdBinary, AgentTransport agentTransport, Duration startTimeout, List<NetDevice> netDevices,
+            Path netns) {
+        this(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots, maxMemoryMib, pciRootPorts,
+                sharedDir, sharedTag, sharedCache, runDir, consoleLog, accelerator, qemuBinary, virtiofsdBinary,
+                agentTransport, startTimeout, netDevices, netns, false);
     }
 
     public VmConfig {
@@ -235,6 +249,7 @@ public record VmConfig(
         private Duration startTimeout = Duration.ofSeconds(20);
         private final List<NetDevice> netDevices = new ArrayList<>();
         private Path netns;
+        private boolean freePageReporting;
 
         public Builder profile(MachineProfile v) { profile = v; return this; }
         public Builder kernel(Path v) { kernel = v; return this; }
@@ -259,11 +274,13 @@ public record VmConfig(
         public Builder startTimeout(Duration v) { startTimeout = v; return this; }
         public Builder netDevice(NetDevice v) { netDevices.add(v); return this; }
         public Builder netns(Path v) { netns = v; return this; }
+        public Builder freePageReporting(boolean v) { freePageReporting = v; return this; }
 
         public VmConfig build() {
             return new VmConfig(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
                     maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog,
-                    accelerator, qemuBinary, virtiofsdBinary, agentTransport, startTimeout, netDevices, netns);
+                    accelerator, qemuBinary, virtiofsdBinary, agentTransport, startTimeout, netDevices, netns,
+                    freePageReporting);
         }
     }
 
@@ -272,7 +289,7 @@ public record VmConfig(
         return "VmConfig[" + profile.name() + ", kernel=" + kernel + ", initrd=" + initrd + ", vcpus=" + vcpus
                 + "/" + maxVcpus + ", memoryMib=" + memoryMib + "/" + maxMemoryMib + ", share="
                 + (sharedDir == null ? "none" : sharedDir + " as " + sharedTag) + ", runDir=" + runDir
-                + ", accelerator=" + accelerator
+                + ", accelerator=" + accelerator + (freePageReporting ? ", free-page-reporting" : "")
                 + (netDevices.isEmpty() ? "" : ", nics=" + netDevices.stream().map(d -> d.tap() + "/" + d.mac()).toList()
                         + (netns == null ? "" : " in " + netns)) + "]";
     }

@@ -166,4 +166,25 @@ class QemuCommandLineTest {
                 "virtio-net-pci,netdev=net1,id=net1-dev,mac=02:00:00:00:00:02,disable-legacy=on,romfile="),
                 all(a, "-device"));
     }
+
+    @Test
+    void balloonWithFreePageReportingOnMicrovmIsVirtioMmio() {
+        List<String> off = all(build(base().build(), Accelerator.TCG, false), "-device");
+        assertTrue(off.stream().noneMatch(d -> d.contains("balloon")), off.toString());
+        VmConfig c = base().freePageReporting(true).build();
+        assertTrue(c.freePageReporting());
+        List<String> on = all(build(c, Accelerator.TCG, false), "-device");
+        assertTrue(on.contains("virtio-balloon-device,id=balloon0,free-page-reporting=on"), on.toString());
+        assertEquals(1, on.stream().filter(d -> d.contains("balloon")).count(), on.toString());
+    }
+
+    @Test
+    void balloonWithFreePageReportingOnQ35IsModernPci() {
+        VmConfig.Builder b = base().profile(MachineProfile.virtHotplug());
+        List<String> off = all(build(b.build(), Accelerator.TCG, false), "-device");
+        assertTrue(off.stream().noneMatch(d -> d.contains("balloon")), off.toString());
+        List<String> on = all(build(b.freePageReporting(true).build(), Accelerator.TCG, false), "-device");
+        assertTrue(on.contains("virtio-balloon-pci,id=balloon0,free-page-reporting=on,disable-legacy=on"),
+                on.toString());
+    }
 }

@@ -191,7 +191,7 @@ public final class ConfigLoader {
         }
         RuntimeConfig.Hypervisor hv = new RuntimeConfig.Hypervisor(path, kernel, initrd, profile, kernelParams, vcpus,
                 maxVcpus, memory, slots, maxMemory, rootPorts, sharedFs, daemon, cacheMode, Accelerator.parse(accel),
-                q.bool("enable_debug", false), List.copyOf(annotations));
+                q.bool("enable_debug", false), List.copyOf(annotations), q.bool("reclaim_guest_freed_memory", true));
         q.warnUnused(warnings);
         return hv;
     }

@@ -15,7 +15,10 @@ import java.util.List;
  */
 public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Runtime runtime) {
 
-    /** {@code [hypervisor.qemu]}. */
+    /**
+     * {@code [hypervisor.qemu]}. {@code reclaimGuestFreedMemory} (Kata's {@code reclaim_guest_freed_memory},
+     * default on here): a virtio-balloon with free page reporting, so the host gets back RAM the guest freed.
+     */
     public record Hypervisor(
             Path path,
             Path kernel,
@@ -33,7 +36,18 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
             CacheMode virtioFsCache,
             Accelerator accelerator,
             boolean enableDebug,
-            List<java.util.regex.Pattern> enableAnnotations) {
+            List<java.util.regex.Pattern> enableAnnotations,
+            boolean reclaimGuestFreedMemory) {
+
+        /** Without {@code reclaim_guest_freed_memory} (the fields before it existed): on, its default. */
+        public Hypervisor(Path path, Path kernel, Path initrd, MachineProfile machineType, List<String> kernelParams,
+                int defaultVcpus, int defaultMaxVcpus, int defaultMemoryMib, int memorySlots, int defaultMaxMemoryMib,
+                int pcieRootPorts, SharedFs sharedFs, Path virtioFsDaemon, CacheMode virtioFsCache,
+                Accelerator accelerator, boolean enableDebug, List<java.util.regex.Pattern> enableAnnotations) {
+            this(path, kernel, initrd, machineType, kernelParams, defaultVcpus, defaultMaxVcpus, defaultMemoryMib,
+                    memorySlots, defaultMaxMemoryMib, pcieRootPorts, sharedFs, virtioFsDaemon, virtioFsCache,
+                    accelerator, enableDebug, enableAnnotations, true);
+        }
 
         /**
          * Whether the pod annotation {@code io.katacontainers.config.hypervisor.<name>} may change this

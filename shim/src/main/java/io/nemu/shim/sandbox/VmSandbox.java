@@ -146,7 +146,7 @@ public final class VmSandbox implements Sandbox {
                     .maxVcpus(size.maxVcpus()).memorySlots(h.memorySlots()).maxMemoryMib(size.maxMemoryMib())
                     .pciRootPorts(h.pcieRootPorts()).runDir(paths.vmRun()).accelerator(h.accelerator())
                     .qemuBinary(h.path()).virtiofsdBinary(h.virtioFsDaemon()).agentTransport(AgentTransport.VSOCK)
-                    .startTimeout(Duration.ofSeconds(30));
+                    .freePageReporting(h.reclaimGuestFreedMemory()).startTimeout(Duration.ofSeconds(30));
             if (h.sharedFs() == RuntimeConfig.SharedFs.VIRTIO_FS) {
                 SharedDir.prepare(paths.shared());
                 vc.sharedDir(paths.shared()).sharedCache(h.virtioFsCache());

@@ -46,8 +46,19 @@ class ConfigLoaderTest {
         assertEquals(Accelerator.AUTO, c.hypervisor().accelerator());
         assertEquals(Duration.ofSeconds(45), c.agent().dialTimeout());
         assertEquals("tcfilter", c.runtime().internetworkingModel());
+        assertTrue(c.hypervisor().reclaimGuestFreedMemory(), "free page reporting is on unless turned off");
         assertFalse(c.debug());
         assertTrue(warnings.isEmpty(), warnings::toString);
+    }
+
+    @Test
+    void reclaimGuestFreedMemoryIsKatasKey() throws Exception {
+        assertFalse(parse(MINIMAL + "reclaim_guest_freed_memory = false\n").hypervisor().reclaimGuestFreedMemory());
+        assertTrue(parse(MINIMAL + "reclaim_guest_freed_memory = true\n").hypervisor().reclaimGuestFreedMemory());
+        assertTrue(warnings.isEmpty(), warnings::toString);
+        ConfigException e = fails(MINIMAL + "reclaim_guest_freed_memory = \"on\"\n");
+        assertEquals("hypervisor.qemu.reclaim_guest_freed_memory", e.key());
+        assertTrue(e.getMessage().contains("must be true or false"), e.getMessage());
     }
 
     @Test
