@@ -1,0 +1,89 @@
+package io.nemu.e2e.shim;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.nemu.e2e.support.Containerd;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Host memory of one running pod (ctr run -d, busybox sleeping, the guest agent serving) with
+ * {@code reclaim_guest_freed_memory} off and on: QEMU's RSS and its guest-RAM part (the memfd, RssShmem)
+ * some seconds after the container started. With free page reporting the guest's freed RAM must be back.
+ */
+@Tag("system")
+class PodMemoryTest {
+    private static final String RUNTIME = "io.containerd.nemu.v2";
+    private static final Duration RUN = Duration.ofSeconds(180);
+    /** The guest reports ~2 s after pages are freed; TCG is slow. */
+    private static final Duration SETTLE = Duration.ofSeconds(15);
+
+    @TempDir
+    Path work;
+    private final Distribution dist = Distribution.locate();
+
+    private record Memory(long rssKib, long shmemKib) {
+        @Override
+        public String toString() {
+            return String.format("QEMU RSS %d MiB (guest RAM part, RssShmem %d MiB)", rssKib / 1024, shmemKib / 1024);
+        }
+    }
+
+    @Test
+    void freePageReportingGivesFreedGuestRamBack() throws Exception {
+        assumeTrue(dist.guestImage().isPresent(), "no guest image in " + dist.guestDir() + " (nemu image build)");
+        assumeTrue(dist.guestHasAgent(), "the guest image has no guest agent");
+        Memory off = pod(false);
+        Memory on = pod(true);
+        System.out.printf("FIGURE pod, reclaim_guest_freed_memory = false: %s%n", off);
+        System.out.printf("FIGURE pod, reclaim_guest_freed_memory = true:  %s%n", on);
+        assertTrue(on.shmemKib() < off.shmemKib() - 64 * 1024, on + " is not well below " + off);
+    }
+
+    private Memory pod(boolean reclaim) throws Exception {
+        Path dir = Files.createDirectories(work.resolve("reclaim-" + reclaim));
+        Path config = dist.writeConfig(dir, "reclaim_guest_freed_memory = " + reclaim, "dial_timeout = 90");
+        Path rootfs = Distribution.busyboxRootfs(dir.resolve("rootfs"));
+        String id = "mem" + (reclaim ? "1" : "0");
+        try (Containerd c = Containerd.builder().extraPath(dist.bin()).ctrTimeout(RUN).start()) {
+            c.ctr(RUN, "run", "-d", "--runtime", RUNTIME, "--runtime-config-path", config.toString(),
+                    "--rootfs", rootfs.toString(), id, "/bin/sleep", "600").requireOk();
+            try {
+                Thread.sleep(SETTLE.toMillis());
+                String ls = c.ctr("task", "ls").requireOk().stdout();
+                Matcher m = Pattern.compile("(?m)^" + id + "\\s+(\\d+)\\s+RUNNING").matcher(ls);
+                assertTrue(m.find(), id + " is not running: " + ls);
+                long qemu = Long.parseLong(m.group(1));
+                assertTrue(ProcessHandle.of(qemu).flatMap(h -> h.info().command()).orElse("").contains("qemu"),
+                        "task pid " + qemu + " is not QEMU");
+                Memory mem = new Memory(statusKib(qemu, "VmRSS:"), statusKib(qemu, "RssShmem:"));
+                System.out.printf("reclaim_guest_freed_memory = %s: %s%n", reclaim, mem);
+                return mem;
+            } finally {
+                c.ctr("task", "kill", "-s", "SIGKILL", id);
+                for (int i = 0; i < 100 && !c.ctr("task", "rm", id).ok()
+                        && c.ctr("task", "ls").stdout().contains(id); i++) {
+                    Thread.sleep(200);
+                }
+                c.ctr("container", "rm", id);
+            }
+        }
+    }
+
+    private static long statusKib(long pid, String field) throws IOException {
+        for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+            if (l.startsWith(field)) {
+                return Long.parseLong(l.substring(field.length()).trim().split("\\s+")[0]);
+            }
+        }
+        throw new IOException("no " + field + " in /proc/" + pid + "/status");
+    }
+}
