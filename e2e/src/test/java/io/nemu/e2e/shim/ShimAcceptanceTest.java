@@ -34,7 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
 @Tag("system")
 class ShimAcceptanceTest {
     private static final String RUNTIME = "io.containerd.nemu.v2";
-    private static final Duration RUN = Duration.ofSeconds(180);
+    private static final Duration RUN = Duration.ofSeconds(300);
 
     @TempDir
     Path work;
@@ -47,7 +47,7 @@ class ShimAcceptanceTest {
     void setUp() throws IOException {
         assumeTrue(dist.guestImage().isPresent(), "no guest image in " + dist.guestDir() + " (nemu image build)");
         assumeTrue(dist.guestHasAgent(), "the guest image has no guest agent yet: acceptance needs it");
-        config = dist.writeConfig(work, "", "dial_timeout = 90");
+        config = dist.writeConfig(work, "", "dial_timeout = 180");
         containerd = Containerd.builder().extraPath(dist.bin()).ctrTimeout(RUN).start();
     }
 
