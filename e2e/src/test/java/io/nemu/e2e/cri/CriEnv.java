@@ -227,6 +227,18 @@ final class CriEnv implements AutoCloseable {
         }
     }
 
+    /** Deletes a folder the test made (nothing may be mounted below it by then). */
+    static void deleteTree(Path top) throws IOException {
+        if (!Files.exists(top)) {
+            return;
+        }
+        try (var walk = Files.walk(top)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
     static void sleep(long millis) {
         try {
             Thread.sleep(millis);

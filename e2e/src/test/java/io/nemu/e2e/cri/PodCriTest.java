@@ -40,7 +40,6 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The CRI pod suite, the same checks for every runtime handler (subclasses pick it): one pod with two
@@ -58,7 +57,6 @@ abstract class PodCriTest {
     static final String HOST_TEXT = "from the host\n";
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @TempDir
     Path work;
     CriEnv env;
     CriClient cri;
@@ -89,6 +87,7 @@ abstract class PodCriTest {
     @BeforeAll
     void startPod() throws Exception {
         precondition();
+        work = Files.createTempDirectory("nemu-cri-" + handler() + "-");
         env = CriEnv.start(work, bridge(), subnet());
         cri = env.cri;
         volume = Files.createDirectories(work.resolve("volume"));
@@ -114,8 +113,14 @@ abstract class PodCriTest {
 
     @AfterAll
     void tearDown() throws IOException {
-        if (env != null) {
-            env.close();
+        try {
+            if (env != null) {
+                env.close();
+            }
+        } finally {
+            if (work != null) {
+                CriEnv.deleteTree(work);
+            }
         }
     }
 
@@ -177,7 +182,8 @@ abstract class PodCriTest {
         String url = "http://127.0.0.1:" + PORT + "/index.html";
         CriClient.ExecResult r = null;
         for (int i = 0; i < 20; i++) {
-            r = exec(clientId, "wget", "-q", "-T", "5", "-O", "-", url);
+            // busybox 1.35 (Debian) wget crashes with -T: bounded by timeout(1) instead.
+            r = exec(clientId, "timeout", "10", "wget", "-q", "-O", "-", url);
             if (r.exitCode() == 0) {
                 break;
             }
