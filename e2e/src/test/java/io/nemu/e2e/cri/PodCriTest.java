@@ -118,6 +118,10 @@ abstract class PodCriTest {
                 env.close();
             }
         } finally {
+            // Only if containerd could not remove the pod: its netns would stay mounted.
+            if (netnsPath != null && Files.exists(Path.of(netnsPath))) {
+                CniBridge.output(Duration.ofSeconds(10), "ip", "netns", "delete", Path.of(netnsPath).getFileName().toString());
+            }
             if (work != null) {
                 CriEnv.deleteTree(work);
             }

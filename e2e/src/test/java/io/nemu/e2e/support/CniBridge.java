@@ -16,8 +16,10 @@ import java.util.concurrent.TimeUnit;
  * deletes the bridge; leases go with the folder.
  */
 public final class CniBridge implements AutoCloseable {
-    public static final String NETWORK = "nemu-cri-test";
+    /** Where libcni caches ADD results (containerd 1.6 does not move it); DEL removes them. */
+    private static final Path CNI_CACHE = Path.of("/var/lib/cni/results");
 
+    private final String network;
     private final String bridge;
     private final String subnet;
     private final Path confDir;
@@ -25,10 +27,11 @@ public final class CniBridge implements AutoCloseable {
 
     private CniBridge(String bridge, String subnet, Path dir) throws IOException {
         this.bridge = bridge;
+        this.network = "nemu-cri-" + bridge;
         this.subnet = subnet;
         this.confDir = Files.createDirectories(dir.resolve("net.d"));
         this.ipamDir = Files.createDirectories(dir.resolve("ipam"));
-        Files.writeString(confDir.resolve("10-" + NETWORK + ".conflist"), conflist());
+        Files.writeString(confDir.resolve("10-" + network + ".conflist"), conflist());
     }
 
     /** {@code bridge}: at most 15 characters; {@code subnet}: a /24 of a private range nobody else uses. */
@@ -84,11 +87,23 @@ public final class CniBridge implements AutoCloseable {
                     {"type": "loopback"}
                   ]
                 }
-                """.formatted(NETWORK, bridge, ipamDir, subnet, gateway());
+                """.formatted(network, bridge, ipamDir, subnet, gateway());
     }
 
+    public String network() {
+        return network;
+    }
+
+    /** Deletes the bridge and cached CNI results of this network that a failed run left. */
     @Override
     public void close() throws IOException {
+        if (Files.isDirectory(CNI_CACHE)) {
+            try (var s = Files.list(CNI_CACHE)) {
+                for (Path p : s.filter(p -> p.getFileName().toString().startsWith(network + "-")).toList()) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        }
         if (linkExists(bridge) && run("ip", "link", "del", bridge) != 0) {
             throw new IOException("cannot delete bridge " + bridge);
         }
