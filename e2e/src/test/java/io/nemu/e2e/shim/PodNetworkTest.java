@@ -191,8 +191,12 @@ class PodNetworkTest {
     }
 
     private List<String> ctrRun(String... tail) {
-        List<String> a = new ArrayList<>(List.of("run", "--runtime", RUNTIME, "--runtime-config-path", config.toString(),
-                "--with-ns", "network:" + netns));
+        return ctrRun(config, tail);
+    }
+
+    private List<String> ctrRun(Path configFile, String... tail) {
+        List<String> a = new ArrayList<>(List.of("run", "--runtime", RUNTIME, "--runtime-config-path",
+                configFile.toString(), "--with-ns", "network:" + netns));
         a.addAll(List.of(tail));
         return a;
     }
@@ -284,5 +288,24 @@ class PodNetworkTest {
         assertNetnsClean(id);
         assertFalse(Files.exists(Path.of("/run/nemu/sandboxes", id)));
         ctr(List.of("c", "rm", id));
+    }
+
+    @Test
+    void q35GuestGetsAPciNic() throws Exception {
+        String id = id("nw4");
+        Path dir = Files.createDirectories(work.resolve("q35"));
+        Path q35 = dist.writeConfig(dir, "machine_type = \"virt-hotplug\"", "dial_timeout = 90");
+        String b = "/bin/busybox";
+        long t0 = System.nanoTime();
+        Containerd.CtrResult r = ctr(ctrRun(q35, "--rm", "--rootfs", rootfs().toString(), id, "/bin/sh", "-c",
+                b + " ip -o -4 addr show dev eth0; " + b + " ping -c 1 -W 10 " + hostIp + " >/dev/null && echo PING-OK; "
+                        + b + " readlink -f /sys/class/net/eth0/device"));
+        System.out.println("q35 ctr run with the pod netns: " + (System.nanoTime() - t0) / 1_000_000 + " ms, exit "
+                + r.exitCode() + ":\n" + r.stdout() + r.stderr());
+        assertEquals(0, r.exitCode(), r.stderr());
+        assertTrue(r.stdout().contains("inet " + podIp + "/30"), r.stdout());
+        assertTrue(r.stdout().contains("PING-OK"), r.stdout());
+        assertTrue(r.stdout().contains("/pci0000:00/"), "eth0 is a PCI device on q35: " + r.stdout());
+        assertNetnsClean(id);
     }
 }
