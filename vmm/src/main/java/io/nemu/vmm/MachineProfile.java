@@ -37,6 +37,11 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
         return hotplug() ? "vhost-vsock-pci" : "vhost-vsock-device";
     }
 
+    /** Device type of a virtio-net NIC on this machine's bus. */
+    default String virtioNetDevice() {
+        return hotplug() ? "virtio-net-pci" : "virtio-net-device";
+    }
+
     /** Extra device properties for virtio devices on this bus (e.g. modern-only on PCI). */
     default String virtioDeviceOptions() {
         return "";

@@ -30,6 +30,10 @@ public final class QemuCommandLine {
         }
         MachineProfile p = c.profile();
         List<String> a = new ArrayList<>();
+        if (c.netns() != null) {
+            // QEMU opens its taps by name in its own netns; nsenter execs, so the pid stays QEMU's.
+            a.addAll(List.of(VmConfig.NSENTER.toString(), "--net=" + c.netns(), "--"));
+        }
         a.add(c.qemuBinary().toString());
         a.addAll(List.of("-name", "nemu-" + p.name(), "-no-user-config", "-nodefaults", "-display", "none",
                 "-no-reboot"));
@@ -55,6 +59,9 @@ public final class QemuCommandLine {
                     "-device", p.vhostUserFsDevice() + ",id=" + FS_DEVICE + ",chardev=" + FS_CHARDEV + ",tag=" + c.sharedTag()
                             + ",queue-size=1024"));
         }
+        for (NetDevice n : c.netDevices()) {
+            a.addAll(netArgs(p, n));
+        }
         if (channel != null) {
             a.addAll(channel.qemuArgs(p));
         }
@@ -62,6 +69,17 @@ public final class QemuCommandLine {
             a.addAll(List.of("-sandbox", QemuFeatures.SANDBOX));
         }
         return a;
+    }
+
+    /** {@code -netdev tap} on the existing tap (no scripts) and its virtio-net front end with the given MAC. */
+    static List<String> netArgs(MachineProfile p, NetDevice n) {
+        String dev = p.virtioNetDevice() + ",netdev=" + n.id() + ",id=" + n.id() + "-dev,mac=" + n.mac();
+        if (p.hotplug()) {
+            // No option ROM: the guest boots by PVH, never from the network.
+            dev += p.virtioDeviceOptions() + ",romfile=";
+        }
+        return List.of("-netdev", "tap,id=" + n.id() + ",ifname=" + n.tap() + ",script=no,downscript=no",
+                "-device", dev);
     }
 
     /** The kernel command line: base words, the profile's, then the config's extras (last wins). */

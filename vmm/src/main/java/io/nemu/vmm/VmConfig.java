@@ -33,6 +33,8 @@ import java.util.List;
  * @param virtiofsdBinary virtiofsd
  * @param agentTransport  the agent channel the VM gets
  * @param startTimeout    bound on start(): QEMU up and QMP connected
+ * @param netDevices      virtio-net NICs on existing taps (none: the VM has no network)
+ * @param netns           network namespace QEMU runs in (it opens the taps there), or null for the shim's own
  */
 public record VmConfig(
         MachineProfile profile,
@@ -54,7 +56,9 @@ public record VmConfig(
         Path qemuBinary,
         Path virtiofsdBinary,
         AgentTransport agentTransport,
-        Duration startTimeout) {
+        Duration startTimeout,
+        List<NetDevice> netDevices,
+        Path netns) {
 
     public static final String DEFAULT_SHARED_TAG = "kataShared";
     public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
@@ -69,6 +73,18 @@ public record VmConfig(
     static final String LONGEST_VSOCK_SOCKET = VSOCK_SOCKET + "_4294967295";
     /** Linux virtio-fs tags are at most 36 bytes. */
     static final int MAX_TAG_BYTES = 36;
+    /** Runs QEMU inside {@link #netns()} (it execs, so the pid stays QEMU's). */
+    public static final Path NSENTER = Path.of("/usr/bin/nsenter");
+
+    /** Without network devices (the fields before they existed). */
+    public VmConfig(MachineProfile profile, Path kernel, Path initrd, List<String> kernelArgs, int vcpus, int memoryMib,
+            int maxVcpus, int memorySlots, int maxMemoryMib, int pciRootPorts, Path sharedDir, String sharedTag,
+            CacheMode sharedCache, Path runDir, Path consoleLog, Accelerator accelerator, Path qemuBinary,
+            Path virtiofsdBinary, AgentTransport agentTransport, Duration startTimeout) {
+        this(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots, maxMemoryMib, pciRootPorts,
+                sharedDir, sharedTag, sharedCache, runDir, consoleLog, accelerator, qemuBinary, virtiofsdBinary,
+                agentTransport, startTimeout, List.of(), null);
+    }
 
     public VmConfig {
         require(profile != null, "profile", "is missing");
@@ -142,6 +158,14 @@ public record VmConfig(
             startTimeout = Duration.ofSeconds(20);
         }
         require(!startTimeout.isNegative() && !startTimeout.isZero(), "startTimeout", "must be positive");
+        netDevices = netDevices == null ? List.of() : List.copyOf(netDevices);
+        java.util.Set<String> ids = new java.util.HashSet<>();
+        java.util.Set<String> taps = new java.util.HashSet<>();
+        for (NetDevice d : netDevices) {
+            require(ids.add(d.id()), "netDevices", "id '" + d.id() + "' is used twice");
+            require(taps.add(d.tap()), "netDevices", "tap '" + d.tap() + "' is used twice");
+        }
+        require(netns == null || netns.isAbsolute(), "netns", "must be an absolute path, got " + netns);
     }
 
     /** Checks the files and binaries this config names; throws naming the first bad one. */
@@ -154,6 +178,10 @@ public record VmConfig(
         if (sharedDir != null) {
             require(Files.isDirectory(sharedDir), "sharedDir", "is not a directory: " + sharedDir);
             checkExecutable("virtiofsdBinary", virtiofsdBinary);
+        }
+        if (netns != null) {
+            require(Files.exists(netns), "netns", "does not exist: " + netns);
+            checkExecutable("netns (nsenter)", NSENTER);
         }
     }
 
@@ -205,6 +233,8 @@ public record VmConfig(
         private Path virtiofsdBinary = DEFAULT_VIRTIOFSD;
         private AgentTransport agentTransport = AgentTransport.NONE;
         private Duration startTimeout = Duration.ofSeconds(20);
+        private final List<NetDevice> netDevices = new ArrayList<>();
+        private Path netns;
 
         public Builder profile(MachineProfile v) { profile = v; return this; }
         public Builder kernel(Path v) { kernel = v; return this; }
@@ -227,11 +257,13 @@ public record VmConfig(
         public Builder virtiofsdBinary(Path v) { virtiofsdBinary = v; return this; }
         public Builder agentTransport(AgentTransport v) { agentTransport = v; return this; }
         public Builder startTimeout(Duration v) { startTimeout = v; return this; }
+        public Builder netDevice(NetDevice v) { netDevices.add(v); return this; }
+        public Builder netns(Path v) { netns = v; return this; }
 
         public VmConfig build() {
             return new VmConfig(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
                     maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog,
-                    accelerator, qemuBinary, virtiofsdBinary, agentTransport, startTimeout);
+                    accelerator, qemuBinary, virtiofsdBinary, agentTransport, startTimeout, netDevices, netns);
         }
     }
 
@@ -240,6 +272,8 @@ public record VmConfig(
         return "VmConfig[" + profile.name() + ", kernel=" + kernel + ", initrd=" + initrd + ", vcpus=" + vcpus
                 + "/" + maxVcpus + ", memoryMib=" + memoryMib + "/" + maxMemoryMib + ", share="
                 + (sharedDir == null ? "none" : sharedDir + " as " + sharedTag) + ", runDir=" + runDir
-                + ", accelerator=" + accelerator + "]";
+                + ", accelerator=" + accelerator
+                + (netDevices.isEmpty() ? "" : ", nics=" + netDevices.stream().map(d -> d.tap() + "/" + d.mac()).toList()
+                        + (netns == null ? "" : " in " + netns)) + "]";
     }
 }

@@ -140,4 +140,30 @@ class QemuCommandLineTest {
         VmConfigException e = assertThrows(VmConfigException.class, () -> MachineProfile.byName("pc"));
         assertEquals("profile", e.field());
     }
+
+    @Test
+    void netDevicesOnMicrovmRunInsideTheNetns() {
+        VmConfig c = base().netns(Path.of("/var/run/netns/cni-1234")).netDevice(new NetDevice("net0", "tap0_kata",
+                "D2:04:8E:79:3B:AD")).build();
+        List<String> a = build(c, Accelerator.TCG, true);
+        assertEquals(List.of("/usr/bin/nsenter", "--net=/var/run/netns/cni-1234", "--", "/usr/bin/qemu-system-x86_64"),
+                a.subList(0, 4));
+        assertEquals("tap,id=net0,ifname=tap0_kata,script=no,downscript=no", arg(a, "-netdev"));
+        assertEquals(List.of("virtio-net-device,netdev=net0,id=net0-dev,mac=d2:04:8e:79:3b:ad"), all(a, "-device"));
+        // The sandbox still applies: nsenter has exec'd before QEMU installs it.
+        assertEquals(QemuFeatures.SANDBOX, arg(a, "-sandbox"));
+    }
+
+    @Test
+    void netDevicesOnQ35ArePciWithoutOptionRom() {
+        VmConfig c = base().profile(MachineProfile.virtHotplug()).netDevice(new NetDevice("net0", "tap0_kata",
+                "02:00:00:00:00:01")).netDevice(new NetDevice("net1", "tap1_kata", "02:00:00:00:00:02")).build();
+        List<String> a = build(c, Accelerator.TCG, false);
+        assertEquals("/usr/bin/qemu-system-x86_64", a.get(0), "no netns: QEMU runs in the shim's own");
+        assertEquals(List.of("tap,id=net0,ifname=tap0_kata,script=no,downscript=no",
+                "tap,id=net1,ifname=tap1_kata,script=no,downscript=no"), all(a, "-netdev"));
+        assertEquals(List.of("virtio-net-pci,netdev=net0,id=net0-dev,mac=02:00:00:00:00:01,disable-legacy=on,romfile=",
+                "virtio-net-pci,netdev=net1,id=net1-dev,mac=02:00:00:00:00:02,disable-legacy=on,romfile="),
+                all(a, "-device"));
+    }
 }

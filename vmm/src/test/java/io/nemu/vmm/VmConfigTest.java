@@ -103,4 +103,33 @@ class VmConfigTest {
         assertEquals(CacheMode.NONE, CacheMode.parse("none"));
         assertEquals("sharedCache", assertThrows(VmConfigException.class, () -> CacheMode.parse("mmap")).field());
     }
+
+    @Test
+    void netDevicesAreCheckedByName() {
+        bad("netDevices.mac", "02:00:00:00:00:01", b -> b.netDevice(new NetDevice("net0", "tap0_kata", "02:00:00:00:01")));
+        bad("netDevices.mac", "multicast", b -> b.netDevice(new NetDevice("net0", "tap0_kata", "01:00:5e:00:00:01")));
+        bad("netDevices.mac", "zeros", b -> b.netDevice(new NetDevice("net0", "tap0_kata", "00:00:00:00:00:00")));
+        bad("netDevices.tap", "longer than 15", b -> b.netDevice(new NetDevice("net0", "tap0_kata_too_long",
+                "02:00:00:00:00:01")));
+        bad("netDevices.tap", "not a valid interface name", b -> b.netDevice(new NetDevice("net0", "tap,0",
+                "02:00:00:00:00:01")));
+        bad("netDevices.tap", "missing", b -> b.netDevice(new NetDevice("net0", "", "02:00:00:00:00:01")));
+        bad("netDevices.id", "a letter", b -> b.netDevice(new NetDevice("0net", "tap0_kata", "02:00:00:00:00:01")));
+        bad("netDevices", "tap 'tap0_kata' is used twice", b -> b
+                .netDevice(new NetDevice("net0", "tap0_kata", "02:00:00:00:00:01"))
+                .netDevice(new NetDevice("net1", "tap0_kata", "02:00:00:00:00:02")));
+        bad("netns", "absolute", b -> b.netns(Path.of("netns/x")));
+        VmConfig c = ok().netDevice(new NetDevice("net0", "tap0_kata", "D2:04:8E:79:3B:AD")).build();
+        assertEquals("d2:04:8e:79:3b:ad", c.netDevices().get(0).mac());
+        assertTrue(ok().build().netDevices().isEmpty());
+    }
+
+    @Test
+    void missingNetnsIsAHostError() throws Exception {
+        Path kernel = Files.writeString(tmp.resolve("vmlinux"), "k");
+        VmConfig c = ok().kernel(kernel).qemuBinary(Path.of("/bin/true")).netns(tmp.resolve("no-such-netns")).build();
+        VmConfigException e = assertThrows(VmConfigException.class, c::checkHost);
+        assertEquals("netns", e.field());
+        assertTrue(e.getMessage().contains("no-such-netns"), e.getMessage());
+    }
 }

@@ -30,6 +30,8 @@ public final class StateCleaner {
                 }
             });
         }
+        // QEMU is gone: its taps and filters in the pod's netns can go too.
+        done.addAll(io.nemu.shim.network.PodNetwork.cleanUpRecorded(paths.state()));
         done.addAll(unmountUnder(paths.sharedBase()));
         try {
             removeTree(paths.sharedBase());

@@ -40,6 +40,8 @@ import io.nemu.shim.config.ConfigLoader;
 import io.nemu.shim.config.RuntimeConfig;
 import io.nemu.shim.daemon.Mounts;
 import io.nemu.shim.daemon.StateCleaner;
+import io.nemu.shim.network.GuestNetwork;
+import io.nemu.shim.network.PodNetwork;
 import io.nemu.shim.oci.Bundle;
 import io.nemu.shim.oci.JsonToProto;
 import io.nemu.shim.task.EventSink;
@@ -87,6 +89,8 @@ public final class VmSandbox implements Sandbox {
     private final Map<String, ExecProcessRequest> pendingExecs = new ConcurrentHashMap<>();
     private final Map<String, List<String>> containerMounts = new ConcurrentHashMap<>();
     private volatile boolean closed;
+    /** The pod's NICs (tcfilter taps in its netns), or null without a pod network. */
+    private PodNetwork network;
 
     public static Sandbox.Factory factory(SandboxPaths paths, String configPathFlag, String namespace, EventSink events) {
         return (sandboxId, bundle, options) -> {
@@ -98,7 +102,7 @@ public final class VmSandbox implements Sandbox {
             } catch (ConfigException e) {
                 throw new TaskException(Status.Code.INVALID_ARGUMENT, e.getMessage(), e);
             }
-            return boot(sandboxId, paths, cfg, events);
+            return boot(sandboxId, paths, cfg, events, PodNetwork.netnsOf(bundle.spec(), sandboxId).orElse(null));
         };
     }
 
@@ -116,8 +120,14 @@ public final class VmSandbox implements Sandbox {
     }
 
     static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, EventSink events) {
+        return boot(sandboxId, paths, cfg, events, null);
+    }
+
+    /** @param netns the pod's network namespace (its interfaces become the VM's NICs), or null for none */
+    static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, EventSink events, Path netns) {
         RuntimeConfig.Hypervisor h = cfg.hypervisor();
         VmSandbox sb = null;
+        PodNetwork net = null;
         try {
             Files.createDirectories(paths.state());
             Files.createDirectories(paths.shared());
@@ -131,6 +141,7 @@ public final class VmSandbox implements Sandbox {
                 SharedDir.prepare(paths.shared());
                 vc.sharedDir(paths.shared()).sharedCache(h.virtioFsCache());
             }
+            net = netns == null ? null : PodNetwork.attach(netns, paths.state(), vc).orElse(null);
             Vm vm = new Vm(vc.build(), new Vm.Observer() {
                 @Override
                 public void virtiofsdStarted(long pid) {
@@ -143,6 +154,7 @@ public final class VmSandbox implements Sandbox {
                 }
             });
             sb = new VmSandbox(sandboxId, paths, cfg, events, vm);
+            sb.network = net;
             log.info("booting VM for sandbox {}: {}", sandboxId, vm.config());
             long t0 = System.nanoTime();
             vm.start();
@@ -157,6 +169,9 @@ public final class VmSandbox implements Sandbox {
             if (sb != null) {
                 sb.close();
             } else {
+                if (net != null) {
+                    net.tearDown().forEach(l -> log.info("{}", l));
+                }
                 // Nothing ran yet; the daemon's own state stays until it exits.
                 StateCleaner.unmountUnder(paths.sharedBase());
                 try {
@@ -169,6 +184,8 @@ public final class VmSandbox implements Sandbox {
         } catch (RuntimeException e) {
             if (sb != null) {
                 sb.close();
+            } else if (net != null) {
+                net.tearDown().forEach(l -> log.info("{}", l));
             }
             throw e;
         }
@@ -236,6 +253,9 @@ public final class VmSandbox implements Sandbox {
                     + " s (agent.kata.dial_timeout): " + last + "; last console line: '" + lastConsoleLine() + "'");
         }
         log.info("agent of sandbox {} is serving", sandboxId);
+        if (network != null) {
+            GuestNetwork.apply(network, agent);
+        }
         CreateSandboxRequest.Builder req = CreateSandboxRequest.newBuilder().setSandboxId(sandboxId)
                 .setHostname(sandboxId.length() > 63 ? sandboxId.substring(0, 63) : sandboxId);
         if (config.hypervisor().sharedFs() == RuntimeConfig.SharedFs.VIRTIO_FS) {
@@ -609,6 +629,9 @@ public final class VmSandbox implements Sandbox {
         // Nothing in the guest outlives the sandbox: no ACPI power-off dance, QMP quit at once (as Kata).
         vm.stop(Duration.ZERO);
         log.info("VM of sandbox {} stopped in {} ms", sandboxId, (System.nanoTime() - t0) / 1_000_000);
+        if (network != null) {
+            network.tearDown().forEach(l -> log.info("{}", l));
+        }
         for (String line : StateCleaner.unmountUnder(paths.sharedBase())) {
             log.info("{}", line);
         }

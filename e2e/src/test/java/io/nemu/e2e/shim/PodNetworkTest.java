@@ -1,0 +1,311 @@
+package io.nemu.e2e.shim;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpServer;
+import io.nemu.e2e.support.Containerd;
+import io.nemu.e2e.support.ContainerdEvents;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.HttpURLConnection;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * Pod networking in the tcfilter model with real containerd, our shim and a real VM, without CRI: the test
+ * plays CNI (a netns of its own, a veth pair on a private /30, the pod end in the netns with a default route
+ * via the host end) and runs {@code ctr run --with-ns network:PATH}. Traffic goes only to the two addresses
+ * the test made.
+ */
+@Tag("system")
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class PodNetworkTest {
+    private static final String RUNTIME = "io.containerd.nemu.v2";
+    private static final Duration RUN = Duration.ofSeconds(180);
+    private static final String MARKER = "hello-from-the-host";
+
+    private Path work;
+    private final Distribution dist = Distribution.locate();
+    private final long pid = ProcessHandle.current().pid();
+    private final String netnsName = "nemu-nt-" + pid;
+    private final Path netns = Path.of("/var/run/netns", netnsName);
+    private final String hostEnd = "nnt" + (pid % 100000) + "h";
+    private boolean netnsMade;
+    private String hostIp;
+    private String podIp;
+    private HttpServer hostServer;
+    private Containerd containerd;
+    private Path config;
+    private int rootfsCount;
+
+    @BeforeAll
+    void setUp() throws Exception {
+        assumeTrue(dist.guestImage().isPresent(), "no guest image in " + dist.guestDir() + " (nemu image build)");
+        assumeTrue(dist.guestHasAgent(), "the guest image has no guest agent");
+        work = Files.createTempDirectory("nemu-podnet-");
+        makePodNetns();
+        hostServer = HttpServer.create(new InetSocketAddress(hostIp, 0), 4);
+        hostServer.createContext("/hello", ex -> {
+            byte[] b = MARKER.getBytes(StandardCharsets.UTF_8);
+            ex.sendResponseHeaders(200, b.length);
+            ex.getResponseBody().write(b);
+            ex.close();
+        });
+        hostServer.start();
+        config = dist.writeConfig(work, "", "dial_timeout = 90");
+        containerd = Containerd.builder().extraPath(dist.bin()).ctrTimeout(RUN).start();
+    }
+
+    @AfterAll
+    void tearDown() throws Exception {
+        try {
+            if (containerd != null) {
+                // What the shim said about the network (its log reaches containerd's).
+                containerd.logTail(4000).lines().filter(l -> l.contains("PodNetwork") || l.contains("GuestNetwork")
+                        || l.contains("agent answered")).forEach(l -> System.out.println("shim: " + l));
+                containerd.close();
+            }
+        } finally {
+            if (hostServer != null) {
+                hostServer.stop(0);
+            }
+            if (work != null) {
+                run(List.of("rm", "-rf", "--one-file-system", work.toString()));
+            }
+            if (netnsMade) {
+                // The veth pair goes with the namespace; the host end is removed too in case something holds it.
+                run(List.of("ip", "netns", "del", netnsName));
+                run(List.of("ip", "link", "del", hostEnd));
+            }
+        }
+    }
+
+    /** What CNI's bridge plugin would leave, minus the bridge: netns, veth, /30, default route. */
+    private void makePodNetns() throws Exception {
+        assumeTrue(hostEnd.length() <= 15, "interface name too long: " + hostEnd);
+        String routes = sh("ip", "-4", "route", "show");
+        int third = -1;
+        for (int i = 0; i < 250; i++) {
+            int c = 20 + (int) ((pid + i) % 230);
+            if (!routes.contains("10.213." + c + ".")) {
+                third = c;
+                break;
+            }
+        }
+        assertTrue(third > 0, "no free 10.213.x.0/30 for the test: " + routes);
+        hostIp = "10.213." + third + ".1";
+        podIp = "10.213." + third + ".2";
+        sh("ip", "netns", "add", netnsName);
+        netnsMade = true;
+        sh("ip", "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", netnsName);
+        sh("ip", "addr", "add", hostIp + "/30", "dev", hostEnd);
+        sh("ip", "link", "set", hostEnd, "up");
+        sh("ip", "-n", netnsName, "addr", "add", podIp + "/30", "dev", "eth0");
+        sh("ip", "-n", netnsName, "link", "set", "eth0", "up");
+        sh("ip", "-n", netnsName, "link", "set", "lo", "up");
+        sh("ip", "-n", netnsName, "route", "add", "default", "via", hostIp);
+        System.out.println("pod netns " + netns + ": eth0 " + podIp + "/30, host end " + hostEnd + " " + hostIp);
+    }
+
+    private static String sh(String... cmd) throws Exception {
+        Containerd.CtrResult r = run(List.of(cmd));
+        if (r.exitCode() != 0) {
+            throw new IOException(String.join(" ", cmd) + " failed: " + r.stderr() + r.stdout());
+        }
+        return r.stdout();
+    }
+
+    private static Containerd.CtrResult run(List<String> cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(false).start();
+        java.util.concurrent.CompletableFuture<String> err = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                return "";
+            }
+        });
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(30, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new IOException(String.join(" ", cmd) + " did not finish");
+        }
+        return new Containerd.CtrResult(cmd, p.exitValue(), out, err.get(5, TimeUnit.SECONDS));
+    }
+
+    private String inNetns(String... cmd) throws Exception {
+        List<String> c = new ArrayList<>(List.of("ip", "netns", "exec", netnsName));
+        c.addAll(List.of(cmd));
+        return sh(c.toArray(new String[0]));
+    }
+
+    /** Interface names in the pod netns. */
+    private List<String> netnsLinks() throws Exception {
+        List<String> out = new ArrayList<>();
+        for (JsonNode l : new ObjectMapper().readTree(inNetns("ip", "-j", "link", "show"))) {
+            out.add(l.path("ifname").asText());
+        }
+        return out;
+    }
+
+    private List<String> ingressQdiscs() throws Exception {
+        List<String> out = new ArrayList<>();
+        for (JsonNode q : new ObjectMapper().readTree(inNetns("tc", "-j", "qdisc", "show"))) {
+            if (q.path("kind").asText().equals("ingress")) {
+                out.add(q.path("dev").asText());
+            }
+        }
+        return out;
+    }
+
+    private void assertNetnsClean(String id) throws Exception {
+        ShimContainerdTest.waitGone(() -> !netnsLinks().contains("tap0_kata"), "tap of " + id);
+        assertEquals(List.of("lo", "eth0"), netnsLinks(), "only what the test made is left in the netns");
+        assertEquals(List.of(), ingressQdiscs(), "no ingress qdisc left");
+        ShimContainerdTest.waitGone(() -> ShimContainerdTest.qemuOf(id).isEmpty(), "QEMU of " + id);
+        assertEquals(List.of(), ShimContainerdTest.qemuOf(id), "no QEMU/virtiofsd of " + id + " left");
+    }
+
+    private Path rootfs() throws IOException {
+        Path r = Distribution.busyboxRootfs(work.resolve("rootfs" + rootfsCount++));
+        Files.createDirectories(r.resolve("www"));
+        Files.writeString(r.resolve("www/index.html"), "served-from-the-pod\n");
+        return r;
+    }
+
+    private List<String> ctrRun(String... tail) {
+        return ctrRun(config, tail);
+    }
+
+    private List<String> ctrRun(Path configFile, String... tail) {
+        List<String> a = new ArrayList<>(List.of("run", "--runtime", RUNTIME, "--runtime-config-path",
+                configFile.toString(), "--with-ns", "network:" + netns));
+        a.addAll(List.of(tail));
+        return a;
+    }
+
+    private Containerd.CtrResult ctr(List<String> args) {
+        return containerd.ctr(RUN, args.toArray(new String[0]));
+    }
+
+    private String id(String base) {
+        return base + "-" + pid;
+    }
+
+    @Test
+    void theGuestOwnsThePodIpAndReachesTheHost() throws Exception {
+        String id = id("nw1");
+        String b = "/bin/busybox";
+        String script = b + " ip -o -4 addr show dev eth0; " + b + " ip -4 route; "
+                + b + " ping -c 1 -W 10 " + hostIp + " >/dev/null && echo PING-OK; "
+                + b + " wget -q -O - http://" + hostIp + ":" + hostServer.getAddress().getPort() + "/hello; echo; "
+                + b + " uname -r";
+        long t0 = System.nanoTime();
+        Containerd.CtrResult r = ctr(ctrRun("--rm", "--rootfs", rootfs().toString(), id, "/bin/sh", "-c", script));
+        System.out.println("ctr run with the pod netns: " + (System.nanoTime() - t0) / 1_000_000 + " ms, exit "
+                + r.exitCode() + ":\n" + r.stdout() + r.stderr());
+        assertEquals(0, r.exitCode(), r.stderr());
+        String out = r.stdout();
+        assertTrue(out.contains("inet " + podIp + "/30"), "the guest's eth0 has the pod IP: " + out);
+        assertTrue(out.contains("default via " + hostIp + " dev eth0"), "default route via the host end: " + out);
+        assertTrue(out.contains("PING-OK"), "ping to the host end: " + out);
+        assertTrue(out.contains(MARKER), "HTTP GET to the host end: " + out);
+        String host = new String(new ProcessBuilder("uname", "-r").start().getInputStream().readAllBytes()).strip();
+        List<String> lines = out.strip().lines().toList();
+        String guestKernel = lines.get(lines.size() - 1).strip();
+        assertEquals(dist.guestImage().orElseThrow().kernelRelease(), guestKernel);
+        assertNotEquals(host, guestKernel, "it ran in the VM");
+        assertNetnsClean(id);
+    }
+
+    @Test
+    void httpdInADetachedPodAnswersTheHost() throws Exception {
+        String id = id("nw2");
+        long t0 = System.nanoTime();
+        ctr(ctrRun("-d", "--rootfs", rootfs().toString(), id, "/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"))
+                .requireOk();
+        assertTrue(netnsLinks().contains("tap0_kata"), "tap beside the veth: " + netnsLinks());
+        assertEquals(List.of("eth0", "tap0_kata"), ingressQdiscs());
+        String body = null;
+        String last = "";
+        URI uri = URI.create("http://" + podIp + ":8080/index.html");
+        for (int i = 0; i < 60 && body == null; i++) {
+            try {
+                HttpURLConnection c = (HttpURLConnection) uri.toURL().openConnection();
+                c.setConnectTimeout(2000);
+                c.setReadTimeout(5000);
+                try (InputStream in = c.getInputStream()) {
+                    body = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+                }
+            } catch (IOException e) {
+                last = e.toString();
+                Thread.sleep(1000);
+            }
+        }
+        System.out.println("host GET " + uri + " answered " + (System.nanoTime() - t0) / 1_000_000
+                + " ms after ctr run -d: " + body);
+        assertEquals("served-from-the-pod\n", body, "no answer from the pod's httpd: " + last);
+        ctr(List.of("task", "kill", "-s", "SIGKILL", id)).requireOk();
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!ctr(List.of("task", "ls")).stdout().matches("(?s).*" + id + "\\s+\\d+\\s+STOPPED.*")
+                && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+        }
+        ctr(List.of("task", "rm", id)).requireOk();
+        ctr(List.of("c", "rm", id)).requireOk();
+        assertNetnsClean(id);
+    }
+
+    @Test
+    void aKilledShimsTapIsRemovedByDelete() throws Exception {
+        String id = id("nw3");
+        ContainerdEvents events = containerd.events();
+        ctr(ctrRun("-d", "--rootfs", rootfs().toString(), id, "/bin/sleep", "600")).requireOk();
+        assertTrue(netnsLinks().contains("tap0_kata"), netnsLinks().toString());
+        assertTrue(Files.readString(Path.of("/run/nemu/sandboxes", id, "network.json")).contains("tap0_kata"));
+        long shim = Long.parseLong(Files.readString(Path.of("/run/nemu/sandboxes", id, "shim.pid")).strip());
+        ProcessHandle.of(shim).orElseThrow().destroyForcibly();
+        // containerd runs the shim's delete command, which removes what network.json lists.
+        events.await("exit of " + id, e -> e.topic().equals("/tasks/exit")
+                && e.json().contains("\"container_id\":\"" + id + "\""), Duration.ofSeconds(60));
+        assertNetnsClean(id);
+        assertFalse(Files.exists(Path.of("/run/nemu/sandboxes", id)));
+        ctr(List.of("c", "rm", id));
+    }
+
+    @Test
+    void q35GuestGetsAPciNic() throws Exception {
+        String id = id("nw4");
+        Path dir = Files.createDirectories(work.resolve("q35"));
+        Path q35 = dist.writeConfig(dir, "machine_type = \"virt-hotplug\"", "dial_timeout = 90");
+        String b = "/bin/busybox";
+        long t0 = System.nanoTime();
+        Containerd.CtrResult r = ctr(ctrRun(q35, "--rm", "--rootfs", rootfs().toString(), id, "/bin/sh", "-c",
+                b + " ip -o -4 addr show dev eth0; " + b + " ping -c 1 -W 10 " + hostIp + " >/dev/null && echo PING-OK; "
+                        + b + " readlink -f /sys/class/net/eth0/device"));
+        System.out.println("q35 ctr run with the pod netns: " + (System.nanoTime() - t0) / 1_000_000 + " ms, exit "
+                + r.exitCode() + ":\n" + r.stdout() + r.stderr());
+        assertEquals(0, r.exitCode(), r.stderr());
+        assertTrue(r.stdout().contains("inet " + podIp + "/30"), r.stdout());
+        assertTrue(r.stdout().contains("PING-OK"), r.stdout());
+        assertTrue(r.stdout().contains("/pci0000:00/"), "eth0 is a PCI device on q35: " + r.stdout());
+        assertNetnsClean(id);
+    }
+}
