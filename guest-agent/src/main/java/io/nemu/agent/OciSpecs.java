@@ -84,8 +84,35 @@ final class OciSpecs {
         }
     }
 
-    /** Namespaces the agent decides on; {@code null} path means a new namespace. */
-    record Namespaces(String pidPath, String ipcPath, String utsPath) {}
+    /**
+     * The pid, ipc and uts namespaces of a container, which the agent decides on: {@code null} means a new
+     * one, {@link #GUEST} none (the container stays in the guest's own, as a host namespace under runc),
+     * anything else the path of the namespace to join.
+     */
+    record Namespaces(String pidPath, String ipcPath, String utsPath) {
+        static final String GUEST = "";
+
+        /**
+         * From the spec's entries, as CRI writes them: an entry with a path joins the pod's namespace (the
+         * host path, e.g. /proc/QEMU-PID/ns/ipc, means nothing in the guest: {@code podBase} + type stands
+         * for it; with no pod yet it is a new one), an entry without a path is a new namespace, no entry is
+         * the guest's (hostPID/hostIPC). {@code podPid} joins the pod's pid namespace whenever there is an
+         * entry (the sandbox asked for one shared pid namespace).
+         */
+        static Namespaces resolve(io.nemu.proto.kata.Linux l, String podBase, boolean podPid) {
+            return new Namespaces(one(l, "pid", podBase, podPid), one(l, "ipc", podBase, false),
+                    one(l, "uts", podBase, false));
+        }
+
+        private static String one(io.nemu.proto.kata.Linux l, String type, String podBase, boolean join) {
+            for (var n : l.getNamespacesList()) {
+                if (n.getType().equals(type)) {
+                    return podBase != null && (join || !n.getPath().isEmpty()) ? podBase + type : null;
+                }
+            }
+            return GUEST;
+        }
+    }
 
     static ObjectNode config(Spec spec, String rootPath, String cgroupsPath, Namespaces ns, StringUser user) {
         ObjectNode c = JSON.objectNode();
@@ -100,6 +127,7 @@ final class OciSpecs {
             root.put("readonly", true);
         }
         // A joined UTS namespace already has the pod's hostname; crun refuses to set it there.
+        // Nor outside a UTS namespace of its own (the guest's is the VM's).
         if (!spec.getHostname().isEmpty() && ns.utsPath() == null) {
             c.put("hostname", spec.getHostname());
         }
@@ -272,6 +300,9 @@ final class OciSpecs {
     }
 
     private static void ns(ArrayNode a, String type, String path) {
+        if (Namespaces.GUEST.equals(path)) {
+            return;
+        }
         ObjectNode o = a.addObject().put("type", type);
         if (path != null) {
             o.put("path", path);

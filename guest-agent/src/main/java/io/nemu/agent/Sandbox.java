@@ -290,9 +290,8 @@ final class Sandbox {
                 Container holder = nsHolder;
                 boolean share = holder != null && !holder.init.exited();
                 String nsBase = share ? "/proc/" + holder.init.pid() + "/ns/" : null;
-                OciSpecs.Namespaces ns = new OciSpecs.Namespaces(
-                        share && (req.getSandboxPidns() || sandboxPidns) ? nsBase + "pid" : null,
-                        share ? nsBase + "ipc" : null, share ? nsBase + "uts" : null);
+                OciSpecs.Namespaces ns = OciSpecs.Namespaces.resolve(spec.getLinux(), nsBase,
+                        req.getSandboxPidns() || sandboxPidns);
                 ObjectNode config = OciSpecs.config(spec, rootfs.toString(), cgroupsPath, ns, req.getStringUser());
                 Files.write(bundle.resolve("config.json"), OciSpecs.bytes(config));
 

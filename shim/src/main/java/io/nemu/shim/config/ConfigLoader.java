@@ -180,9 +180,18 @@ public final class ConfigLoader {
         String cache = q.choice("virtio_fs_cache", "auto", "auto", "always", "none", "never");
         CacheMode cacheMode = CacheMode.parse(cache.equals("never") ? "none" : cache);
         String accel = q.choice("accelerator", "auto", "auto", "kvm", "tcg");
+        List<java.util.regex.Pattern> annotations = new ArrayList<>();
+        for (String re : q.strings("enable_annotations")) {
+            try {
+                annotations.add(java.util.regex.Pattern.compile(re));
+            } catch (java.util.regex.PatternSyntaxException e) {
+                throw q.error("enable_annotations", "entry '" + re + "' is not a regular expression: "
+                        + e.getDescription());
+            }
+        }
         RuntimeConfig.Hypervisor hv = new RuntimeConfig.Hypervisor(path, kernel, initrd, profile, kernelParams, vcpus,
                 maxVcpus, memory, slots, maxMemory, rootPorts, sharedFs, daemon, cacheMode, Accelerator.parse(accel),
-                q.bool("enable_debug", false));
+                q.bool("enable_debug", false), List.copyOf(annotations));
         q.warnUnused(warnings);
         return hv;
     }
@@ -280,6 +289,24 @@ public final class ConfigLoader {
                 throw error(name, "must be " + min + ".." + max + ", got " + n);
             }
             return n;
+        }
+
+        List<String> strings(String name) throws ConfigException {
+            JsonNode v = get(name);
+            if (v == null) {
+                return List.of();
+            }
+            if (!v.isArray()) {
+                throw error(name, "must be an array of strings, got " + describe(v));
+            }
+            List<String> out = new ArrayList<>();
+            for (JsonNode e : v) {
+                if (!e.isTextual()) {
+                    throw error(name, "must be an array of strings, has " + describe(e));
+                }
+                out.add(e.asText());
+            }
+            return out;
         }
 
         boolean bool(String name, boolean dflt) throws ConfigException {

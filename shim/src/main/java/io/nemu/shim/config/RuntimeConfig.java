@@ -32,7 +32,16 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
             Path virtioFsDaemon,
             CacheMode virtioFsCache,
             Accelerator accelerator,
-            boolean enableDebug) {
+            boolean enableDebug,
+            List<java.util.regex.Pattern> enableAnnotations) {
+
+        /**
+         * Whether the pod annotation {@code io.katacontainers.config.hypervisor.<name>} may change this
+         * value: Kata's {@code enable_annotations}, regular expressions matched against the whole name.
+         */
+        public boolean annotationEnabled(String name) {
+            return enableAnnotations.stream().anyMatch(p -> p.matcher(name).matches());
+        }
     }
 
     /** {@code shared_fs}: how container root file systems reach the guest. */

@@ -91,6 +91,10 @@ public final class VmSandbox implements Sandbox {
     private volatile boolean closed;
     /** The pod's NICs (tcfilter taps in its netns), or null without a pod network. */
     private PodNetwork network;
+    private final String hostname;
+    /** The pod's /dev/shm in the guest: a tmpfs of CRI's default size, world-writable as on the host. */
+    private static final List<String> POD_SHM_OPTIONS = List.of("nosuid", "nodev", "noexec", "mode=1777",
+            "size=67108864");
 
     public static Sandbox.Factory factory(SandboxPaths paths, String configPathFlag, String namespace, EventSink events) {
         return (sandboxId, bundle, options) -> {
@@ -102,7 +106,14 @@ public final class VmSandbox implements Sandbox {
             } catch (ConfigException e) {
                 throw new TaskException(Status.Code.INVALID_ARGUMENT, e.getMessage(), e);
             }
-            return boot(sandboxId, paths, cfg, events, PodNetwork.netnsOf(bundle.spec(), sandboxId).orElse(null));
+            PodSizing size;
+            try {
+                size = PodSizing.of(cfg.hypervisor(), bundle.annotations());
+            } catch (PodSizing.BadAnnotation e) {
+                throw new TaskException(Status.Code.INVALID_ARGUMENT, "sandbox " + sandboxId + ": " + e.getMessage(), e);
+            }
+            return boot(sandboxId, paths, cfg, size, bundle.spec().path("hostname").asText(""), events,
+                    PodNetwork.netnsOf(bundle.spec(), sandboxId).orElse(null));
         };
     }
 
@@ -111,7 +122,9 @@ public final class VmSandbox implements Sandbox {
         return factory(paths, configPathFlag, namespace, (t, e) -> { });
     }
 
-    private VmSandbox(String sandboxId, SandboxPaths paths, RuntimeConfig config, EventSink events, Vm vm) {
+    private VmSandbox(String sandboxId, SandboxPaths paths, RuntimeConfig config, EventSink events, Vm vm,
+                      String hostname) {
+        this.hostname = hostname;
         this.sandboxId = sandboxId;
         this.paths = paths;
         this.config = config;
@@ -126,14 +139,27 @@ public final class VmSandbox implements Sandbox {
     /** @param netns the pod's network namespace (its interfaces become the VM's NICs), or null for none */
     static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, EventSink events, Path netns) {
         RuntimeConfig.Hypervisor h = cfg.hypervisor();
+        return boot(sandboxId, paths, cfg, new PodSizing(h.defaultVcpus(), h.defaultMemoryMib(), h.defaultMaxVcpus(),
+                h.defaultMaxMemoryMib(), "config"), "", events, netns);
+    }
+
+    static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, PodSizing size, String hostname,
+                          EventSink events) {
+        return boot(sandboxId, paths, cfg, size, hostname, events, null);
+    }
+
+    /** @param netns the pod's network namespace (its interfaces become the VM's NICs), or null for none */
+    static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, PodSizing size, String hostname,
+                          EventSink events, Path netns) {
+        RuntimeConfig.Hypervisor h = cfg.hypervisor();
         VmSandbox sb = null;
         PodNetwork net = null;
         try {
             Files.createDirectories(paths.state());
             Files.createDirectories(paths.shared());
             VmConfig.Builder vc = VmConfig.builder().profile(h.machineType()).kernel(h.kernel()).initrd(h.initrd())
-                    .kernelArgs(h.kernelParams()).vcpus(h.defaultVcpus()).memoryMib(h.defaultMemoryMib())
-                    .maxVcpus(h.defaultMaxVcpus()).memorySlots(h.memorySlots()).maxMemoryMib(h.defaultMaxMemoryMib())
+                    .kernelArgs(h.kernelParams()).vcpus(size.vcpus()).memoryMib(size.memoryMib())
+                    .maxVcpus(size.maxVcpus()).memorySlots(h.memorySlots()).maxMemoryMib(size.maxMemoryMib())
                     .pciRootPorts(h.pcieRootPorts()).runDir(paths.vmRun()).accelerator(h.accelerator())
                     .qemuBinary(h.path()).virtiofsdBinary(h.virtioFsDaemon()).agentTransport(AgentTransport.VSOCK)
                     .startTimeout(Duration.ofSeconds(30));
@@ -153,9 +179,10 @@ public final class VmSandbox implements Sandbox {
                     writePid(paths, "qemu", pid);
                 }
             });
-            sb = new VmSandbox(sandboxId, paths, cfg, events, vm);
+            sb = new VmSandbox(sandboxId, paths, cfg, events, vm, hostname);
             sb.network = net;
-            log.info("booting VM for sandbox {}: {}", sandboxId, vm.config());
+            log.info("booting VM for sandbox {} ({} vCPUs, {} MiB: {}): {}", sandboxId, size.vcpus(), size.memoryMib(),
+                    size.why(), vm.config());
             long t0 = System.nanoTime();
             vm.start();
             long started = System.nanoTime();
@@ -256,8 +283,12 @@ public final class VmSandbox implements Sandbox {
         if (network != null) {
             GuestNetwork.apply(network, agent);
         }
+        // The sandbox spec's hostname (CRI sets the pod's) names the VM; else the id, cut to a host name's length.
+        String name = hostname.isEmpty() ? sandboxId : hostname;
         CreateSandboxRequest.Builder req = CreateSandboxRequest.newBuilder().setSandboxId(sandboxId)
-                .setHostname(sandboxId.length() > 63 ? sandboxId.substring(0, 63) : sandboxId);
+                .setHostname(name.length() > 63 ? name.substring(0, 63) : name)
+                .addStorages(Storage.newBuilder().setDriver("ephemeral").setSource("shm").setFstype("tmpfs")
+                        .setMountPoint(HostMounts.GUEST_POD_SHM).addAllOptions(POD_SHM_OPTIONS));
         if (config.hypervisor().sharedFs() == RuntimeConfig.SharedFs.VIRTIO_FS) {
             req.addStorages(Storage.newBuilder().setDriver("virtio-fs").setSource("kataShared").setFstype("virtiofs")
                     .setMountPoint(GUEST_SHARED).addOptions("nodev"));
@@ -369,38 +400,26 @@ public final class VmSandbox implements Sandbox {
         ios.put(key(cid, ""), new ProcessIo(agent, cid, cid, stdio));
     }
 
-    /**
-     * Bind mounts from host paths (CRI's hosts, resolv.conf, volumes) cannot be reached from the guest:
-     * each is bind-mounted under the container's folder in the shared directory and the spec points there.
-     */
+    /** Binds the spec's host paths into the shared folder ({@link HostMounts}), read-only where asked. */
     private void shareHostMounts(String cid, Spec.Builder spec) throws IOException {
-        int n = 0;
-        for (io.nemu.proto.kata.Mount.Builder m : spec.getMountsBuilderList()) {
-            boolean bind = m.getType().equals("bind") || m.getOptionsList().contains("bind")
-                    || m.getOptionsList().contains("rbind");
-            String src = m.getSource();
-            if (!bind || !src.startsWith("/") || src.startsWith("/dev/") || src.equals("/dev")
-                    || src.startsWith("/proc") || src.startsWith("/sys")) {
-                continue;
-            }
-            Path source = Path.of(src);
+        for (HostMounts.Share share : HostMounts.plan(cid, spec, GUEST_SHARED)) {
+            Path source = Path.of(share.source());
             if (!Files.exists(source)) {
-                throw new IOException("bind mount source " + src + " (for " + m.getDestination() + ") does not exist");
+                throw new IOException("bind mount source " + share.source() + " (for " + share.destination()
+                        + ") does not exist");
             }
-            String name = (n++) + "-" + (source.getFileName() == null ? "root" : source.getFileName().toString());
-            Path target = paths.shared().resolve(cid).resolve("mounts").resolve(name);
+            Path target = paths.shared().resolve(cid).resolve("mounts").resolve(share.name());
             Files.createDirectories(target.getParent());
             if (Files.isDirectory(source)) {
                 Files.createDirectories(target);
             } else if (!Files.exists(target)) {
                 Files.createFile(target);
             }
-            boolean recursive = m.getOptionsList().contains("rbind");
-            Mounts.mount(List.of(recursive ? "--rbind" : "--bind", src, target.toString()));
-            if (m.getOptionsList().contains("ro")) {
+            Mounts.mount(List.of(share.recursive() ? "--rbind" : "--bind", share.source(), target.toString()));
+            if (share.readOnly()) {
+                // Read-only on the host side too: a guest that ignored its own ro bind still cannot write.
                 Mounts.mount(List.of("-o", "remount,bind,ro", target.toString()));
             }
-            m.setSource(GUEST_SHARED + "/" + cid + "/mounts/" + name);
         }
     }
 

@@ -178,4 +178,18 @@ class ConfigLoaderTest {
         assertEquals(Path.of("/n/share/defaults/configuration.toml"), ConfigLoader.locate(null, Map.of("NEMU_HOME", "/n")));
         assertThrows(ConfigException.class, () -> ConfigLoader.locate(null, Map.of()));
     }
+
+    @Test
+    void enableAnnotationsAreRegularExpressions() throws Exception {
+        RuntimeConfig c = parse(MINIMAL + "enable_annotations = [\"default_vcpus\", \"default_mem.*\"]\n");
+        assertTrue(c.hypervisor().annotationEnabled("default_vcpus"));
+        assertTrue(c.hypervisor().annotationEnabled("default_memory"));
+        assertFalse(c.hypervisor().annotationEnabled("kernel_params"));
+        assertFalse(parse(MINIMAL).hypervisor().annotationEnabled("default_vcpus"));
+        assertEquals("hypervisor.qemu.enable_annotations", fails(MINIMAL + "enable_annotations = \"default_vcpus\"\n").key());
+        assertTrue(fails(MINIMAL + "enable_annotations = [1]\n").getMessage()
+                .endsWith("hypervisor.qemu.enable_annotations must be an array of strings, has the number 1"));
+        assertTrue(fails(MINIMAL + "enable_annotations = [\"default_(\"]\n").getMessage()
+                .contains("hypervisor.qemu.enable_annotations entry 'default_(' is not a regular expression"));
+    }
 }

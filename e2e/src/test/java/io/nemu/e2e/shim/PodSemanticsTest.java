@@ -1,0 +1,276 @@
+package io.nemu.e2e.shim;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.nemu.e2e.support.Containerd;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What a pod's containers see in the VM, through real containerd, our shim and a real VM with {@code ctr}:
+ * two containers grouped into one sandbox by CRI's annotations (one VM), volumes, read-only root, user,
+ * cwd, env, capabilities, memory limit, shared network/ipc/uts/pid and /dev/shm; and the VM's size from
+ * the sandbox's annotations. Two VMs in all.
+ */
+@Tag("system")
+class PodSemanticsTest {
+    private static final String RUNTIME = "io.containerd.nemu.v2";
+    private static final Duration RUN = Duration.ofSeconds(180);
+    private static final String TYPE = "io.kubernetes.cri.container-type";
+    private static final String SANDBOX = "io.kubernetes.cri.sandbox-id";
+    private static final String[] APPLETS = {"id", "pwd", "touch", "wget", "httpd", "grep", "cut", "readlink", "ps",
+        "nproc", "mkdir", "seq", "test", "[", "sed", "wc", "tr"};
+
+    @TempDir
+    Path work;
+    private final Distribution dist = Distribution.locate();
+    private Containerd containerd;
+    private Path config;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        assumeTrue(dist.guestImage().isPresent(), "no guest image in " + dist.guestDir() + " (nemu image build)");
+        assumeTrue(dist.guestHasAgent(), "the guest image has no guest agent");
+        config = dist.writeConfig(work, "enable_annotations = [\"default_vcpus\", \"default_memory\"]",
+                "dial_timeout = 90");
+        containerd = Containerd.builder().extraPath(dist.bin()).ctrTimeout(RUN).start();
+    }
+
+    @AfterEach
+    void tearDown() throws IOException {
+        if (containerd != null) {
+            containerd.close();
+        }
+    }
+
+    private Path rootfs(String name) throws IOException {
+        Path r = Distribution.busyboxRootfs(work.resolve("rootfs-" + name));
+        for (String a : APPLETS) {
+            Files.createSymbolicLink(r.resolve("bin").resolve(a), Path.of("busybox"));
+        }
+        return r;
+    }
+
+    private List<String> run(String... tail) {
+        List<String> a = new ArrayList<>(List.of("run", "--runtime", RUNTIME, "--runtime-config-path", config.toString()));
+        a.addAll(List.of(tail));
+        return a;
+    }
+
+    private Containerd.CtrResult ctr(List<String> args) {
+        return containerd.ctr(RUN, args.toArray(new String[0]));
+    }
+
+    private static Path worldWritable(Path p) throws IOException {
+        Files.setPosixFilePermissions(p, PosixFilePermissions.fromString(Files.isDirectory(p) ? "rwxrwxrwx" : "rw-rw-rw-"));
+        return p;
+    }
+
+    @Test
+    void twoContainersOfOnePodShareTheVmAndSeeTheirSpecs() throws Exception {
+        Path data = worldWritable(Files.createDirectories(work.resolve("data")));
+        worldWritable(Files.writeString(data.resolve("hello.txt"), "from-host"));
+        Path file = worldWritable(Files.writeString(work.resolve("extra.conf"), "one-file"));
+        Path rw = worldWritable(Files.createDirectories(work.resolve("rw")));
+        Path www = Files.createDirectories(work.resolve("www"));
+        Path hosts = Files.writeString(work.resolve("hosts"), "127.0.0.1 localhost\n10.88.0.7 pod-a\n");
+        Path shm = Files.createDirectories(work.resolve("host-shm"));
+        String shmMount = "type=bind,src=" + shm + ",dst=/dev/shm,options=rbind:rw";
+
+        // The sandbox container, from ctr's flags: writes what the second one checks, then serves on the
+        // pod's loopback.
+        Path a = rootfs("a");
+        String aScript = "echo $(readlink /proc/self/ns/ipc) $(readlink /proc/self/ns/uts) $(readlink /proc/self/ns/pid)"
+                + " > /dev/shm/a-ns; cat /proc/sys/kernel/random/boot_id > /dev/shm/a-boot;"
+                + " { echo \"cwd=$(pwd)\"; echo \"msg=$MSG\";"
+                + " echo \"cgroup=$(cut -d: -f3 /proc/self/cgroup)\";"
+                + " echo \"root=$(touch /rootfile 2>&1 && echo ok)\";"
+                + " echo \"caps=$(grep CapEff /proc/self/status | cut -f2)\"; } > /dev/shm/a-facts;"
+                + " echo \"$MSG\" > /www/index.html; touch /dev/shm/a-ready; exec httpd -f -p 127.0.0.1:8080 -h /www";
+        long t0 = System.nanoTime();
+        ctr(run("-d", "--annotation", TYPE + "=sandbox", "--annotation", SANDBOX + "=poda",
+                "--read-only", "--cwd", "/www", "--env", "MSG=pod-ok", "--memory-limit", "134217728",
+                "--cap-drop", "CAP_NET_RAW", "--cap-add", "CAP_SYS_ADMIN", "--mount", shmMount,
+                "--mount", "type=bind,src=" + www + ",dst=/www,options=rbind:rw",
+                "--rootfs", a.toString(), "poda", "/bin/sh", "-c", aScript)).requireOk();
+        long sandboxUp = System.nanoTime();
+        List<Long> qemu = ShimContainerdTest.qemuOf("poda");
+        assertFalse(qemu.isEmpty(), "no QEMU for the pod");
+
+        // The app container, from a spec shaped as containerd 1.6.20's CRI plugin writes it.
+        Path b = rootfs("b");
+        Path scratch = worldWritable(Files.createDirectories(b.resolve("scratch")));
+        String bScript = String.join("\n",
+                "i=0; while [ ! -e /dev/shm/a-ready ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
+                "sed 's/^/a./' /dev/shm/a-facts",
+                "echo \"user=$(id -u):$(id -g)\"",
+                "echo \"groups=$(id -G)\"",
+                "echo \"pwd=$(pwd)\"",
+                "echo \"foo=$FOO\"",
+                "echo \"data=$(cat /data/hello.txt)\"",
+                "echo \"datawrite=$(touch /data/new 2>&1 && echo ok)\"",
+                "echo \"dataappend=$( (echo x >> /data/hello.txt) 2>&1 && echo ok)\"",
+                "echo \"extra=$(cat /etc/extra.conf)\"",
+                "echo \"extrawrite=$( (echo x >> /etc/extra.conf) 2>&1 && echo ok)\"",
+                "echo \"rw=$( (echo written > /rw/out) 2>&1 && echo ok)\"",
+                "echo \"root=$(touch /scratch/f 2>&1 && echo ok)\"",
+                "echo \"hosts=$(grep pod-a /etc/hosts)\"",
+                "cg=/sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)",
+                "echo \"cgroup=$(cut -d: -f3 /proc/self/cgroup)\"",
+                "echo \"mem=$(cat $cg/memory.max 2>&1)\"",
+                "echo \"cpu=$(cat $cg/cpu.max 2>&1)\"",
+                "echo \"oom=$(cat /proc/self/oom_score_adj)\"",
+                "echo \"seccomp=$(mkdir /rw/blocked 2>&1 && echo ok)\"",
+                "echo \"masked=$(ls /sys/firmware | wc -l)\"",
+                "echo \"boot=$(cat /proc/sys/kernel/random/boot_id)\"",
+                "h=; for i in $(seq 50); do h=$(wget -q -O - http://127.0.0.1:8080/ 2>&1) && break; sleep 0.2; done",
+                "echo \"http=$h\"",
+                "echo \"ns=$(readlink /proc/self/ns/ipc) $(readlink /proc/self/ns/uts) $(readlink /proc/self/ns/pid)\"",
+                "echo \"ans=$(cat /dev/shm/a-ns)\"",
+                "echo \"aboot=$(cat /dev/shm/a-boot)\"",
+                "echo \"shm=$(grep ' /dev/shm ' /proc/mounts | cut -d' ' -f3)\"",
+                "echo \"amem=$(cat /sys/fs/cgroup$(sed -n 's/^cgroup=//p' /dev/shm/a-facts)/memory.max 2>&1)\"",
+                "echo \"httpd=$(cat /proc/[0-9]*/comm | grep -c '^httpd$')\"");
+        String template;
+        try (var in = getClass().getResourceAsStream("/cri/container-config.json")) {
+            template = new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+        Path spec = work.resolve("podb-config.json");
+        Files.writeString(spec, template.replace("@SCRIPT@", json(bScript)).replace("@ROOTFS@", json(b.toString()))
+                .replace("@DATA@", json(data.toString())).replace("@FILE@", json(file.toString()))
+                .replace("@RW@", json(rw.toString())).replace("@HOSTS@", json(hosts.toString()))
+                .replace("@SHM@", json(shm.toString())));
+        Containerd.CtrResult r = ctr(List.of("run", "--rm", "--runtime", RUNTIME, "--runtime-config-path", config.toString(),
+                "--config", spec.toString(), "podb"));
+        long bDone = System.nanoTime();
+        System.out.println("pod: sandbox container up in " + (sandboxUp - t0) / 1_000_000 + " ms, second container ran in "
+                + (bDone - sandboxUp) / 1_000_000 + " ms\n" + r.stdout());
+        assertEquals(0, r.exitCode(), r.stderr() + r.stdout());
+        Map<String, String> o = lines(r.stdout());
+        assertEquals(qemu, ShimContainerdTest.qemuOf("poda"), "the second container booted no VM of its own");
+        assertTrue(ShimContainerdTest.qemuOf("podb").isEmpty(), "podb has a VM of its own");
+
+        // ctr's flags on the sandbox container
+        assertEquals("/www", o.get("a.cwd"));
+        assertEquals("pod-ok", o.get("a.msg"));
+        assertEquals("/default/poda", o.get("a.cgroup"));
+        assertEquals("134217728", o.get("amem"), "the sandbox container's limit, read from the app container");
+        assertTrue(o.get("a.root").contains("Read-only file system"), o.get("a.root"));
+        // containerd's default set, less NET_RAW (bit 13), plus SYS_ADMIN (bit 21).
+        assertEquals(0xa80425fbL & ~(1L << 13) | (1L << 21), Long.parseLong(o.get("a.caps"), 16), "caps " + o.get("a.caps"));
+
+        // the CRI-shaped spec of the app container
+        assertEquals("1000:1000", o.get("user"));
+        assertEquals("1000 3000 4000", o.get("groups"));
+        assertEquals("/data", o.get("pwd"));
+        assertEquals("bar", o.get("foo"));
+        assertEquals("from-host", o.get("data"));
+        assertTrue(o.get("datawrite").contains("Read-only file system"), o.get("datawrite"));
+        assertTrue(o.get("dataappend").contains("Read-only file system"), o.get("dataappend"));
+        assertEquals("from-host", Files.readString(data.resolve("hello.txt")));
+        assertFalse(Files.exists(data.resolve("new")));
+        assertEquals("one-file", o.get("extra"));
+        assertTrue(o.get("extrawrite").contains("Read-only file system"), o.get("extrawrite"));
+        assertEquals("one-file", Files.readString(file));
+        assertEquals("ok", o.get("rw"));
+        assertEquals("written\n", Files.readString(rw.resolve("out")));
+        assertEquals(1000, (Integer) Files.getAttribute(rw.resolve("out"), "unix:uid"), "the guest's uid on the host");
+        assertTrue(o.get("root").contains("Read-only file system"), o.get("root"));
+        assertFalse(Files.exists(scratch.resolve("f")));
+        assertEquals("10.88.0.7 pod-a", o.get("hosts"));
+        assertEquals("/kubepods/burstable/pod2c9a6b1e-0000-4000-8000-000000000001/podb", o.get("cgroup"));
+        assertEquals("67108864", o.get("mem"));
+        assertEquals("50000 100000", o.get("cpu"));
+        assertEquals("1000", o.get("oom"));
+        assertTrue(o.get("seccomp").contains("Operation not permitted"), o.get("seccomp"));
+        assertFalse(Files.exists(rw.resolve("blocked")));
+        assertEquals("0", o.get("masked"));
+
+        // one pod: one kernel, loopback, ipc/uts/pid namespaces and /dev/shm
+        String hostBoot = Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).strip();
+        assertEquals(o.get("aboot"), o.get("boot"), "both containers run in one kernel");
+        assertNotEquals(hostBoot, o.get("boot"));
+        assertEquals("pod-ok", o.get("http"), "the pod's loopback is shared");
+        assertEquals(o.get("ans"), o.get("ns"), "ipc, uts and pid namespaces joined");
+        assertEquals("1", o.get("httpd"), "the sandbox's httpd is in the shared pid namespace");
+        assertEquals("tmpfs", o.get("shm"));
+        try (var list = Files.list(shm)) {
+            assertEquals(List.of(), list.toList(), "the pod's /dev/shm is the guest's tmpfs, not the host folder");
+        }
+
+        ctr(List.of("task", "kill", "-s", "SIGKILL", "poda")).requireOk();
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!ctr(List.of("task", "ls")).stdout().matches("(?s).*poda\\s+\\d+\\s+STOPPED.*") && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+        }
+        ctr(List.of("task", "rm", "poda")).requireOk();
+        ctr(List.of("c", "rm", "poda")).requireOk();
+        ShimContainerdTest.waitGone(() -> ShimContainerdTest.qemuOf("poda").isEmpty(), "QEMU of poda");
+        assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(work.toString()), "mounts of the pod left");
+    }
+
+    private static String json(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            switch (c) {
+                case '"' -> b.append("\\\"");
+                case '\\' -> b.append("\\\\");
+                case '\n' -> b.append("\\n");
+                default -> b.append(c);
+            }
+        }
+        return b.append('"').toString();
+    }
+
+    @Test
+    void sandboxSizeFromAnnotations() throws Exception {
+        // Base: Kata's default_memory annotation (300 MiB); on top: the pod's 1 CPU and 256 MiB from CRI.
+        Containerd.CtrResult r = ctr(run("--rm", "--annotation", "io.katacontainers.config.hypervisor.default_memory=300",
+                "--annotation", "io.kubernetes.cri.sandbox-memory=268435456",
+                "--annotation", "io.kubernetes.cri.sandbox-cpu-quota=100000",
+                "--annotation", "io.kubernetes.cri.sandbox-cpu-period=100000",
+                "--rootfs", rootfs("s").toString(), "sized", "/bin/sh", "-c", "nproc; grep MemTotal /proc/meminfo"));
+        assertEquals(0, r.exitCode(), r.stderr());
+        String[] out = r.stdout().strip().split("\\s+");
+        System.out.println("sized sandbox: nproc " + out[0] + ", " + out[1] + " " + out[2] + " kB");
+        assertEquals("2", out[0]);
+        long memKb = Long.parseLong(out[2]);
+        assertTrue(memKb > 400 * 1024 && memKb <= 556 * 1024, "MemTotal " + memKb + " kB for a 556 MiB VM");
+
+        long t0 = System.nanoTime();
+        Containerd.CtrResult bad = ctr(run("--rm", "--annotation", "io.katacontainers.config.hypervisor.default_vcpus=two",
+                "--rootfs", rootfs("bad").toString(), "badsize", "/bin/true"));
+        System.out.println("bad annotation refused in " + (System.nanoTime() - t0) / 1_000_000 + " ms: " + bad.stderr().strip());
+        assertNotEquals(0, bad.exitCode());
+        assertTrue(bad.stderr().contains("io.katacontainers.config.hypervisor.default_vcpus must be an integer, got 'two'"),
+                bad.stderr());
+        assertTrue(ShimContainerdTest.qemuOf("badsize").isEmpty());
+    }
+
+    private static Map<String, String> lines(String out) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (String l : out.split("\n")) {
+            int eq = l.indexOf('=');
+            if (eq > 0) {
+                m.put(l.substring(0, eq), l.substring(eq + 1).strip());
+            }
+        }
+        return m;
+    }
+}
