@@ -291,6 +291,21 @@ abstract class PodCriTest {
     }
 
     @Test
+    @Order(10)
+    void bothContainersRunInOneSandboxProcessSet() throws IOException {
+        if (!ownKernel()) {
+            // runc: one shim for the pod (containerd groups by sandbox id), no VM.
+            assertEquals(1, env.containerd.shimProcesses().size(), "shims: " + env.containerd.shimProcesses());
+            return;
+        }
+        var procs = CriBenchmark.sandboxProcesses(podId);
+        long qemus = procs.keySet().stream().filter(k -> k.startsWith("qemu")).count();
+        System.out.printf("[%s] sandbox processes: %s%n", handler(), procs);
+        assertEquals(1, qemus, "one VM per pod: " + procs);
+        assertEquals(1, env.containerd.shimProcesses().size(), "one shim per pod: " + env.containerd.shimProcesses());
+    }
+
+    @Test
     @Order(100)
     void stopAndRemoveLeaveNothing() throws Exception {
         cri.stopPodSandbox(podId);
