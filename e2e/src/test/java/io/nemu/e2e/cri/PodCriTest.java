@@ -306,6 +306,14 @@ abstract class PodCriTest {
     }
 
     @Test
+    @Order(11)
+    void failedCallsNameTheCallAndTheContainer() {
+        CriClient.CriException e = org.junit.jupiter.api.Assertions.assertThrows(CriClient.CriException.class,
+                () -> cri.containerStatus("no-such-container"));
+        assertTrue(e.getMessage().startsWith("ContainerStatus of no-such-container failed: NOT_FOUND"), e.getMessage());
+    }
+
+    @Test
     @Order(100)
     void stopAndRemoveLeaveNothing() throws Exception {
         cri.stopPodSandbox(podId);
