@@ -11,9 +11,13 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioDomainSocketChannel;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
 import java.io.IOException;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
@@ -51,6 +55,11 @@ public final class TtrpcClient extends io.grpc.Channel implements AutoCloseable 
 
   public static TtrpcClient over(Channel connected) {
     return builder().over(connected);
+  }
+
+  /** Speaks ttrpc over a stream that is already connected (a dialed vsock or serial channel). */
+  public static TtrpcClient adopt(SocketChannel stream) {
+    return builder().adopt(stream);
   }
 
   public static Builder builder() {
@@ -143,7 +152,7 @@ public final class TtrpcClient extends io.grpc.Channel implements AutoCloseable 
 
     private Builder() {}
 
-    /** Event loops for {@link #connect} (must be epoll-based); the caller keeps ownership. */
+    /** Event loops for {@link #connect} (epoll-based) or {@link #adopt} (NIO-based); the caller keeps ownership. */
     public Builder eventLoopGroup(EventLoopGroup group) {
       this.group = Objects.requireNonNull(group, "group");
       return this;
@@ -185,6 +194,30 @@ public final class TtrpcClient extends io.grpc.Channel implements AutoCloseable 
         throw new IOException("cannot connect to ttrpc socket " + socket + ": " + cause.getMessage(), cause);
       }
       return new TtrpcClient(connected.channel(), connection, socket.toString(), executor, owned);
+    }
+
+    /**
+     * Speaks ttrpc over a connected unix stream from java.nio: Netty adopts it on a NIO event loop, the
+     * given group (NIO-based) or one the client owns.
+     */
+    public TtrpcClient adopt(SocketChannel stream) {
+      Objects.requireNonNull(stream, "stream");
+      if (!stream.isConnected()) {
+        throw new IllegalArgumentException("stream " + stream + " is not connected");
+      }
+      EventLoopGroup owned = group == null
+          ? new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory()) : null;
+      NioDomainSocketChannel ch = new NioDomainSocketChannel(stream);
+      ChannelFuture registered = (group != null ? group : owned).register(ch).awaitUninterruptibly();
+      if (!registered.isSuccess()) {
+        if (owned != null) {
+          owned.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        }
+        throw new IllegalStateException("cannot adopt stream " + stream + ": " + registered.cause(), registered.cause());
+      }
+      ClientConnection connection = new ClientConnection();
+      Pipelines.install(ch, connection);
+      return new TtrpcClient(ch, connection, "ttrpc", executor, owned);
     }
 
     /** Speaks ttrpc as the client on a channel that is already connected. */

@@ -89,6 +89,22 @@ class TtrpcCallsTest {
   }
 
   @Test
+  void adoptsAStreamDialedWithJavaNio() throws Exception {
+    SocketChannel stream = SocketChannel.open(StandardProtocolFamily.UNIX);
+    stream.connect(UnixDomainSocketAddress.of(socket));
+    TtrpcClient adopted = TtrpcClient.adopt(stream);
+    try {
+      assertEquals("over nio", EchoGrpc.newBlockingStub(adopted).withDeadlineAfter(10, TimeUnit.SECONDS)
+          .unary(EchoRequest.newBuilder().setMessage("over nio").build()).getMessage());
+    } finally {
+      adopted.close();
+    }
+    assertTrue(adopted.isClosed());
+    assertFalse(stream.isOpen());
+    assertThrows(IllegalArgumentException.class, () -> TtrpcClient.adopt(SocketChannel.open(StandardProtocolFamily.UNIX)));
+  }
+
+  @Test
   void errorStatusesReachTheCaller() {
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> blocking.unary(req("fail")));
     assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());

@@ -49,13 +49,8 @@ import io.nemu.vmm.ChildProcesses;
 import io.nemu.vmm.MachineProfile;
 import io.nemu.vmm.Vm;
 import io.nemu.vmm.VmConfig;
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.nio.NioIoHandler;
-import io.netty.channel.socket.nio.NioDomainSocketChannel;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -104,7 +99,6 @@ class AgentInVmTest {
     private Path tmp;
     private Path share;
     private Vm vm;
-    private EventLoopGroup group;
     private TtrpcClient client;
     private final ChildProcesses children = new ChildProcesses();
     private final List<String> created = new ArrayList<>();
@@ -120,14 +114,13 @@ class AgentInVmTest {
                 .agentTransport(AgentTransport.SERIAL).runDir(tmp.resolve("run")).startTimeout(Duration.ofSeconds(30))
                 .build();
         vm = new Vm(cfg, children);
-        group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         long t0 = System.nanoTime();
         vm.start();
         CompletableFuture<Long> ready = CompletableFuture.supplyAsync(() -> {
             vm.waitForConsoleLine(Pattern.compile(Pattern.quote(image.readyLine())), Duration.ofSeconds(120));
             return (System.nanoTime() - t0) / 1_000_000;
         });
-        client = dial(vm.agentChannel().orElseThrow().dial(Duration.ofSeconds(30)));
+        client = TtrpcClient.adopt(vm.agentChannel().orElseThrow().dial(Duration.ofSeconds(30)));
         // The request waits in QEMU's socket until the agent opens its port: the answer is the agent's first.
         HealthCheckResponse h = HealthGrpc.newBlockingStub(client).withDeadlineAfter(150, TimeUnit.SECONDS)
                 .check(CheckRequest.getDefaultInstance());
@@ -137,13 +130,6 @@ class AgentInVmTest {
                 ready.get(5, TimeUnit.SECONDS), healthMs);
         System.out.println("FIGURE " + vm.waitForConsoleLine(Pattern.compile("nemu-agent .* agent ready: "),
                 Duration.ofSeconds(5)));
-    }
-
-    /** Our ttrpc client on the stream the vmm channel dialed: a Netty NIO channel adopting the socket. */
-    private TtrpcClient dial(SocketChannel stream) throws Exception {
-        NioDomainSocketChannel ch = new NioDomainSocketChannel(stream);
-        group.register(ch).sync();
-        return TtrpcClient.over(ch);
     }
 
     @AfterAll
@@ -160,9 +146,6 @@ class AgentInVmTest {
                         + tail(vm.consoleLog(), 15));
             }
         } finally {
-            if (group != null) {
-                group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly();
-            }
             try {
                 children.assertNoneLeft();
             } finally {
@@ -489,7 +472,7 @@ class AgentInVmTest {
     @Order(10)
     void serialChannelServesAHostThatReconnects() throws Exception {
         client.close();
-        client = dial(vm.agentChannel().orElseThrow().dial(Duration.ofSeconds(10)));
+        client = TtrpcClient.adopt(vm.agentChannel().orElseThrow().dial(Duration.ofSeconds(10)));
         assertEquals(HealthCheckResponse.ServingStatus.SERVING, HealthGrpc.newBlockingStub(client)
                 .withDeadlineAfter(30, TimeUnit.SECONDS).check(CheckRequest.getDefaultInstance()).getStatus());
         assertEquals(Status.Code.NOT_FOUND, code(() -> waitFor("no-such-container", "")));

@@ -3,10 +3,6 @@ package io.nemu.e2e.agent;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
-import io.netty.channel.EventLoopGroup;
-import io.netty.channel.MultiThreadIoEventLoopGroup;
-import io.netty.channel.nio.NioIoHandler;
-import io.netty.channel.socket.nio.NioDomainSocketChannel;
 import io.nemu.firmware.GuestImage;
 import io.nemu.proto.kata.CheckRequest;
 import io.nemu.proto.kata.HealthCheckResponse;
@@ -47,13 +43,12 @@ class AgentOverVsockTest {
                 .startTimeout(Duration.ofSeconds(30)).build();
         ChildProcesses children = new ChildProcesses();
         Vm vm = new Vm(cfg, children);
-        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         try {
             long t0 = System.nanoTime();
             vm.start();
             // Two connections in turn: each CONNECT is a new guest vsock stream to the agent.
             for (int i = 0; i < 2; i++) {
-                try (TtrpcClient client = dial(vm, group)) {
+                try (TtrpcClient client = TtrpcClient.adopt(vm.agentChannel().orElseThrow().dial(Duration.ofSeconds(150)))) {
                     HealthCheckResponse h = HealthGrpc.newBlockingStub(client)
                             .withDeadlineAfter(150, TimeUnit.SECONDS).check(CheckRequest.getDefaultInstance());
                     assertEquals(HealthCheckResponse.ServingStatus.SERVING, h.getStatus());
@@ -68,16 +63,7 @@ class AgentOverVsockTest {
             }
         } finally {
             vm.stop(Duration.ofSeconds(15));
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly();
             children.assertNoneLeft();
         }
-    }
-
-    /** The channel retries while the agent is not yet listening (the guest refuses CONNECT until then). */
-    private static TtrpcClient dial(Vm vm, EventLoopGroup group) throws Exception {
-        NioDomainSocketChannel ch = new NioDomainSocketChannel(
-                vm.agentChannel().orElseThrow().dial(Duration.ofSeconds(150)));
-        group.register(ch).sync();
-        return TtrpcClient.over(ch);
     }
 }

@@ -83,6 +83,7 @@ public final class ShimBenchmark {
         List<Long> runc = new ArrayList<>();
         List<Long> nemu = new ArrayList<>();
         List<Long> hostAgent = new ArrayList<>();
+        List<String> memory = List.of();
         boolean agent = dist.guestHasAgent();
         Path agentSocket = work.resolve("host-agent.sock");
         Path hostAgentConfig = Files.createDirectories(work.resolve("host-agent"));
@@ -107,6 +108,9 @@ public final class ShimBenchmark {
                             "--rootfs", r2.toString(), "bn" + i, "/bin/echo", "hi").requireOk();
                     nemu.add((System.nanoTime() - t0) / 1_000_000);
                 }
+            }
+            if (agent) {
+                memory = memoryPerPod(c, config, work);
             }
         }
         List<Long> floor = new ArrayList<>();
@@ -140,12 +144,75 @@ public final class ShimBenchmark {
         } else {
             System.out.println("ctr run echo, nemu:          n/a: the guest image has no agent yet");
         }
+        memory.forEach(System.out::println);
     }
 
-    static long pssKib(long pid) {
+    /**
+     * Two pods running side by side: each shim daemon's RSS, PSS and private memory (what one more pod
+     * really costs: the JDK, jars and CDS archives are shared page by page), and its QEMU and virtiofsd.
+     */
+    static List<String> memoryPerPod(Containerd c, Path config, Path work) throws Exception {
+        List<String> lines = new ArrayList<>();
+        List<String> ids = List.of("bm0", "bm1");
+        List<Thread> starts = new ArrayList<>();
+        List<String> failures = Collections.synchronizedList(new ArrayList<>());
+        for (String id : ids) {
+            Path rootfs = Distribution.busyboxRootfs(work.resolve("rootfs-" + id));
+            Thread t = new Thread(() -> {
+                Containerd.CtrResult r = c.ctr("run", "-d", "--runtime", "io.containerd.nemu.v2",
+                        "--runtime-config-path", config.toString(), "--rootfs", rootfs.toString(), id,
+                        "/bin/sleep", "600");
+                if (!r.ok()) {
+                    failures.add(id + ": " + r.stderr().strip());
+                }
+            });
+            t.start();
+            starts.add(t);
+        }
+        for (Thread t : starts) {
+            t.join();
+        }
+        try {
+            if (!failures.isEmpty()) {
+                throw new IllegalStateException("ctr run -d failed: " + failures);
+            }
+            Thread.sleep(2000);
+            String ls = c.ctr("task", "ls").requireOk().stdout();
+            for (String id : ids) {
+                java.util.regex.Matcher m = Pattern.compile("(?m)^" + id + "\\s+(\\d+)\\s+RUNNING").matcher(ls);
+                if (!m.find()) {
+                    throw new IllegalStateException(id + " is not running: " + ls);
+                }
+                long qemu = Long.parseLong(m.group(1));
+                long daemon = ProcessHandle.of(qemu).flatMap(ProcessHandle::parent).map(ProcessHandle::pid)
+                        .orElseThrow(() -> new IllegalStateException("no parent of QEMU pid " + qemu));
+                long virtiofsd = ProcessHandle.of(daemon).stream().flatMap(ProcessHandle::children)
+                        .filter(h -> h.info().command().orElse("").endsWith("virtiofsd")).map(ProcessHandle::pid)
+                        .findFirst().orElse(-1L);
+                lines.add(String.format("pod %s: shim daemon RSS %.1f MiB, PSS %.1f MiB, private %.1f MiB"
+                        + " (aim <= 48 MiB); QEMU RSS %.1f MiB; virtiofsd RSS %.1f MiB", id,
+                        ShimCommandsTest.rssKib(daemon) / 1024.0, rollupKib(daemon, "Pss") / 1024.0,
+                        (rollupKib(daemon, "Private_Clean") + rollupKib(daemon, "Private_Dirty")) / 1024.0,
+                        ShimCommandsTest.rssKib(qemu) / 1024.0,
+                        virtiofsd < 0 ? Double.NaN : ShimCommandsTest.rssKib(virtiofsd) / 1024.0));
+            }
+            return lines;
+        } finally {
+            for (String id : ids) {
+                c.ctr("task", "kill", "-s", "SIGKILL", id);
+                for (int i = 0; i < 100 && !c.ctr("task", "rm", id).ok()
+                        && c.ctr("task", "ls").stdout().contains(id); i++) {
+                    Thread.sleep(200);
+                }
+                c.ctr("container", "rm", id);
+            }
+        }
+    }
+
+    static long rollupKib(long pid, String key) {
         try {
             for (String l : Files.readAllLines(Path.of("/proc", Long.toString(pid), "smaps_rollup"))) {
-                if (l.startsWith("Pss:")) {
+                if (l.startsWith(key + ":")) {
                     return Long.parseLong(l.replaceAll("[^0-9]", ""));
                 }
             }
@@ -153,6 +220,10 @@ public final class ShimBenchmark {
             // gone
         }
         return -1;
+    }
+
+    static long pssKib(long pid) {
+        return rollupKib(pid, "Pss");
     }
 
     static long median(List<Long> v) {

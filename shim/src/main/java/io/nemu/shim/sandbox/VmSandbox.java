@@ -76,6 +76,7 @@ public final class VmSandbox implements Sandbox {
     /** Where the guest mounts the shared folder (Kata's path). */
     public static final String GUEST_SHARED = "/run/kata-containers/shared/containers";
     private static final Duration CALL = Duration.ofSeconds(60);
+    private static final Duration HEALTH_CHECK = Duration.ofSeconds(30);
 
     private final String sandboxId;
     private final SandboxPaths paths;
@@ -83,7 +84,6 @@ public final class VmSandbox implements Sandbox {
     private final EventSink events;
     private final Vm vm;
     private TtrpcClient client;
-    private io.netty.channel.EventLoopGroup agentLoop;
     private AgentServiceGrpc.AgentServiceBlockingStub agent;
     private final Map<String, ProcessIo> ios = new ConcurrentHashMap<>();
     private final Map<String, ExecProcessRequest> pendingExecs = new ConcurrentHashMap<>();
@@ -226,19 +226,11 @@ public final class VmSandbox implements Sandbox {
         }
     }
 
-    /** The VM's agent channel (vsock, or the bring-up serial port): a NIO channel adopting the dialed stream. */
+    /** The VM's agent channel (vsock, or the bring-up serial port), dialed within the deadline. */
     private TtrpcClient dialGuest(long deadline) throws IOException {
         Duration left = Duration.ofNanos(Math.max(1, deadline - System.nanoTime()));
-        java.nio.channels.SocketChannel stream = vm.agentChannel()
-                .orElseThrow(() -> new IOException("the VM has no agent channel")).dial(left);
-        if (agentLoop == null) {
-            agentLoop = new io.netty.channel.MultiThreadIoEventLoopGroup(1,
-                    io.netty.channel.nio.NioIoHandler.newFactory());
-        }
-        io.netty.channel.socket.nio.NioDomainSocketChannel ch =
-                new io.netty.channel.socket.nio.NioDomainSocketChannel(stream);
-        agentLoop.register(ch).syncUninterruptibly();
-        return TtrpcClient.over(ch);
+        return TtrpcClient.adopt(vm.agentChannel()
+                .orElseThrow(() -> new IOException("the VM has no agent channel")).dial(left));
     }
 
     /** Dials the agent channel and waits for Health SERVING, then CreateSandbox. */
@@ -255,8 +247,12 @@ public final class VmSandbox implements Sandbox {
                 if (client == null || client.isClosed()) {
                     client = socket != null ? TtrpcClient.connect(socket) : dialGuest(deadline);
                 }
-                HealthCheckResponse r = HealthGrpc.newBlockingStub(client).withDeadlineAfter(2, TimeUnit.SECONDS)
-                        .check(CheckRequest.getDefaultInstance());
+                // The first call runs cold code in a guest JVM that may share a loaded host's CPUs under
+                // TCG: give it the time left (at most Kata's 30 s check timeout), not a short retry slice.
+                long checkMs = Math.max(2000,
+                        Math.min(HEALTH_CHECK.toMillis(), (deadline - System.nanoTime()) / 1_000_000));
+                HealthCheckResponse r = HealthGrpc.newBlockingStub(client)
+                        .withDeadlineAfter(checkMs, TimeUnit.MILLISECONDS).check(CheckRequest.getDefaultInstance());
                 if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
                     agent = AgentServiceGrpc.newBlockingStub(client);
                     break;
@@ -265,6 +261,7 @@ public final class VmSandbox implements Sandbox {
             } catch (IOException | StatusRuntimeException e) {
                 last = e.getMessage();
                 if (client != null && client.isClosed()) {
+                    client.close();
                     client = null;
                 }
             }
@@ -639,9 +636,6 @@ public final class VmSandbox implements Sandbox {
         closed = true;
         if (client != null) {
             client.close();
-        }
-        if (agentLoop != null) {
-            agentLoop.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         }
         log.info("stopping VM of sandbox {}", sandboxId);
         long t0 = System.nanoTime();
