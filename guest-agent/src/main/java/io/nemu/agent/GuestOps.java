@@ -39,6 +39,26 @@ final class GuestOps {
     }
 
     /** Each entry is a resolv.conf line; a bare address becomes a nameserver line. */
+    /** Where sysctls are written: the guest's /proc/sys, or a folder of the state dir on a test host. */
+    static Path procSys(AgentConfig cfg) {
+        return cfg.setHostname() ? Path.of("/proc/sys") : cfg.stateDir().resolve("proc-sys");
+    }
+
+    /** Writes sysctls (checked dotted names) to the guest, e.g. the pod's net.* ones. */
+    static void writeSysctls(AgentConfig cfg, java.util.Map<String, String> sysctls) {
+        for (var e : sysctls.entrySet()) {
+            Path p = procSys(cfg).resolve(e.getKey().replace('.', '/'));
+            try {
+                if (!cfg.setHostname()) {
+                    Files.createDirectories(p.getParent());
+                }
+                Files.writeString(p, e.getValue());
+            } catch (IOException ex) {
+                throw AgentException.invalid("sysctl " + e.getKey() + "=" + e.getValue() + ": " + ex.getMessage());
+            }
+        }
+    }
+
     static void writeDns(AgentConfig cfg, List<String> dns) {
         StringBuilder b = new StringBuilder();
         for (String d : dns) {

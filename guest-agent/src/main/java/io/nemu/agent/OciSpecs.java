@@ -241,9 +241,11 @@ final class OciSpecs {
         ObjectNode j = JSON.objectNode();
         idMaps(j, "uidMappings", l.getUIDMappingsList());
         idMaps(j, "gidMappings", l.getGIDMappingsList());
-        if (!l.getSysctlMap().isEmpty()) {
+        Map<String, String> sysctls = new java.util.TreeMap<>(l.getSysctlMap());
+        sysctls.keySet().removeIf(OciSpecs::podNetwork);
+        if (!sysctls.isEmpty()) {
             ObjectNode s = j.putObject("sysctl");
-            l.getSysctlMap().forEach(s::put);
+            sysctls.forEach(s::put);
         }
         if (l.hasResources()) {
             j.set("resources", resources(l.getResources()));
@@ -273,6 +275,30 @@ final class OciSpecs {
         strings(j, "maskedPaths", l.getMaskedPathsList());
         strings(j, "readonlyPaths", l.getReadonlyPathsList());
         return j;
+    }
+
+    private static final java.util.regex.Pattern SYSCTL = java.util.regex.Pattern.compile("[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)+");
+
+    /**
+     * A sysctl of the pod's network namespace, which is the guest's own (containers get no network namespace
+     * in the VM): crun refuses net.* without a new one, so the agent writes these to the guest itself.
+     */
+    static boolean podNetwork(String key) {
+        return key.startsWith("net.");
+    }
+
+    /** The spec's net.* sysctls, checked: keys must be dotted names (they become /proc/sys paths). */
+    static Map<String, String> podNetworkSysctls(io.nemu.proto.kata.Linux l) {
+        Map<String, String> out = new java.util.TreeMap<>();
+        l.getSysctlMap().forEach((k, v) -> {
+            if (podNetwork(k)) {
+                if (!SYSCTL.matcher(k).matches()) {
+                    throw AgentException.invalid("OCI.Linux.Sysctl key '" + k + "' is not a sysctl name");
+                }
+                out.put(k, v);
+            }
+        });
+        return out;
     }
 
     private static ArrayNode namespaces(io.nemu.proto.kata.Linux l, Namespaces ns) {

@@ -293,6 +293,7 @@ final class Sandbox {
                 OciSpecs.Namespaces ns = OciSpecs.Namespaces.resolve(spec.getLinux(), nsBase,
                         req.getSandboxPidns() || sandboxPidns);
                 ObjectNode config = OciSpecs.config(spec, rootfs.toString(), cgroupsPath, ns, req.getStringUser());
+                GuestOps.writeSysctls(cfg, OciSpecs.podNetworkSysctls(spec.getLinux()));
                 Files.write(bundle.resolve("config.json"), OciSpecs.bytes(config));
 
                 Path log = bundle.resolve("crun.log");

@@ -138,6 +138,7 @@ class PodSemanticsTest {
                 "echo \"oom=$(cat /proc/self/oom_score_adj)\"",
                 "echo \"seccomp=$(mkdir /rw/blocked 2>&1 && echo ok)\"",
                 "echo \"masked=$(ls /sys/firmware | wc -l)\"",
+                "echo \"sysctl=$(cat /proc/sys/net/ipv4/ping_group_range | tr '\\t' ' ')\"",
                 "echo \"boot=$(cat /proc/sys/kernel/random/boot_id)\"",
                 "h=; for i in $(seq 50); do h=$(wget -q -O - http://127.0.0.1:8080/ 2>&1) && break; sleep 0.2; done",
                 "echo \"http=$h\"",
@@ -201,6 +202,7 @@ class PodSemanticsTest {
         assertTrue(o.get("seccomp").contains("Operation not permitted"), o.get("seccomp"));
         assertFalse(Files.exists(rw.resolve("blocked")));
         assertEquals("0", o.get("masked"));
+        assertEquals("0 2147483647", o.get("sysctl"), "the pod's net.* sysctl, written to the guest by the agent");
 
         // one pod: one kernel, loopback, ipc/uts/pid namespaces and /dev/shm
         String hostBoot = Files.readString(Path.of("/proc/sys/kernel/random/boot_id")).strip();

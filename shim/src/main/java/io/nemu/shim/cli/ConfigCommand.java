@@ -46,6 +46,8 @@ public final class ConfigCommand {
                 out.printf("  initrd %s%s%n", h.initrd(), Files.isRegularFile(h.initrd()) ? "" : "  (missing!)");
                 out.printf("  %d vCPU (max %d), %d MiB (max %d, %d slots), %d PCIe root ports%n", h.defaultVcpus(),
                         h.defaultMaxVcpus(), h.defaultMemoryMib(), h.defaultMaxMemoryMib(), h.memorySlots(), h.pcieRootPorts());
+                out.printf("  pod annotations allowed: %s%n", h.enableAnnotations().isEmpty() ? "none"
+                        : String.join(", ", h.enableAnnotations().stream().map(java.util.regex.Pattern::pattern).toList()));
                 out.printf("  shared_fs %s via %s (cache %s)%n", h.sharedFs().key(), h.virtioFsDaemon(),
                         h.virtioFsCache().option());
                 out.printf("  agent dial timeout %d s%s; debug %s%n", c.agent().dialTimeout().toSeconds(),

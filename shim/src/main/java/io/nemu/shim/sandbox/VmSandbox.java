@@ -283,13 +283,13 @@ public final class VmSandbox implements Sandbox {
         // The sandbox spec's hostname (CRI sets the pod's) names the VM; else the id, cut to a host name's length.
         String name = hostname.isEmpty() ? sandboxId : hostname;
         CreateSandboxRequest.Builder req = CreateSandboxRequest.newBuilder().setSandboxId(sandboxId)
-                .setHostname(name.length() > 63 ? name.substring(0, 63) : name)
-                .addStorages(Storage.newBuilder().setDriver("ephemeral").setSource("shm").setFstype("tmpfs")
-                        .setMountPoint(HostMounts.GUEST_POD_SHM).addAllOptions(POD_SHM_OPTIONS));
+                .setHostname(name.length() > 63 ? name.substring(0, 63) : name);
         if (config.hypervisor().sharedFs() == RuntimeConfig.SharedFs.VIRTIO_FS) {
             req.addStorages(Storage.newBuilder().setDriver("virtio-fs").setSource("kataShared").setFstype("virtiofs")
                     .setMountPoint(GUEST_SHARED).addOptions("nodev"));
         }
+        req.addStorages(Storage.newBuilder().setDriver("ephemeral").setSource("shm").setFstype("tmpfs")
+                .setMountPoint(HostMounts.GUEST_POD_SHM).addAllOptions(POD_SHM_OPTIONS));
         agent().createSandbox(req.build());
         Thread oom = new Thread(this::watchOom, "oom-" + sandboxId);
         oom.setDaemon(true);

@@ -30,6 +30,7 @@ class ConfigCommandTest {
         StringWriter err = new StringWriter();
         assertEquals(0, run(out, err, "config", "check", good.toString()));
         assertTrue(out.toString().contains("machine virt"), out.toString());
+        assertTrue(out.toString().contains("pod annotations allowed: none"), out.toString());
         assertTrue(out.toString().contains(dir.resolve("vmlinux") + "  (missing!)"), out.toString());
         assertTrue(err.toString().contains("unknown key hypervisor.qemu.unknown_key"), err.toString());
 
