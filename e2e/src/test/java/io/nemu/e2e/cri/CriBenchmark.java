@@ -227,6 +227,28 @@ public final class CriBenchmark {
                     + "  PSS %7d KiB (%.0f MiB)%n", cost.rssKib(), cost.rssKib() / 1024.0, cost.pssKib(),
                     cost.pssKib() / 1024.0);
             System.out.printf("  idle CPU over %.0f s: %.0f millicores%n", cost.idleSeconds(), cost.idleMillicores());
+            runtimeClassCheck(cost);
+        }
+    }
+
+    /** Whether the shipped RuntimeClass overhead covers what was measured. */
+    static void runtimeClassCheck(HostCost cost) {
+        Path file = CriEnv.distribution().resolve("share/kubernetes/runtimeclass.yaml");
+        try {
+            var fixed = new com.fasterxml.jackson.dataformat.yaml.YAMLMapper().readTree(file.toFile())
+                    .path("overhead").path("podFixed");
+            String memory = fixed.path("memory").asText();
+            String cpu = fixed.path("cpu").asText();
+            long memMib = Long.parseLong(memory.replace("Mi", ""));
+            long cpuMilli = Long.parseLong(cpu.replace("m", ""));
+            boolean memOk = memMib * 1024 >= cost.pssKib();
+            boolean cpuOk = cpuMilli >= cost.idleMillicores();
+            System.out.printf("  shipped RuntimeClass overhead.podFixed %s / %s: %s%n", memory, cpu,
+                    memOk && cpuOk ? "covers this measurement"
+                            : "does NOT cover this measurement (" + (memOk ? "" : "memory ") + (cpuOk ? "" : "cpu")
+                            + "): update " + file);
+        } catch (IOException | RuntimeException e) {
+            System.out.println("  shipped RuntimeClass: cannot read " + file + ": " + e.getMessage());
         }
     }
 
