@@ -1,0 +1,250 @@
+package io.nemu.e2e.cri;
+
+import io.nemu.e2e.support.CniBridge;
+import io.nemu.e2e.support.Containerd;
+import io.nemu.e2e.support.CriClient;
+import io.nemu.e2e.support.OciImages;
+import io.nemu.firmware.GuestPaths;
+import io.nemu.proto.cri.ContainerConfig;
+import io.nemu.proto.cri.ContainerMetadata;
+import io.nemu.proto.cri.ImageSpec;
+import io.nemu.proto.cri.LinuxPodSandboxConfig;
+import io.nemu.proto.cri.LinuxSandboxSecurityContext;
+import io.nemu.proto.cri.Mount;
+import io.nemu.proto.cri.NamespaceMode;
+import io.nemu.proto.cri.NamespaceOption;
+import io.nemu.proto.cri.PodSandboxConfig;
+import io.nemu.proto.cri.PodSandboxMetadata;
+import io.nemu.proto.cri.RuntimeCondition;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * What a CRI test needs: a private containerd with the CRI plugin, the runc handler and the
+ * {@code nemu} handler declared by the distribution's own snippet
+ * ({@code share/containerd/containerd-nemu.toml}, only ConfigPath pointed at a test copy of the
+ * configuration), a CNI bridge network of its own, the local busybox and pause images, and a CRI
+ * client. {@link #close()} removes every pod still there, then stops containerd and deletes the bridge.
+ */
+final class CriEnv implements AutoCloseable {
+    static final String RUNC = "runc";
+    static final String NEMU = "nemu";
+
+    final Path work;
+    final Path dist;
+    final Path configPath;
+    final CniBridge network;
+    final Containerd containerd;
+    final CriClient cri;
+
+    private CriEnv(Path work, Path dist, Path configPath, CniBridge network, Containerd containerd, CriClient cri) {
+        this.work = work;
+        this.dist = dist;
+        this.configPath = configPath;
+        this.network = network;
+        this.containerd = containerd;
+        this.cri = cri;
+    }
+
+    /** The built distribution, packaging/target/nemu. */
+    static Path distribution() {
+        Path root = GuestPaths.repoRoot(Path.of("").toAbsolutePath())
+                .orElseThrow(() -> new IllegalStateException("not inside the source checkout"));
+        Path home = root.resolve("packaging/target/nemu");
+        if (!Files.isExecutable(home.resolve("bin/containerd-shim-nemu-v2"))) {
+            throw new IllegalStateException(home + "/bin/containerd-shim-nemu-v2 missing: build it with"
+                    + " `mvn -pl shim,packaging -am package -DskipTests`");
+        }
+        return home;
+    }
+
+    static boolean guestImageBuilt() {
+        return Files.exists(distribution().resolve("share/guest/manifest.json"));
+    }
+
+    /** The containerd snippet as shipped in the distribution. */
+    static Path shippedSnippet(Path dist) {
+        return dist.resolve("share/containerd/containerd-nemu.toml");
+    }
+
+    /** The shipped snippet with only its ConfigPath replaced. */
+    static String snippetWithConfigPath(String snippet, Path configPath) {
+        Matcher m = Pattern.compile("(?m)^(\\s*ConfigPath\\s*=\\s*)\"[^\"]*\"").matcher(snippet);
+        if (!m.find()) {
+            throw new IllegalStateException("the containerd snippet has no ConfigPath line:\n" + snippet);
+        }
+        return m.replaceFirst(Matcher.quoteReplacement(m.group(1) + "\"" + configPath + "\""));
+    }
+
+    /**
+     * A test copy of the distribution's configuration.toml: absolute guest paths (the shipped ones are
+     * relative to its folder), TCG (the probe's answer here anyway), and a longer agent dial timeout
+     * for boots on a busy 2-core machine.
+     */
+    static Path testConfig(Path dist, Path dir) throws IOException {
+        String text = Files.readString(dist.resolve("share/defaults/configuration.toml"));
+        Path guest = dist.resolve("share/guest");
+        text = replaceKey(text, "kernel", "\"" + guest.resolve("vmlinux") + "\"");
+        text = replaceKey(text, "initrd", "\"" + guest.resolve("initramfs.img") + "\"");
+        text = replaceKey(text, "accelerator", "\"tcg\"");
+        text = replaceKey(text, "dial_timeout", "120");
+        Path file = dir.resolve("configuration.toml");
+        Files.writeString(file, text);
+        return file;
+    }
+
+    private static String replaceKey(String toml, String key, String value) {
+        Matcher m = Pattern.compile("(?m)^" + Pattern.quote(key) + "\\s*=.*$").matcher(toml);
+        if (!m.find()) {
+            throw new IllegalStateException("configuration.toml has no '" + key + "' line");
+        }
+        return m.replaceFirst(Matcher.quoteReplacement(key + " = " + value));
+    }
+
+    static CriEnv start(Path work, String bridge, String subnet) throws IOException {
+        Path dist = distribution();
+        Path configPath = testConfig(dist, work);
+        String snippet = snippetWithConfigPath(Files.readString(shippedSnippet(dist)), configPath);
+        CniBridge network = CniBridge.create(bridge, subnet, work);
+        Containerd containerd = null;
+        CriClient cri = null;
+        try {
+            containerd = Containerd.builder()
+                    .cri(true)
+                    .sandboxImage(OciImages.PAUSE)
+                    .cniConfDir(network.confDir())
+                    .extraPath(dist.resolve("bin"))
+                    .extraConfig(snippet)
+                    .ctrTimeout(Duration.ofSeconds(120))
+                    .start();
+            OciImages.importInto(containerd, OciImages.writeArchive(work));
+            cri = CriClient.connect(Path.of(containerd.grpcAddress()));
+            awaitNetworkReady(cri, containerd);
+            return new CriEnv(work, dist, configPath, network, containerd, cri);
+        } catch (IOException | RuntimeException e) {
+            closeAll(e, cri, containerd, network);
+            throw e;
+        }
+    }
+
+    private static void awaitNetworkReady(CriClient cri, Containerd containerd) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        List<RuntimeCondition> conditions = List.of();
+        while (System.nanoTime() < deadline) {
+            conditions = cri.status().getStatus().getConditionsList();
+            if (conditions.stream().filter(c -> c.getType().equals("NetworkReady")).anyMatch(RuntimeCondition::getStatus)) {
+                return;
+            }
+            sleep(200);
+        }
+        throw new IllegalStateException("CRI did not report NetworkReady within 30 s: " + conditions
+                + "\ncontainerd log:\n" + containerd.logTail(30));
+    }
+
+    /** A pod config: pod network namespace, its own log folder. */
+    PodSandboxConfig podConfig(String name) throws IOException {
+        Path logs = Files.createDirectories(work.resolve("logs").resolve(name));
+        return PodSandboxConfig.newBuilder()
+                .setMetadata(PodSandboxMetadata.newBuilder().setName(name).setNamespace("default")
+                        .setUid(UUID.randomUUID().toString()).setAttempt(0))
+                .setHostname(name)
+                .setLogDirectory(logs.toString())
+                .setLinux(LinuxPodSandboxConfig.newBuilder().setSecurityContext(LinuxSandboxSecurityContext.newBuilder()
+                        .setNamespaceOptions(NamespaceOption.newBuilder().setNetwork(NamespaceMode.POD)
+                                .setPid(NamespaceMode.CONTAINER).setIpc(NamespaceMode.POD))))
+                .build();
+    }
+
+    /** A busybox container running {@code sh -c script}, logging to {@code <name>.log}. */
+    static ContainerConfig.Builder container(String name, String script) {
+        return ContainerConfig.newBuilder()
+                .setMetadata(ContainerMetadata.newBuilder().setName(name))
+                .setImage(ImageSpec.newBuilder().setImage(OciImages.BUSYBOX))
+                .addAllCommand(List.of("/bin/sh", "-c", script))
+                .setLogPath(name + ".log");
+    }
+
+    static Mount hostPath(Path host, String containerPath, boolean readOnly) {
+        return Mount.newBuilder().setHostPath(host.toString()).setContainerPath(containerPath).setReadonly(readOnly).build();
+    }
+
+    /** Stops and removes every pod containerd still knows of. */
+    void removeAllPods() {
+        for (var pod : cri.listPodSandboxes()) {
+            cri.stopPodSandbox(pod.getId());
+            cri.removePodSandbox(pod.getId());
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        List<Exception> problems = new ArrayList<>();
+        try {
+            if (containerd.isAlive()) {
+                removeAllPods();
+            }
+        } catch (RuntimeException e) {
+            problems.add(e);
+        }
+        Exception first = problems.isEmpty() ? null : problems.get(0);
+        IOException failure = new IOException("closing the CRI environment failed"
+                + (first == null ? "" : ": " + first.getMessage()));
+        if (first != null) {
+            failure.addSuppressed(first);
+        }
+        closeAll(failure, cri, containerd, network);
+        if (failure.getSuppressed().length > 0) {
+            throw failure;
+        }
+    }
+
+    private static void closeAll(Exception into, CriClient cri, Containerd containerd, CniBridge network) {
+        if (cri != null) {
+            try {
+                cri.close();
+            } catch (RuntimeException e) {
+                into.addSuppressed(e);
+            }
+        }
+        if (containerd != null) {
+            try {
+                containerd.close();
+            } catch (IOException | RuntimeException e) {
+                into.addSuppressed(e);
+            }
+        }
+        try {
+            network.close();
+        } catch (IOException | RuntimeException e) {
+            into.addSuppressed(e);
+        }
+    }
+
+    /** Deletes a folder the test made (nothing may be mounted below it by then). */
+    static void deleteTree(Path top) throws IOException {
+        if (!Files.exists(top)) {
+            return;
+        }
+        try (var walk = Files.walk(top)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+    }
+}
