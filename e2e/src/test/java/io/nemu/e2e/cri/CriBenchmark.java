@@ -173,21 +173,7 @@ public final class CriBenchmark {
     }
 
     static List<Long> floor(int runs) throws Exception {
-        List<Long> floor = new ArrayList<>();
-        GuestImage img = GuestImage.load(CriEnv.distribution().resolve("share/guest"));
-        for (int i = 0; i < runs; i++) {
-            Path run = Files.createTempDirectory(Path.of("/run"), "nemu-cri-bench-vm-");
-            try (Vm vm = new Vm(VmConfig.builder().profile(MachineProfile.virt()).kernel(img.kernel())
-                    .initrd(img.initrd()).runDir(run).accelerator(Accelerator.AUTO).build())) {
-                long t0 = System.nanoTime();
-                vm.start();
-                vm.waitForConsoleLine(Pattern.compile(Pattern.quote(img.readyLine())), Duration.ofSeconds(120));
-                floor.add((System.nanoTime() - t0) / 1_000_000);
-            } finally {
-                CriEnv.deleteTree(run);
-            }
-        }
-        return floor;
+        return io.nemu.e2e.bench.VmFloor.readyMillis(GuestImage.load(CriEnv.distribution().resolve("share/guest")), runs);
     }
 
     static void print(Map<String, List<long[]>> cycles, List<Long> floor, HostCost cost, int runs) {

@@ -4,7 +4,6 @@ import io.nemu.e2e.support.CniBridge;
 import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.CriClient;
 import io.nemu.e2e.support.OciImages;
-import io.nemu.firmware.GuestPaths;
 import io.nemu.proto.cri.ContainerConfig;
 import io.nemu.proto.cri.ContainerMetadata;
 import io.nemu.proto.cri.ImageSpec;
@@ -55,14 +54,7 @@ final class CriEnv implements AutoCloseable {
 
     /** The built distribution, packaging/target/nemu. */
     static Path distribution() {
-        Path root = GuestPaths.repoRoot(Path.of("").toAbsolutePath())
-                .orElseThrow(() -> new IllegalStateException("not inside the source checkout"));
-        Path home = root.resolve("packaging/target/nemu");
-        if (!Files.isExecutable(home.resolve("bin/containerd-shim-nemu-v2"))) {
-            throw new IllegalStateException(home + "/bin/containerd-shim-nemu-v2 missing: build it with"
-                    + " `mvn -pl shim,packaging -am package -DskipTests`");
-        }
-        return home;
+        return io.nemu.e2e.shim.Distribution.locate().home;
     }
 
     static boolean guestImageBuilt() {
@@ -240,11 +232,6 @@ final class CriEnv implements AutoCloseable {
     }
 
     static void sleep(long millis) {
-        try {
-            Thread.sleep(millis);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted", e);
-        }
+        Containerd.sleep(millis);
     }
 }

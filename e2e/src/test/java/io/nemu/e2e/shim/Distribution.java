@@ -19,14 +19,22 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /** The built distribution (packaging/target/nemu) and ways to run its shim like containerd does. */
-final class Distribution {
-    final Path home;
+public final class Distribution {
+    public final Path home;
 
     private Distribution(Path home) {
         this.home = home;
     }
 
-    static Distribution locate() {
+    /** {@code ctr run} arguments for our runtime with this configuration, then {@code tail}. */
+    static List<String> runArgs(Path config, String... tail) {
+        List<String> a = new ArrayList<>(List.of("run", "--runtime", "io.containerd.nemu.v2", "--runtime-config-path",
+                config.toString()));
+        a.addAll(List.of(tail));
+        return a;
+    }
+
+    public static Distribution locate() {
         Path root = GuestPaths.repoRoot(Path.of("").toAbsolutePath())
                 .orElseThrow(() -> new IllegalStateException("not inside the source checkout"));
         Path home = root.resolve("packaging/target/nemu");

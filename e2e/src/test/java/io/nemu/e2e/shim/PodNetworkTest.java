@@ -202,7 +202,7 @@ class PodNetworkTest {
     }
 
     private Containerd.CtrResult ctr(List<String> args) {
-        return containerd.ctr(RUN, args.toArray(new String[0]));
+        return containerd.ctr(RUN, args);
     }
 
     private String id(String base) {

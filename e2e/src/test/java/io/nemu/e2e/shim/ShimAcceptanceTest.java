@@ -63,13 +63,11 @@ class ShimAcceptanceTest {
     }
 
     private List<String> run(String... tail) throws IOException {
-        List<String> a = new ArrayList<>(List.of("run", "--runtime", RUNTIME, "--runtime-config-path", config.toString()));
-        a.addAll(List.of(tail));
-        return a;
+        return Distribution.runArgs(config, tail);
     }
 
     private Containerd.CtrResult ctr(List<String> args) {
-        return containerd.ctr(RUN, args.toArray(new String[0]));
+        return containerd.ctr(RUN, args);
     }
 
     /** ctr with our own stdin (the harness gives /dev/null). */

@@ -113,22 +113,8 @@ public final class ShimBenchmark {
                 memory = memoryPerPod(c, config, work);
             }
         }
-        List<Long> floor = new ArrayList<>();
         GuestImage img = dist.guestImage().orElse(null);
-        if (img != null) {
-            for (int i = 0; i < runs; i++) {
-                Path run = Files.createTempDirectory(Path.of("/run"), "nemu-bench-vm-");
-                try (Vm vm = new Vm(VmConfig.builder().profile(MachineProfile.virt()).kernel(img.kernel())
-                        .initrd(img.initrd()).runDir(run).accelerator(Accelerator.AUTO).build())) {
-                    long t0 = System.nanoTime();
-                    vm.start();
-                    vm.waitForConsoleLine(Pattern.compile(Pattern.quote(img.readyLine())), Duration.ofSeconds(120));
-                    floor.add((System.nanoTime() - t0) / 1_000_000);
-                } finally {
-                    io.nemu.shim.daemon.StateCleaner.removeTree(run);
-                }
-            }
-        }
+        List<Long> floor = img == null ? List.of() : io.nemu.e2e.bench.VmFloor.readyMillis(img, runs);
         long r = median(runc);
         System.out.printf("ctr run echo, runc:          median %d ms of %s%n", r, runc);
         if (!floor.isEmpty()) {

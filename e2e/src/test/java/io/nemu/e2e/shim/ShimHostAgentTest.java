@@ -71,13 +71,11 @@ class ShimHostAgentTest {
     }
 
     private List<String> run(String... tail) {
-        List<String> a = new ArrayList<>(List.of("run", "--runtime", RUNTIME, "--runtime-config-path", config.toString()));
-        a.addAll(List.of(tail));
-        return a;
+        return Distribution.runArgs(config, tail);
     }
 
     private Containerd.CtrResult ctr(List<String> args) {
-        return containerd.ctr(RUN, args.toArray(new String[0]));
+        return containerd.ctr(RUN, args);
     }
 
     private void assertNothingLeft(String id) throws Exception {

@@ -165,6 +165,11 @@ public final class Containerd implements AutoCloseable {
         return ctr(options.ctrTimeout, args);
     }
 
+    /** {@link #ctr(Duration, String...)} with the arguments in a list. */
+    public CtrResult ctr(Duration timeout, List<String> args) {
+        return ctr(timeout, args.toArray(new String[0]));
+    }
+
     /**
      * Runs {@code ctr --address <grpc> args...}; throws if it does not finish within {@code timeout}
      * (after killing it), so a hung call fails the test instead of hanging it.
@@ -728,7 +733,7 @@ public final class Containerd implements AutoCloseable {
         }
     }
 
-    static void sleep(long millis) {
+    public static void sleep(long millis) {
         try {
             Thread.sleep(millis);
         } catch (InterruptedException e) {
