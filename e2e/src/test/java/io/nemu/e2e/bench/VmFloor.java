@@ -13,7 +13,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Pattern;
 
-/** The bare VM floor the runtime benchmarks compare with: the guest image booted to its ready line (virt). */
+/**
+ * The bare VM floor the runtime benchmarks compare with (the guest image booted to its ready line, virt),
+ * and the median they report.
+ */
 public final class VmFloor {
     private VmFloor() {
     }
@@ -34,5 +37,15 @@ public final class VmFloor {
             }
         }
         return floor;
+    }
+
+    /** The median of the figures (the upper one of an even count), -1 for none. */
+    public static long median(List<Long> v) {
+        if (v.isEmpty()) {
+            return -1;
+        }
+        List<Long> s = new ArrayList<>(v);
+        java.util.Collections.sort(s);
+        return s.get(s.size() / 2);
     }
 }

@@ -4,20 +4,14 @@ import io.nemu.firmware.GuestImage;
 import io.nemu.proto.cri.ContainerConfig;
 import io.nemu.proto.cri.PodSandboxConfig;
 import io.nemu.shim.sandbox.SandboxPaths;
-import io.nemu.vmm.Accelerator;
-import io.nemu.vmm.MachineProfile;
-import io.nemu.vmm.Vm;
-import io.nemu.vmm.VmConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Pattern;
 
 /**
  * Prints, in one run: the CRI pod cycle (RunPodSandbox, CreateContainer, StartContainer, ExecSync,
@@ -239,11 +233,6 @@ public final class CriBenchmark {
     }
 
     static long median(List<Long> v) {
-        if (v.isEmpty()) {
-            return -1;
-        }
-        List<Long> s = new ArrayList<>(v);
-        Collections.sort(s);
-        return s.get(s.size() / 2);
+        return io.nemu.e2e.bench.VmFloor.median(v);
     }
 }

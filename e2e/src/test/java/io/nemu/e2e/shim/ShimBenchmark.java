@@ -6,10 +6,6 @@ import io.nemu.proto.containerd.task.v2.ConnectRequest;
 import io.nemu.proto.containerd.task.v2.ShutdownRequest;
 import io.nemu.proto.containerd.task.v2.TaskGrpc;
 import io.nemu.ttrpc.TtrpcClient;
-import io.nemu.vmm.Accelerator;
-import io.nemu.vmm.MachineProfile;
-import io.nemu.vmm.Vm;
-import io.nemu.vmm.VmConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -213,12 +209,7 @@ public final class ShimBenchmark {
     }
 
     static long median(List<Long> v) {
-        if (v.isEmpty()) {
-            return -1;
-        }
-        List<Long> s = new ArrayList<>(v);
-        Collections.sort(s);
-        return s.get(s.size() / 2);
+        return io.nemu.e2e.bench.VmFloor.median(v);
     }
 
 }
