@@ -227,17 +227,9 @@ class PodSemanticsTest {
         assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(work.toString()), "mounts of the pod left");
     }
 
-    private static String json(String s) {
-        StringBuilder b = new StringBuilder("\"");
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '"' -> b.append("\\\"");
-                case '\\' -> b.append("\\\\");
-                case '\n' -> b.append("\\n");
-                default -> b.append(c);
-            }
-        }
-        return b.append('"').toString();
+    /** A JSON string literal (Jackson's escaping, as the shim reads it back). */
+    private static String json(String s) throws IOException {
+        return io.nemu.shim.oci.Bundle.json().writeValueAsString(s);
     }
 
     @Test
