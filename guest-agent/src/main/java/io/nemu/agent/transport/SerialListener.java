@@ -6,6 +6,8 @@ import io.nemu.agent.Listener;
 import io.nemu.agent.Log;
 import io.nemu.agent.sys.Fd;
 import io.nemu.agent.sys.Libc;
+import io.nemu.ttrpc.SessionSplitter;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,6 +18,7 @@ import java.util.List;
  * whose host end is a unix socket of QEMU. One ttrpc connection at a time: it starts with the first
  * bytes after the host connected and ends when the host disconnects. The port stays open all along;
  * while no host is connected a read returns 0 at once (virtio_console), so the loop then sleeps briefly.
+ * A host that reconnects before the loop reads that 0 is found by its first request ({@link SessionSplitter}).
  */
 public final class SerialListener implements Listener {
     static final int IDLE_POLL_MILLIS = 20;
@@ -44,13 +47,19 @@ public final class SerialListener implements Listener {
         return p;
     }
 
-    private static final class Port implements AutoCloseable {
+    private static final class Port implements AutoCloseable, SessionSplitter.Output {
         private final Fd fd;
         private final Path dev;
         private final TtrpcBridge bridge;
         private final List<BindableService> services;
         private volatile boolean closed;
         private volatile TtrpcBridge.Connection current;
+        // Read thread only: frame boundaries, bytes not yet handed on, and sessions so far.
+        private final SessionSplitter splitter = new SessionSplitter();
+        private final ByteArrayOutputStream pending = new ByteArrayOutputStream();
+        private int count;
+        // After the server dropped a connection, the rest of that host session is not ttrpc we can follow.
+        private boolean discard;
 
         Port(Fd fd, Path dev, TtrpcBridge bridge, List<BindableService> services) {
             this.fd = fd;
@@ -61,9 +70,6 @@ public final class SerialListener implements Listener {
 
         void readLoop() {
             byte[] buf = new byte[64 * 1024];
-            int count = 0;
-            // After the server dropped a connection, the rest of that host session is not ttrpc we can follow.
-            boolean discard = false;
             while (!closed) {
                 int n;
                 try {
@@ -77,30 +83,58 @@ public final class SerialListener implements Listener {
                 }
                 if (n < 0) { // host not connected (any more)
                     endSession();
+                    splitter.reset();
                     discard = false;
                     pause(IDLE_POLL_MILLIS);
                     continue;
                 }
-                TtrpcBridge.Connection c = current;
-                if (c == null && !discard) {
-                    try {
-                        c = bridge.open("serial-" + (++count), fd::writeFully);
-                        current = c;
-                        Log.info("serial %s: host connected", dev);
-                    } catch (IOException e) {
-                        Log.warn("serial %s: %s", dev, e.getMessage());
-                        discard = true;
-                        continue;
-                    }
-                }
-                if (c != null && !c.deliver(buf, n)) {
-                    Log.warn("serial %s: connection closed by the agent; ignoring input until the host reconnects", dev);
-                    current = null;
-                    discard = true;
+                try {
+                    splitter.feed(buf, 0, n, this);
+                    flush();
+                } catch (IOException e) {
+                    Log.warn("serial %s: %s", dev, e.getMessage());
                 }
             }
             endSession();
             fd.close();
+        }
+
+        @Override
+        public void bytes(byte[] b, int off, int len) {
+            pending.write(b, off, len);
+        }
+
+        @Override
+        public void newSession() throws IOException {
+            flush();
+            endSession();
+            discard = false;
+            Log.info("serial %s: a new host session began without a disconnect in between", dev);
+        }
+
+        /** Hands what was read to the current session, opening one with the first bytes of a host. */
+        private void flush() throws IOException {
+            if (pending.size() == 0) {
+                return;
+            }
+            byte[] b = pending.toByteArray();
+            pending.reset();
+            TtrpcBridge.Connection c = current;
+            if (c == null && !discard) {
+                try {
+                    c = bridge.open("serial-" + (++count), fd::writeFully);
+                    current = c;
+                    Log.info("serial %s: host connected", dev);
+                } catch (IOException e) {
+                    discard = true;
+                    throw e;
+                }
+            }
+            if (c != null && !c.deliver(b, b.length)) {
+                Log.warn("serial %s: connection closed by the agent; ignoring input until the host reconnects", dev);
+                current = null;
+                discard = true;
+            }
         }
 
         private void endSession() {
