@@ -12,6 +12,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * {@code --listen serial:/dev/virtio-ports/agent.channel.0}: the bring-up channel, a virtio-serial port
@@ -22,6 +25,7 @@ import java.util.List;
  */
 public final class SerialListener implements Listener {
     static final int IDLE_POLL_MILLIS = 20;
+    static final int SESSION_END_WAIT_SECONDS = 2;
 
     @Override
     public String name() {
@@ -142,6 +146,14 @@ public final class SerialListener implements Listener {
             if (c != null) {
                 current = null;
                 c.close();
+                // The next session writes to the same port: let this one's last frames out first, whole.
+                try {
+                    c.done().get(SESSION_END_WAIT_SECONDS, TimeUnit.SECONDS);
+                } catch (TimeoutException | ExecutionException e) {
+                    Log.warn("serial %s: the ended session still writes after %d s", dev, SESSION_END_WAIT_SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
                 Log.info("serial %s: host disconnected", dev);
             }
         }
