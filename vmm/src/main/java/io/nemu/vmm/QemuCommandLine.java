@@ -92,14 +92,23 @@ public final class QemuCommandLine {
      * A balloon that is never inflated, only there for free page reporting: the guest reports free 2 MiB
      * blocks and QEMU discards them (a hole punched in the memfd), so the host gets that RAM back.
      */
+    /** {@code nemu.accel=kvm} or {@code nemu.accel=tcg}: tells the guest what runs its code. */
+    public static String accelArg(Accelerator resolved) {
+        return "nemu.accel=" + resolved.name().toLowerCase(java.util.Locale.ROOT);
+    }
+
     static List<String> balloonArgs(MachineProfile p) {
         return List.of("-device", p.virtioBalloonDevice() + ",id=" + BALLOON_DEVICE + ",free-page-reporting=on"
                 + p.virtioDeviceOptions());
     }
 
-    /** The kernel command line: base words, the profile's, then the config's extras (last wins). */
+    /**
+     * The kernel command line: base words, the accelerator, the profile's, then the config's extras (last
+     * wins). The guest's /init reads {@code nemu.accel}: under TCG it runs the agent without a JIT.
+     */
     public static List<String> kernelArgs(VmConfig c, Accelerator accel, OptionalLong tscKhz) {
         List<String> k = new ArrayList<>(BASE_KERNEL_ARGS);
+        k.add(accelArg(accel));
         k.addAll(c.profile().kernelArgs(accel, tscKhz));
         k.addAll(c.kernelArgs());
         return k;

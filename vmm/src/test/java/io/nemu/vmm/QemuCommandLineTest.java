@@ -61,7 +61,7 @@ class QemuCommandLineTest {
         assertEquals("none", arg(a, "-display"));
         assertEquals("/k/vmlinux", arg(a, "-kernel"));
         assertEquals("/k/initrd.img", arg(a, "-initrd"));
-        assertEquals("console=ttyS0 panic=1 quiet tsc_early_khz=2445404 nemu.fsprobe=1", arg(a, "-append"));
+        assertEquals("console=ttyS0 panic=1 quiet nemu.accel=tcg tsc_early_khz=2445404 nemu.fsprobe=1", arg(a, "-append"));
         assertEquals("chardev:console", arg(a, "-serial"));
         List<String> chardevs = all(a, "-chardev");
         assertTrue(chardevs.contains("file,id=console,path=/run/nemu/vm1/console.log"), chardevs.toString());
@@ -84,6 +84,7 @@ class QemuCommandLineTest {
         assertEquals("kvm", arg(a, "-accel"));
         assertEquals("host", arg(a, "-cpu"));
         assertFalse(arg(a, "-append").contains("tsc_early_khz"));
+        assertTrue(List.of(arg(a, "-append").split(" ")).contains("nemu.accel=kvm"), arg(a, "-append"));
         assertFalse(a.contains("-sandbox"));
         assertFalse(a.contains("-initrd") && !a.contains("/k/initrd.img"));
     }
@@ -101,7 +102,7 @@ class QemuCommandLineTest {
         assertEquals("1024M,slots=4,maxmem=8192M", arg(a, "-m"));
         assertEquals("memory-backend-memfd,id=mem,size=1024M,share=on", arg(a, "-object"));
         assertFalse(a.contains("-initrd"));
-        assertEquals("console=ttyS0 panic=1 quiet", arg(a, "-append"));
+        assertEquals("console=ttyS0 panic=1 quiet nemu.accel=tcg", arg(a, "-append"));
         List<String> devices = all(a, "-device");
         assertEquals(List.of("pcie-root-port,id=hotplug0,bus=pcie.0,chassis=1",
                 "pcie-root-port,id=hotplug1,bus=pcie.0,chassis=2",

@@ -145,6 +145,7 @@ public final class BootBenchmark {
         Files.deleteIfExists(serial);
         OptionalLong tsc = HostCpu.tscKhz();
         List<String> kargs = new ArrayList<>(QemuCommandLine.BASE_KERNEL_ARGS);
+        kargs.add(QemuCommandLine.accelArg(accel));
         kargs.addAll(profile.kernelArgs(accel, tsc));
         String machine = profile.hotplug() ? "q35" : "microvm,acpi=on,pic=off,pit=off,x-option-roms=off,rtc=on";
         List<String> cmd = new ArrayList<>(List.of(VmConfig.DEFAULT_QEMU.toString(), "-machine", machine,
