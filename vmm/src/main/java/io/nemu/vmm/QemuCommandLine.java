@@ -104,7 +104,8 @@ public final class QemuCommandLine {
 
     /**
      * The kernel command line: base words, the accelerator, the profile's, then the config's extras (last
-     * wins). The guest's /init reads {@code nemu.accel}: under TCG it runs the agent without a JIT.
+     * wins). The guest's /init reads {@code nemu.accel}: under TCG with one vCPU it runs the agent without
+     * a JIT.
      */
     public static List<String> kernelArgs(VmConfig c, Accelerator accel, OptionalLong tscKhz) {
         List<String> k = new ArrayList<>(BASE_KERNEL_ARGS);
