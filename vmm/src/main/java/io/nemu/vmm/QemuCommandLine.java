@@ -92,14 +92,14 @@ public final class QemuCommandLine {
      * A balloon that is never inflated, only there for free page reporting: the guest reports free 2 MiB
      * blocks and QEMU discards them (a hole punched in the memfd), so the host gets that RAM back.
      */
-    /** {@code nemu.accel=kvm} or {@code nemu.accel=tcg}: tells the guest what runs its code. */
-    public static String accelArg(Accelerator resolved) {
-        return "nemu.accel=" + resolved.name().toLowerCase(java.util.Locale.ROOT);
-    }
-
     static List<String> balloonArgs(MachineProfile p) {
         return List.of("-device", p.virtioBalloonDevice() + ",id=" + BALLOON_DEVICE + ",free-page-reporting=on"
                 + p.virtioDeviceOptions());
+    }
+
+    /** {@code nemu.accel=kvm} or {@code nemu.accel=tcg}: tells the guest what runs its code. */
+    public static String accelArg(Accelerator resolved) {
+        return "nemu.accel=" + resolved.name().toLowerCase(java.util.Locale.ROOT);
     }
 
     /**
