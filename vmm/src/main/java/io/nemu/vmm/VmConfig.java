@@ -79,27 +79,6 @@ public record VmConfig(
     /** Runs QEMU inside {@link #netns()} (it execs, so the pid stays QEMU's). */
     public static final Path NSENTER = Path.of("/usr/bin/nsenter");
 
-    /** Without network devices (the fields before they existed). */
-    public VmConfig(MachineProfile profile, Path kernel, Path initrd, List<String> kernelArgs, int vcpus, int memoryMib,
-            int maxVcpus, int memorySlots, int maxMemoryMib, int pciRootPorts, Path sharedDir, String sharedTag,
-            CacheMode sharedCache, Path runDir, Path consoleLog, Accelerator accelerator, Path qemuBinary,
-            Path virtiofsdBinary, AgentTransport agentTransport, Duration startTimeout) {
-        this(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots, maxMemoryMib, pciRootPorts,
-                sharedDir, sharedTag, sharedCache, runDir, consoleLog, accelerator, qemuBinary, virtiofsdBinary,
-                agentTransport, startTimeout, List.of(), null);
-    }
-
-    /** Without free page reporting (the fields before it existed). */
-    public VmConfig(MachineProfile profile, Path kernel, Path initrd, List<String> kernelArgs, int vcpus, int memoryMib,
-            int maxVcpus, int memorySlots, int maxMemoryMib, int pciRootPorts, Path sharedDir, String sharedTag,
-            CacheMode sharedCache, Path runDir, Path consoleLog, Accelerator accelerator, Path qemuBinary,
-            Path virtiofsdBinary, AgentTransport agentTransport, Duration startTimeout, List<NetDevice> netDevices,
-            Path netns) {
-        this(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots, maxMemoryMib, pciRootPorts,
-                sharedDir, sharedTag, sharedCache, runDir, consoleLog, accelerator, qemuBinary, virtiofsdBinary,
-                agentTransport, startTimeout, netDevices, netns, false);
-    }
-
     public VmConfig {
         require(profile != null, "profile", "is missing");
         require(kernel != null, "kernel", "is missing");

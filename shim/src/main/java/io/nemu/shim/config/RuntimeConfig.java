@@ -39,16 +39,6 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
             List<java.util.regex.Pattern> enableAnnotations,
             boolean reclaimGuestFreedMemory) {
 
-        /** Without {@code reclaim_guest_freed_memory} (the fields before it existed): on, its default. */
-        public Hypervisor(Path path, Path kernel, Path initrd, MachineProfile machineType, List<String> kernelParams,
-                int defaultVcpus, int defaultMaxVcpus, int defaultMemoryMib, int memorySlots, int defaultMaxMemoryMib,
-                int pcieRootPorts, SharedFs sharedFs, Path virtioFsDaemon, CacheMode virtioFsCache,
-                Accelerator accelerator, boolean enableDebug, List<java.util.regex.Pattern> enableAnnotations) {
-            this(path, kernel, initrd, machineType, kernelParams, defaultVcpus, defaultMaxVcpus, defaultMemoryMib,
-                    memorySlots, defaultMaxMemoryMib, pcieRootPorts, sharedFs, virtioFsDaemon, virtioFsCache,
-                    accelerator, enableDebug, enableAnnotations, true);
-        }
-
         /**
          * Whether the pod annotation {@code io.katacontainers.config.hypervisor.<name>} may change this
          * value: Kata's {@code enable_annotations}, regular expressions matched against the whole name.
