@@ -2,6 +2,7 @@ package io.nemu.e2e.agent;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nemu.e2e.support.QemuMemory;
 import io.nemu.firmware.GuestImage;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.AgentTransport;
@@ -9,7 +10,6 @@ import io.nemu.vmm.ChildProcesses;
 import io.nemu.vmm.MachineProfile;
 import io.nemu.vmm.Vm;
 import io.nemu.vmm.VmConfig;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -39,19 +39,12 @@ class FreePageReportingTest {
         children.assertNoneLeft();
     }
 
-    private record Rss(long rssKib, long shmemKib) {
-        @Override
-        public String toString() {
-            return String.format("QEMU RSS %d MiB (shmem %d MiB)", rssKib / 1024, shmemKib / 1024);
-        }
-    }
-
     @Test
     void reportedFreePagesLeaveQemu() throws Exception {
         GuestImage image = AgentImages.get();
-        Rss off = boot(image, MachineProfile.virt(), false);
-        Rss on = boot(image, MachineProfile.virt(), true);
-        Rss q35 = boot(image, MachineProfile.virtHotplug(), true);
+        QemuMemory off = boot(image, MachineProfile.virt(), false);
+        QemuMemory on = boot(image, MachineProfile.virt(), true);
+        QemuMemory q35 = boot(image, MachineProfile.virtHotplug(), true);
         System.out.printf("FIGURE virt, no balloon: %s%nFIGURE virt, free page reporting: %s%n"
                 + "FIGURE virt-hotplug, free page reporting: %s%n", off, on, q35);
         // Guest RAM is the memfd (RSS's shmem part; the rest is QEMU's own, mostly TCG's code buffer). The
@@ -61,7 +54,7 @@ class FreePageReportingTest {
         assertTrue(q35.shmemKib() < off.shmemKib() - 64 * 1024, "virt-hotplug: " + q35 + " is not well below " + off);
     }
 
-    private Rss boot(GuestImage image, MachineProfile profile, boolean reporting) throws Exception {
+    private QemuMemory boot(GuestImage image, MachineProfile profile, boolean reporting) throws Exception {
         Path dir = Files.createDirectories(tmp.resolve(profile.name() + "-" + reporting));
         Path share = Files.createDirectories(dir.resolve("share"));
         VmConfig.Builder b = VmConfig.builder().profile(profile).kernel(image.kernel()).initrd(image.initrd())
@@ -73,20 +66,11 @@ class FreePageReportingTest {
             vm.start();
             vm.waitForConsoleLine(Pattern.compile("nemu-agent .* agent ready: "), Duration.ofSeconds(180));
             Thread.sleep(SETTLE.toMillis());
-            Rss r = new Rss(statusKib(vm.pid(), "VmRSS:"), statusKib(vm.pid(), "RssShmem:"));
+            QemuMemory r = QemuMemory.of(vm.pid());
             System.out.printf("%s reporting=%s: %s%n", profile.name(), reporting, r);
             return r;
         } finally {
             vm.stop(Duration.ZERO);
         }
-    }
-
-    private static long statusKib(long pid, String field) throws IOException {
-        for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-            if (l.startsWith(field)) {
-                return Long.parseLong(l.substring(field.length()).trim().split("\\s+")[0]);
-            }
-        }
-        throw new IOException("no " + field + " in /proc/" + pid + "/status");
     }
 }

@@ -120,7 +120,7 @@ public final class BootBenchmark {
             vm.waitForConsoleLine(Pattern.compile(Pattern.quote(image.readyLine())), Duration.ofSeconds(120));
             long ready = System.nanoTime();
             long qemuRss = ProcessTools.rssKib(vm.pid());
-            long qemuShmem = statusKib(vm.pid(), "RssShmem:");
+            long qemuShmem = ProcessTools.procKib(vm.pid(), "status", "RssShmem");
             long vfsdRss = vm.virtiofsdPid().isPresent() ? ProcessTools.rssKib(vm.virtiofsdPid().getAsLong()) : 0;
             long s0 = System.nanoTime();
             Integer code = vm.stop(Duration.ofSeconds(30));
@@ -220,20 +220,6 @@ public final class BootBenchmark {
         cpio.putArchiveEntry(e);
         cpio.write(data);
         cpio.closeArchiveEntry();
-    }
-
-    /** A "Name:  N kB" line of /proc/PID/status, in KiB; -1 if absent. */
-    private static long statusKib(long pid, String key) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-                if (line.startsWith(key)) {
-                    return Long.parseLong(line.substring(key.length()).trim().split("\\s+")[0]);
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            return -1;
-        }
-        return -1;
     }
 
     private static long median(long[] v) {

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.nemu.e2e.support.Containerd;
-import java.io.IOException;
+import io.nemu.e2e.support.QemuMemory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -30,25 +30,18 @@ class PodMemoryTest {
     Path work;
     private final Distribution dist = Distribution.locate();
 
-    private record Memory(long rssKib, long shmemKib) {
-        @Override
-        public String toString() {
-            return String.format("QEMU RSS %d MiB (guest RAM part, RssShmem %d MiB)", rssKib / 1024, shmemKib / 1024);
-        }
-    }
-
     @Test
     void freePageReportingGivesFreedGuestRamBack() throws Exception {
         assumeTrue(dist.guestImage().isPresent(), "no guest image in " + dist.guestDir() + " (nemu image build)");
         assumeTrue(dist.guestHasAgent(), "the guest image has no guest agent");
-        Memory off = pod(false);
-        Memory on = pod(true);
+        QemuMemory off = pod(false);
+        QemuMemory on = pod(true);
         System.out.printf("FIGURE pod, reclaim_guest_freed_memory = false: %s%n", off);
         System.out.printf("FIGURE pod, reclaim_guest_freed_memory = true:  %s%n", on);
         assertTrue(on.shmemKib() < off.shmemKib() - 64 * 1024, on + " is not well below " + off);
     }
 
-    private Memory pod(boolean reclaim) throws Exception {
+    private QemuMemory pod(boolean reclaim) throws Exception {
         Path dir = Files.createDirectories(work.resolve("reclaim-" + reclaim));
         Path config = dist.writeConfig(dir, "reclaim_guest_freed_memory = " + reclaim, "dial_timeout = 90");
         Path rootfs = Distribution.busyboxRootfs(dir.resolve("rootfs"));
@@ -64,7 +57,7 @@ class PodMemoryTest {
                 long qemu = Long.parseLong(m.group(1));
                 assertTrue(ProcessHandle.of(qemu).flatMap(h -> h.info().command()).orElse("").contains("qemu"),
                         "task pid " + qemu + " is not QEMU");
-                Memory mem = new Memory(statusKib(qemu, "VmRSS:"), statusKib(qemu, "RssShmem:"));
+                QemuMemory mem = QemuMemory.of(qemu);
                 System.out.printf("reclaim_guest_freed_memory = %s: %s%n", reclaim, mem);
                 return mem;
             } finally {
@@ -76,14 +69,5 @@ class PodMemoryTest {
                 c.ctr("container", "rm", id);
             }
         }
-    }
-
-    private static long statusKib(long pid, String field) throws IOException {
-        for (String l : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-            if (l.startsWith(field)) {
-                return Long.parseLong(l.substring(field.length()).trim().split("\\s+")[0]);
-            }
-        }
-        throw new IOException("no " + field + " in /proc/" + pid + "/status");
     }
 }

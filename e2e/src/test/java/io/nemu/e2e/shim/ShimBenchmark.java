@@ -6,6 +6,7 @@ import io.nemu.proto.containerd.task.v2.ConnectRequest;
 import io.nemu.proto.containerd.task.v2.ShutdownRequest;
 import io.nemu.proto.containerd.task.v2.TaskGrpc;
 import io.nemu.ttrpc.TtrpcClient;
+import io.nemu.vmm.process.ProcessTools;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -192,16 +193,7 @@ public final class ShimBenchmark {
     }
 
     static long rollupKib(long pid, String key) {
-        try {
-            for (String l : Files.readAllLines(Path.of("/proc", Long.toString(pid), "smaps_rollup"))) {
-                if (l.startsWith(key + ":")) {
-                    return Long.parseLong(l.replaceAll("[^0-9]", ""));
-                }
-            }
-        } catch (Exception ignored) {
-            // gone
-        }
-        return -1;
+        return ProcessTools.procKib(pid, "smaps_rollup", key);
     }
 
     static long pssKib(long pid) {

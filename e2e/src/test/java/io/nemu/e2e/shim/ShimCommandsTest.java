@@ -11,6 +11,7 @@ import io.nemu.proto.containerd.task.v2.DeleteResponse;
 import io.nemu.proto.containerd.task.v2.ShutdownRequest;
 import io.nemu.proto.containerd.task.v2.TaskGrpc;
 import io.nemu.ttrpc.TtrpcClient;
+import io.nemu.vmm.process.ProcessTools;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -196,15 +197,6 @@ class ShimCommandsTest {
     }
 
     static long rssKib(long pid) {
-        try {
-            for (String l : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-                if (l.startsWith("VmRSS:")) {
-                    return Long.parseLong(l.replaceAll("[^0-9]", ""));
-                }
-            }
-        } catch (Exception ignored) {
-            // gone
-        }
-        return -1;
+        return ProcessTools.rssKib(pid);
     }
 }

@@ -76,10 +76,19 @@ public final class ProcessTools {
 
     /** Resident set size of a process in KiB (VmRSS), or -1. */
     public static long rssKib(long pid) {
+        return procKib(pid, "status", "VmRSS");
+    }
+
+    /**
+     * A {@code key:  N kB} figure of {@code /proc/PID/file} ({@code status}, {@code smaps_rollup}) in KiB, or
+     * -1 if the process or the line is gone.
+     */
+    public static long procKib(long pid, String file, String key) {
+        String prefix = key + ":";
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-                if (line.startsWith("VmRSS:")) {
-                    return Long.parseLong(line.substring(6).trim().split("\\s+")[0]);
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), file))) {
+                if (line.startsWith(prefix)) {
+                    return Long.parseLong(line.substring(prefix.length()).trim().split("\\s+")[0]);
                 }
             }
         } catch (IOException | RuntimeException e) {
