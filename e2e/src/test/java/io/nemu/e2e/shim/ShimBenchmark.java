@@ -58,8 +58,8 @@ public final class ShimBenchmark {
                 long pid = TaskGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
                         .connect(ConnectRequest.newBuilder().setId(id).build()).getShimPid();
                 Thread.sleep(500);
-                rss.add(ShimCommandsTest.rssKib(pid));
-                pss.add(pssKib(pid));
+                rss.add(ProcessTools.rssKib(pid));
+                pss.add(rollupKib(pid, "Pss"));
                 TaskGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
                         .shutdown(ShutdownRequest.newBuilder().setId(id).build());
                 ProcessHandle.of(pid).ifPresent(h -> h.onExit().join());
@@ -174,10 +174,10 @@ public final class ShimBenchmark {
                         .findFirst().orElse(-1L);
                 lines.add(String.format("pod %s: shim daemon RSS %.1f MiB, PSS %.1f MiB, private %.1f MiB"
                         + " (aim <= 48 MiB); QEMU RSS %.1f MiB; virtiofsd RSS %.1f MiB", id,
-                        ShimCommandsTest.rssKib(daemon) / 1024.0, rollupKib(daemon, "Pss") / 1024.0,
+                        ProcessTools.rssKib(daemon) / 1024.0, rollupKib(daemon, "Pss") / 1024.0,
                         (rollupKib(daemon, "Private_Clean") + rollupKib(daemon, "Private_Dirty")) / 1024.0,
-                        ShimCommandsTest.rssKib(qemu) / 1024.0,
-                        virtiofsd < 0 ? Double.NaN : ShimCommandsTest.rssKib(virtiofsd) / 1024.0));
+                        ProcessTools.rssKib(qemu) / 1024.0,
+                        virtiofsd < 0 ? Double.NaN : ProcessTools.rssKib(virtiofsd) / 1024.0));
             }
             return lines;
         } finally {
@@ -192,16 +192,12 @@ public final class ShimBenchmark {
         }
     }
 
+    /** A figure of /proc/PID/smaps_rollup in KiB, -1 if gone. */
     static long rollupKib(long pid, String key) {
         return ProcessTools.procKib(pid, "smaps_rollup", key);
-    }
-
-    static long pssKib(long pid) {
-        return rollupKib(pid, "Pss");
     }
 
     static long median(List<Long> v) {
         return io.nemu.e2e.bench.VmFloor.median(v);
     }
-
 }

@@ -118,7 +118,7 @@ class ShimCommandsTest {
             var v3 = io.nemu.proto.containerd.task.v3.TaskGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
                     .connect(io.nemu.proto.containerd.task.v3.ConnectRequest.newBuilder().setId(id).build());
             assertEquals(r.getShimPid(), v3.getShimPid());
-            System.out.println("daemon pid " + r.getShimPid() + " RSS " + rssKib(r.getShimPid()) + " KiB");
+            System.out.println("daemon pid " + r.getShimPid() + " RSS " + ProcessTools.rssKib(r.getShimPid()) + " KiB");
 
             // A second start for the same id finds the running daemon.
             Distribution.Run again = dist.shim(bundle, env(), Distribution.runtimeOptions(config), TIMEOUT, flags(id, "start"));
@@ -194,9 +194,5 @@ class ShimCommandsTest {
         assertEquals(0, info.exitCode());
         assertNotEquals(0, info.stdout().length);
         assertTrue(info.out().contains("io.containerd.nemu.v2"));
-    }
-
-    static long rssKib(long pid) {
-        return ProcessTools.rssKib(pid);
     }
 }
