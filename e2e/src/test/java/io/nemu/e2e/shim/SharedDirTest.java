@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.nemu.firmware.GuestImage;
-import io.nemu.shim.daemon.Mounts;
+import io.nemu.shim.mount.Mounts;
 import io.nemu.shim.daemon.StateCleaner;
 import io.nemu.shim.sandbox.SharedDir;
 import io.nemu.vmm.Accelerator;

@@ -1,16 +1,14 @@
 package io.nemu.shim.daemon;
 
+import io.nemu.shim.mount.SafeTree;
 import io.nemu.shim.sandbox.SandboxPaths;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
-import java.util.stream.Stream;
 
 /**
  * Removes whatever a sandbox's daemon left after it died: the processes it recorded (only if the pid
@@ -32,12 +30,13 @@ public final class StateCleaner {
         }
         // QEMU is gone: its taps and filters in the pod's netns can go too.
         done.addAll(io.nemu.shim.network.PodNetwork.cleanUpRecorded(paths.state()));
-        done.addAll(unmountUnder(paths.sharedBase()));
+        // The shared folder holds the container roots and the pod's host volumes: it goes only once nothing is
+        // mounted there, and the state (the record of what to clean) stays with it so that a later delete retries.
         try {
-            removeTree(paths.sharedBase());
-            removeTree(paths.state());
+            done.addAll(SafeTree.host().unmountAndRemove(paths.sharedBase()));
+            SafeTree.host().remove(paths.state());
         } catch (IOException e) {
-            done.add("could not remove state: " + e.getMessage());
+            done.add("left the sandbox's folders in place: " + e.getMessage());
         }
         return done;
     }
@@ -74,71 +73,17 @@ public final class StateCleaner {
         return true;
     }
 
-    /** Unmounts (lazily, deepest first) every mount point at or under {@code dir}. */
+    /** Unmounts every mount point at or under {@code dir}; a line per mount, or the reason it could not. */
     public static List<String> unmountUnder(Path dir) {
-        List<String> done = new ArrayList<>();
-        List<String> points = new ArrayList<>();
-        String prefix = dir.toAbsolutePath().normalize().toString();
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
-                String[] f = line.split(" ");
-                if (f.length > 4) {
-                    String mp = unescape(f[4]);
-                    if (mp.equals(prefix) || mp.startsWith(prefix + "/")) {
-                        points.add(mp);
-                    }
-                }
-            }
+            return SafeTree.host().unmountAll(dir);
         } catch (IOException e) {
-            done.add("cannot read mountinfo: " + e.getMessage());
-            return done;
+            return List.of(e.getMessage());
         }
-        points.sort(Comparator.comparingInt(String::length).reversed());
-        for (String mp : points) {
-            if (Mounts.umount(mp, Duration.ofSeconds(10))) {
-                done.add("unmounted " + mp);
-            } else {
-                done.add("could not unmount " + mp);
-            }
-        }
-        return done;
     }
 
-    static String unescape(String s) {
-        StringBuilder b = new StringBuilder();
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '\\' && i + 3 < s.length() + 0 && s.substring(i + 1, Math.min(s.length(), i + 4)).matches("[0-7]{3}")) {
-                b.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
-                i += 3;
-            } else {
-                b.append(c);
-            }
-        }
-        return b.toString();
-    }
-
-    /** Deletes a folder tree without following links; refuses to cross into a mount. */
+    /** Deletes a folder tree only if nothing under it is mounted ({@link SafeTree#remove}). */
     public static void removeTree(Path top) throws IOException {
-        if (!Files.exists(top, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        List<Path> all;
-        try (Stream<Path> s = Files.walk(top)) {
-            all = s.sorted(Comparator.reverseOrder()).toList();
-        }
-        IOException first = null;
-        for (Path p : all) {
-            try {
-                Files.deleteIfExists(p);
-            } catch (IOException e) {
-                if (first == null) {
-                    first = e;
-                }
-            }
-        }
-        if (first != null) {
-            throw first;
-        }
+        SafeTree.host().remove(top);
     }
 }

@@ -1,6 +1,6 @@
 package io.nemu.shim.sandbox;
 
-import io.nemu.shim.daemon.Mounts;
+import io.nemu.shim.mount.Mounts;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

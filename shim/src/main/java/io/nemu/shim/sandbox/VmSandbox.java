@@ -38,7 +38,7 @@ import io.nemu.shim.cli.RuntimeOptions;
 import io.nemu.shim.config.ConfigException;
 import io.nemu.shim.config.ConfigLoader;
 import io.nemu.shim.config.RuntimeConfig;
-import io.nemu.shim.daemon.Mounts;
+import io.nemu.shim.mount.Mounts;
 import io.nemu.shim.daemon.StateCleaner;
 import io.nemu.shim.network.GuestNetwork;
 import io.nemu.shim.network.PodNetwork;

@@ -1,4 +1,4 @@
-package io.nemu.shim.daemon;
+package io.nemu.shim.mount;
 
 import java.io.IOException;
 import java.time.Duration;
@@ -32,21 +32,21 @@ public final class Mounts {
         }
     }
 
-    /** Lazy unmount; true if it worked. */
-    public static boolean umount(String point, Duration timeout) {
+    /** Lazy unmount ({@code umount -l}); throws with umount's own message when it fails or hangs. */
+    public static void umount(String point, Duration timeout) throws IOException {
+        Process p = new ProcessBuilder("umount", "-l", point).redirectErrorStream(true).start();
         try {
-            Process p = new ProcessBuilder("umount", "-l", point).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
                 p.destroyForcibly();
-                return false;
+                throw new IOException("umount -l " + point + " did not finish within " + timeout.toSeconds() + " s");
             }
-            return p.exitValue() == 0;
-        } catch (IOException e) {
-            return false;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return false;
+            throw new IOException("interrupted while unmounting " + point, e);
+        }
+        if (p.exitValue() != 0) {
+            String out = new String(p.getInputStream().readAllBytes()).strip();
+            throw new IOException("umount -l " + point + " failed: " + (out.isEmpty() ? "exit " + p.exitValue() : out));
         }
     }
 }
