@@ -3,6 +3,7 @@ package io.nemu.e2e.cri;
 import io.nemu.firmware.GuestImage;
 import io.nemu.proto.cri.ContainerConfig;
 import io.nemu.proto.cri.PodSandboxConfig;
+import io.nemu.shim.sandbox.PidFile;
 import io.nemu.shim.sandbox.SandboxPaths;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -126,7 +127,7 @@ public final class CriBenchmark {
         if (!Files.exists(pidFile)) {
             throw new IllegalStateException("no shim pid file " + pidFile + " for running sandbox " + podId);
         }
-        long shim = Long.parseLong(Files.readString(pidFile).strip());
+        long shim = PidFile.read(pidFile).orElseThrow().pid();
         found.put("shim daemon", shim);
         ProcessHandle.of(shim).orElseThrow(() -> new IllegalStateException("shim daemon " + shim + " is gone"))
                 .descendants().forEach(h -> {

@@ -100,7 +100,8 @@ final class CriEnv implements AutoCloseable {
         return m.replaceFirst(Matcher.quoteReplacement(key + " = " + value));
     }
 
-    static CriEnv start(Path work, String bridge, String subnet) throws IOException {
+    /** @param extraPath folders put first on containerd's PATH (before the shim's), e.g. fault-injecting tools */
+    static CriEnv start(Path work, String bridge, String subnet, Path... extraPath) throws IOException {
         Path dist = distribution();
         Path configPath = testConfig(dist, work);
         String snippet = snippetWithConfigPath(Files.readString(shippedSnippet(dist)), configPath);
@@ -108,7 +109,11 @@ final class CriEnv implements AutoCloseable {
         Containerd containerd = null;
         CriClient cri = null;
         try {
-            containerd = Containerd.builder()
+            Containerd.Builder builder = Containerd.builder();
+            for (Path p : extraPath) {
+                builder.extraPath(p);
+            }
+            containerd = builder
                     .cri(true)
                     .sandboxImage(OciImages.PAUSE)
                     .cniConfDir(network.confDir())

@@ -10,6 +10,7 @@ import io.nemu.proto.containerd.task.v2.ConnectResponse;
 import io.nemu.proto.containerd.task.v2.DeleteResponse;
 import io.nemu.proto.containerd.task.v2.ShutdownRequest;
 import io.nemu.proto.containerd.task.v2.TaskGrpc;
+import io.nemu.shim.sandbox.PidFile;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.vmm.process.ProcessTools;
 import java.nio.charset.StandardCharsets;
@@ -81,11 +82,7 @@ class ShimCommandsTest {
     }
 
     private static Optional<Long> readPid(Path f) {
-        try {
-            return Optional.of(Long.parseLong(Files.readString(f).strip()));
-        } catch (Exception e) {
-            return Optional.empty();
-        }
+        return PidFile.read(f).map(PidFile::pid);
     }
 
     private Path socketFor(String id) throws Exception {
@@ -113,7 +110,7 @@ class ShimCommandsTest {
             ProcessHandle daemon = ProcessHandle.of(r.getShimPid()).orElseThrow();
             assertTrue(daemon.isAlive());
             assertEquals("2", r.getVersion());
-            assertEquals(String.valueOf(r.getShimPid()), Files.readString(RUN.resolve(id).resolve("shim.pid")));
+            assertEquals(r.getShimPid(), readPid(RUN.resolve(id).resolve("shim.pid")).orElseThrow());
             // Same service under the v3 name (containerd 2.x).
             var v3 = io.nemu.proto.containerd.task.v3.TaskGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
                     .connect(io.nemu.proto.containerd.task.v3.ConnectRequest.newBuilder().setId(id).build());

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.ContainerdEvents;
+import io.nemu.shim.sandbox.PidFile;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
@@ -147,7 +148,7 @@ class ShimHostAgentTest {
         ContainerdEvents.Event oom = events.awaitTopic("/tasks/oom", Duration.ofSeconds(20));
         assertTrue(oom.json().contains("\"container_id\":\"h4\""), oom.line());
         assertTrue(ctr(List.of("task", "ls")).requireOk().stdout().matches("(?s).*h4\\s+\\d+\\s+RUNNING.*"));
-        long qemu = Long.parseLong(Files.readString(Path.of("/run/nemu/sandboxes/h4/qemu.pid")).strip());
+        long qemu = PidFile.read(Path.of("/run/nemu/sandboxes/h4/qemu.pid")).orElseThrow().pid();
         assertTrue(ctr(List.of("task", "ls")).stdout().matches("(?s).*h4\\s+" + qemu + "\\s+RUNNING.*"), "task pid is QEMU's");
         Containerd.CtrResult hi = ctr(List.of("task", "exec", "--exec-id", "e1", "h4", "/bin/echo", "hi")).requireOk();
         assertEquals("hi", hi.stdout().strip());
@@ -206,7 +207,7 @@ class ShimHostAgentTest {
     void killedDaemonIsCleanedUpByContainerd() throws Exception {
         ContainerdEvents events = containerd.events();
         ctr(run("-d", "--rootfs", rootfs().toString(), "h5", "/bin/sleep", "600")).requireOk();
-        long pid = Long.parseLong(Files.readString(Path.of("/run/nemu/sandboxes/h5/shim.pid")).strip());
+        long pid = PidFile.read(Path.of("/run/nemu/sandboxes/h5/shim.pid")).orElseThrow().pid();
         ProcessHandle.of(pid).orElseThrow().destroyForcibly();
         // containerd notices the lost connection, runs `containerd-shim-nemu-v2 delete` and publishes the exit.
         ContainerdEvents.Event exit = events.await("exit of h5", e -> e.topic().equals("/tasks/exit")

@@ -4,6 +4,7 @@ import io.grpc.ServerMethodDefinition;
 import io.grpc.ServerServiceDefinition;
 import io.nemu.shim.cli.ShimArgs;
 import io.nemu.shim.events.EventForwarder;
+import io.nemu.shim.sandbox.PidFile;
 import io.nemu.shim.sandbox.SandboxPaths;
 import io.nemu.shim.sandbox.VmSandbox;
 import io.nemu.shim.task.TaskService;
@@ -60,7 +61,7 @@ public final class ShimDaemon {
         TtrpcServer server = TtrpcServer.builder().addService(tasks).addService(asV3(tasks.bindService())).build();
         try {
             Files.createDirectories(paths.state());
-            Files.writeString(paths.pidFile("shim"), Long.toString(ProcessHandle.current().pid()));
+            PidFile.of(ProcessHandle.current().pid()).write(paths.pidFile("shim"));
             Files.writeString(paths.state().resolve("address"), socket.toString());
             Files.createDirectories(socket.getParent());
             server.bind(socket);

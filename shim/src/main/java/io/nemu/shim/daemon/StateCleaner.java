@@ -1,9 +1,9 @@
 package io.nemu.shim.daemon;
 
 import io.nemu.shim.mount.SafeTree;
+import io.nemu.shim.sandbox.PidFile;
 import io.nemu.shim.sandbox.SandboxPaths;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -11,8 +11,8 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Removes whatever a sandbox's daemon left after it died: the processes it recorded (only if the pid
- * still runs the same program), mounts under its folders, its state and shared folders.
+ * Removes whatever a sandbox's daemon left after it died: the processes it recorded (only if the very same
+ * process still runs), mounts under its folders, its state and shared folders.
  */
 public final class StateCleaner {
     private StateCleaner() {
@@ -21,12 +21,20 @@ public final class StateCleaner {
     /** Returns a line per thing done, for the log. */
     public static List<String> cleanSandbox(SandboxPaths paths) {
         List<String> done = new ArrayList<>();
-        for (String[] what : new String[][] {{"shim", "java"}, {"qemu", "qemu"}, {"virtiofsd", "virtiofsd"}}) {
-            readPid(paths.pidFile(what[0])).ifPresent(pid -> {
-                if (killIfRuns(pid, what[1])) {
-                    done.add("killed " + what[0] + " pid " + pid);
-                }
+        // containerd gives delete a few seconds: every SIGKILL goes out before any wait.
+        List<ProcessHandle> killed = new ArrayList<>();
+        for (String what : List.of("shim", "qemu", "virtiofsd")) {
+            PidFile.read(paths.pidFile(what)).flatMap(StateCleaner::killIfRuns).ifPresent(h -> {
+                killed.add(h);
+                done.add("killed " + what + " pid " + h.pid());
             });
+        }
+        for (ProcessHandle h : killed) {
+            try {
+                h.onExit().get(5, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (Exception e) {
+                done.add("pid " + h.pid() + " did not exit within 5 s of SIGKILL");
+            }
         }
         // QEMU is gone: its taps and filters in the pod's netns can go too.
         done.addAll(io.nemu.shim.network.PodNetwork.cleanUpRecorded(paths.state()));
@@ -41,36 +49,14 @@ public final class StateCleaner {
         return done;
     }
 
-    static Optional<Long> readPid(Path file) {
-        try {
-            return Optional.of(Long.parseLong(Files.readString(file).strip()));
-        } catch (IOException | NumberFormatException e) {
+    /** SIGKILL to the recorded process if it still runs: the same pid and start time, so never a newcomer. */
+    static Optional<ProcessHandle> killIfRuns(PidFile recorded) {
+        Optional<ProcessHandle> h = ProcessHandle.of(recorded.pid());
+        if (h.isEmpty() || recorded.pid() == ProcessHandle.current().pid() || !recorded.runs()) {
             return Optional.empty();
         }
-    }
-
-    /** SIGKILL to {@code pid} if its command line still names {@code program} (pids are reused). */
-    static boolean killIfRuns(long pid, String program) {
-        Optional<ProcessHandle> h = ProcessHandle.of(pid);
-        if (h.isEmpty() || !h.get().isAlive() || pid == ProcessHandle.current().pid()) {
-            return false;
-        }
-        try {
-            String cmd = new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")),
-                    StandardCharsets.UTF_8);
-            if (!cmd.contains(program)) {
-                return false;
-            }
-        } catch (IOException e) {
-            return false;
-        }
         h.get().destroyForcibly();
-        try {
-            h.get().onExit().get(5, java.util.concurrent.TimeUnit.SECONDS);
-        } catch (Exception ignored) {
-            // reported by the caller's later checks
-        }
-        return true;
+        return h;
     }
 
     /** Unmounts every mount point at or under {@code dir}; a line per mount, or the reason it could not. */

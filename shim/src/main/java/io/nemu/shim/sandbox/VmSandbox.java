@@ -204,7 +204,7 @@ public final class VmSandbox implements Sandbox {
 
     private static void writePid(SandboxPaths paths, String what, long pid) {
         try {
-            Files.writeString(paths.pidFile(what), Long.toString(pid));
+            PidFile.of(pid).write(paths.pidFile(what));
         } catch (IOException e) {
             log.warn("cannot record {} pid {}: {}", what, pid, e.toString());
         }

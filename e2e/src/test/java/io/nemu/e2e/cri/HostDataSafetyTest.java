@@ -1,0 +1,179 @@
+package io.nemu.e2e.cri;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.nemu.e2e.support.CriClient;
+import io.nemu.proto.cri.PodSandboxConfig;
+import io.nemu.shim.mount.MountTable;
+import io.nemu.shim.mount.SafeTree;
+import io.nemu.shim.sandbox.PidFile;
+import io.nemu.shim.sandbox.SandboxPaths;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * A pod's read-write hostPath volume survives every cleanup path, also when the shim cannot unmount it.
+ * containerd (and so the shim and its {@code delete}) runs with an {@code umount} first on its PATH that, while
+ * the test's fault file exists, fails for everything under the shim's shared folders as a busy mount does, and
+ * runs the real umount otherwise. A cleanup that deleted the sandbox's folders anyway would walk through the
+ * still-bound volume and delete the host's files.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class HostDataSafetyTest {
+    private static final String PRECIOUS = "precious.txt";
+    private static final String TEXT = "host data that no cleanup may touch\n";
+
+    Path work;
+    Path fault;
+    Path volume;
+    CriEnv env;
+    CriClient cri;
+
+    @BeforeAll
+    void start() throws IOException {
+        assumeTrue(CriEnv.guestImageBuilt(), "no guest image built (scripts/nemu image build)");
+        work = Files.createTempDirectory("nemu-hostdata-");
+        fault = work.resolve("umount-fails");
+        Path bin = Files.createDirectories(work.resolve("fault-bin"));
+        String realUmount = Files.isExecutable(Path.of("/usr/bin/umount")) ? "/usr/bin/umount" : "/bin/umount";
+        Path umount = bin.resolve("umount");
+        Files.writeString(umount, "#!/bin/sh\n"
+                + "if [ -e '" + fault + "' ]; then\n"
+                + "  for a; do case \"$a\" in " + SandboxPaths.defaultRoot().resolve("shared") + "/*)\n"
+                + "    echo \"umount: $a: target is busy.\" >&2; exit 32;; esac; done\n"
+                + "fi\n"
+                + "exec " + realUmount + " \"$@\"\n");
+        Files.setPosixFilePermissions(umount, PosixFilePermissions.fromString("rwxr-xr-x"));
+        volume = Files.createDirectories(work.resolve("volume"));
+        env = CriEnv.start(work, "nemu-safe0", "10.217.75.0/24", bin);
+        cri = env.cri;
+    }
+
+    @AfterAll
+    void stop() throws IOException {
+        try {
+            Files.deleteIfExists(fault);
+            if (env != null) {
+                env.close();
+            }
+        } finally {
+            if (work != null) {
+                CriEnv.deleteTree(work);
+            }
+        }
+    }
+
+    /** A pod whose container wrote into the volume, with the fault armed; returns its id. */
+    private String podWritingToTheVolume(String name) throws IOException {
+        Files.writeString(volume.resolve(PRECIOUS), TEXT);
+        PodSandboxConfig pod = env.podConfig(name);
+        String podId = cri.runPodSandbox(pod, CriEnv.NEMU);
+        String cid = cri.createContainer(podId, CriEnv.container("writer",
+                "echo from " + name + " > /data/" + name + ".txt; exec sleep 100000")
+                .addMounts(CriEnv.hostPath(volume, "/data", false)).build(), pod);
+        cri.startContainer(cid);
+        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+        while (!Files.exists(volume.resolve(name + ".txt")) && System.nanoTime() < deadline) {
+            CriEnv.sleep(200);
+        }
+        assertEquals("from " + name + "\n", Files.readString(volume.resolve(name + ".txt")), "the pod writes to the host");
+        Files.writeString(fault, "");
+        return podId;
+    }
+
+    private void assertVolumeIntact(String name) throws IOException {
+        assertEquals(TEXT, Files.readString(volume.resolve(PRECIOUS)), "the host's own file");
+        assertEquals("from " + name + "\n", Files.readString(volume.resolve(name + ".txt")), "what the pod wrote");
+    }
+
+    /** With the fault removed, what the failed cleanup left is unmounted and deleted by the test itself. */
+    private void clearLeftovers(String podId) throws IOException {
+        Files.deleteIfExists(fault);
+        SandboxPaths paths = SandboxPaths.of(podId);
+        for (Path p : List.of(paths.sharedBase(), paths.state())) {
+            SafeTree.host().unmountAndRemove(p);
+        }
+        List<String> running = processesNaming(podId);
+        if (!running.isEmpty()) {
+            for (String line : running) {
+                new ProcessBuilder("kill", "-9", line.substring(0, line.indexOf(':'))).start();
+            }
+            throw new AssertionError("QEMU, virtiofsd or the shim of " + podId + " outlived the pod: " + running
+                    + "\ncontainerd log:\n" + env.containerd.logTail(80));
+        }
+    }
+
+    @Test
+    void stopAndRemoveWithAStuckUnmountKeepTheHostFiles() throws IOException {
+        String podId = podWritingToTheVolume("stopped");
+        try {
+            cri.stopPodSandbox(podId);
+            cri.removePodSandbox(podId);
+            assertVolumeIntact("stopped");
+            SandboxPaths paths = SandboxPaths.of(podId);
+            assertTrue(Files.isDirectory(paths.sharedBase()), "the shared folder is left in place, not deleted");
+            assertTrue(MountTable.self().pointsUnder(paths.sharedBase()).size() > 0, "its mounts are still there");
+            assertTrue(env.containerd.logTail(400).contains("left " + paths.sharedBase()),
+                    "the shim names what it left:\n" + env.containerd.logTail(60));
+        } finally {
+            clearLeftovers(podId);
+        }
+        assertVolumeIntact("stopped");
+    }
+
+    @Test
+    void deleteAfterTheDaemonWasKilledKeepsTheHostFiles() throws Exception {
+        String podId = podWritingToTheVolume("killed");
+        try {
+            long shim = PidFile.read(SandboxPaths.of(podId).pidFile("shim")).orElseThrow().pid();
+            new ProcessBuilder("kill", "-9", Long.toString(shim)).inheritIO().start().waitFor();
+            // containerd runs the shim's delete once it sees the daemon gone; CRI then stops and removes the pod.
+            cri.stopPodSandbox(podId);
+            cri.removePodSandbox(podId);
+            assertVolumeIntact("killed");
+            assertTrue(Files.isDirectory(SandboxPaths.of(podId).sharedBase()), "the shared folder is left in place");
+        } finally {
+            clearLeftovers(podId);
+        }
+        assertVolumeIntact("killed");
+    }
+
+    private static List<String> processesNaming(String podId) throws IOException {
+        List<String> found = new ArrayList<>();
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        do {
+            found.clear();
+            try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+                for (Path p : (Iterable<Path>) procs::iterator) {
+                    if (p.getFileName().toString().chars().allMatch(Character::isDigit)) {
+                        try {
+                            String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8);
+                            if (cmd.contains(podId)) {
+                                found.add(p.getFileName() + ": " + cmd.replace('\0', ' ').strip());
+                            }
+                        } catch (IOException gone) {
+                            // exited meanwhile
+                        }
+                    }
+                }
+            }
+            if (!found.isEmpty()) {
+                CriEnv.sleep(250);
+            }
+        } while (!found.isEmpty() && System.nanoTime() < deadline);
+        return found;
+    }
+}
