@@ -213,7 +213,8 @@ public final class TtrpcClient extends io.grpc.Channel implements AutoCloseable 
                 if (owned != null) {
                     owned.shutdownGracefully(0, 1, TimeUnit.SECONDS);
                 }
-                throw new IllegalStateException("cannot adopt stream " + stream + ": " + registered.cause(), registered.cause());
+                throw new IllegalStateException("cannot adopt stream " + stream + ": " + registered.cause(),
+                        registered.cause());
             }
             ClientConnection connection = new ClientConnection();
             Pipelines.install(ch, connection);

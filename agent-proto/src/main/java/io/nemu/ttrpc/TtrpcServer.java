@@ -66,7 +66,8 @@ public final class TtrpcServer implements AutoCloseable {
                 .bind(new DomainSocketAddress(socket.toFile()))
                 .awaitUninterruptibly();
         if (!bound.isSuccess()) {
-            throw new IOException("cannot listen on unix socket " + socket + ": " + bound.cause().getMessage(), bound.cause());
+            throw new IOException("cannot listen on unix socket " + socket + ": " + bound.cause().getMessage(),
+                    bound.cause());
         }
         track(bound.channel());
         boundPaths.add(socket);

@@ -296,7 +296,8 @@ public final class ClientStream<ReqT, RespT> extends ClientCall<ReqT, RespT> {
             try {
                 message = Wire.parse(method.getResponseMarshaller(), pending.poll());
             } catch (RuntimeException e) {
-                Status bad = Status.INTERNAL.withDescription("cannot decode response message: " + e.getMessage()).withCause(e);
+                Status bad = Status.INTERNAL.withDescription("cannot decode response message: " + e.getMessage())
+                        .withCause(e);
                 cancelled(bad);
                 closeStatus = bad; // overrides a pending OK close
                 failing = true;

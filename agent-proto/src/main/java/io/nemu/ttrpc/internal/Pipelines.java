@@ -36,7 +36,8 @@ public final class Pipelines {
             throw new IllegalStateException("unix domain sockets need Netty's native epoll transport, which is "
                     + "unavailable here: " + Epoll.unavailabilityCause());
         }
-        return new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory(name, true), EpollIoHandler.newFactory());
+        return new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory(name, true),
+                EpollIoHandler.newFactory());
     }
 
     /** Unbounded pool of daemon threads that go away after a minute idle. */

@@ -208,7 +208,8 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
         }
         if (method.getType().serverSendsOneMessage()) {
             if (singleResponse != null) {
-                fail(Status.INTERNAL.withDescription("handler sent more than one response to " + method.getFullMethodName()));
+                fail(Status.INTERNAL.withDescription("handler sent more than one response to "
+                        + method.getFullMethodName()));
                 return;
             }
             singleResponse = bytes;
@@ -233,7 +234,8 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
         } else {
             byte[] payload = singleResponse;
             if (status.isOk() && payload == null) {
-                status = Status.INTERNAL.withDescription("handler completed " + method.getFullMethodName() + " without a response");
+                status = Status.INTERNAL.withDescription("handler completed " + method.getFullMethodName()
+                        + " without a response");
             }
             Response.Builder response = Response.newBuilder().setStatus(Wire.toProto(status));
             if (status.isOk()) {
