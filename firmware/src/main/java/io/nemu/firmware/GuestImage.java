@@ -1,5 +1,6 @@
 package io.nemu.firmware;
 
+import io.nemu.contract.GuestContract;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -30,9 +31,9 @@ public record GuestImage(Path dir, Path kernel, Path kernelCompressed, Path init
     public static final String READY_MARKER = "NEMU-GUEST-READY";
     /** Printed after the {@code nemu.fsprobe=1} probe wrote its file to the shared directory. */
     public static final String FSPROBE_MARKER = "NEMU-FSPROBE-DONE";
-    /** virtio-fs tag /init mounts for the probe, and where. */
-    public static final String SHARED_FS_TAG = "kataShared";
-    public static final String SHARED_FS_MOUNT = "/run/kata-containers/shared/containers";
+    /** virtio-fs tag /init mounts for the probe, and where (the guest contract's values). */
+    public static final String SHARED_FS_TAG = GuestContract.SHARED_FS_TAG;
+    public static final String SHARED_FS_MOUNT = GuestContract.SHARED_DIR;
 
     public GuestImage {
         Objects.requireNonNull(dir, "dir");

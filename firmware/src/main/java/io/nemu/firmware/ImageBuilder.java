@@ -45,22 +45,6 @@ public final class ImageBuilder {
     /** Kernel packages considered when none is named: Debian 12's 6.1 series, generic flavour. */
     public static final Pattern KERNEL_PACKAGE = Pattern.compile("linux-image-6\\.1\\.0-([0-9]+)-amd64");
     public static final String BUSYBOX_PACKAGE = "busybox-static";
-    public static final String CRUN_PACKAGE = "crun";
-    /**
-     * Where the shared libraries of crun and of the agent's java come from (Debian 12 names); ldd checks at
-     * build time that nothing else is needed.
-     */
-    public static final List<String> LIBRARY_PACKAGES = List.of(
-            "libc6", "libgcc-s1", "libstdc++6", "zlib1g",                    // java
-            "libcap2", "libseccomp2", "libyajl2", "libsystemd0",             // crun
-            "libgcrypt20", "libgpg-error0", "liblz4-1", "liblzma5", "libzstd1"); // libsystemd0
-
-    /** Files /init and friends, copied from resources into the initramfs: path, mode. */
-    private static final List<String[]> ROOTFS_FILES = List.of(
-            new String[] {"init", "755"},
-            new String[] {"etc/acpi/PWRF/00000080", "755"},
-            new String[] {"etc/passwd", "644"},
-            new String[] {"etc/group", "644"});
 
     private static final String RECIPE_VERSION = "nemu-guest-image/1";
 
@@ -72,12 +56,10 @@ public final class ImageBuilder {
     private final Path cacheDir;
     private final Path agentJar;
     private final Path agentRuntime;
-    /** The agent's AppCDS archive of the current run (in the cache). */
-    private Path agentCds;
     private final String kernelPackage;
     private final List<String> modules;
     private final InitramfsCompression compression;
-    private final BuildListener listener;
+    private final BuildProgress progress;
 
     private ImageBuilder(Builder b) {
         this.output = Objects.requireNonNull(b.output, "output").toAbsolutePath().normalize();
@@ -87,7 +69,7 @@ public final class ImageBuilder {
         this.kernelPackage = b.kernelPackage;
         this.modules = List.copyOf(b.modules);
         this.compression = b.compression;
-        this.listener = b.listener;
+        this.progress = new BuildProgress(b.listener);
     }
 
     public static Builder builder() {
@@ -166,21 +148,26 @@ public final class ImageBuilder {
         }
     }
 
-    private int step;
-    private int total;
+    /** Work done while holding an exclusive lock on a file. */
+    interface LockedWork<T> {
+        T run() throws IOException;
+    }
 
-    private void progress(String what) {
-        listener.step(++step, total, what);
+    /** Runs {@code work} under an exclusive lock on {@code lockFile}: builds that share a folder take turns. */
+    static <T> T underLock(Path lockFile, LockedWork<T> work) throws IOException {
+        try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+             FileLock lock = ch.lock()) {
+            return work.run();
+        }
     }
 
     public Result run() throws IOException {
-        checkAgentInputs();
+        AgentPayload.checkInputs(agentJar, agentRuntime);
         boolean agent = agentJar != null;
-        step = 0;
-        total = agent ? 12 : 9;
+        progress.begin(agent ? 12 : 9);
         Apt apt = new Apt(cacheDir);
 
-        progress("resolving packages from the apt index");
+        progress.step("resolving packages from the apt index");
         String kernelName = kernelPackage != null ? kernelPackage : apt.newest(KERNEL_PACKAGE);
         if (!kernelName.startsWith("linux-image-")) {
             throw new FirmwareException("kernel package " + kernelName + " is not a linux-image-RELEASE package");
@@ -188,8 +175,8 @@ public final class ImageBuilder {
         String kernelRelease = kernelName.substring("linux-image-".length());
         List<String> names = new ArrayList<>(List.of(kernelName, BUSYBOX_PACKAGE));
         if (agent) {
-            names.add(CRUN_PACKAGE);
-            names.addAll(LIBRARY_PACKAGES);
+            names.add(AgentPayload.CRUN_PACKAGE);
+            names.addAll(AgentPayload.LIBRARY_PACKAGES);
         }
         List<Apt.PackageInfo> pkgs = apt.show(names);
         Apt.PackageInfo kernel = pkgs.get(0);
@@ -197,64 +184,51 @@ public final class ImageBuilder {
 
         Files.createDirectories(cacheDir);
         List<Path> debs = new ArrayList<>();
-        Path runtime = agentRuntime;
         // Builds that share the cache must not fetch the same .deb or make the same runtime at once.
-        try (FileChannel lockFile = FileChannel.open(cacheDir.resolve(".lock"), StandardOpenOption.CREATE,
-                StandardOpenOption.WRITE); FileLock lock = lockFile.lock()) {
-            progress("fetching " + kernel.name() + " " + kernel.version() + " into " + cacheDir);
+        Path runtime = underLock(cacheDir.resolve(".lock"), () -> {
+            progress.step("fetching " + kernel.name() + " " + kernel.version() + " into " + cacheDir);
             debs.add(apt.download(kernel));
-            progress("fetching " + busybox.name() + " " + busybox.version() + (agent ? ", crun "
-                    + pkgs.get(2).version() + " and " + LIBRARY_PACKAGES.size() + " library packages" : ""));
+            progress.step("fetching " + busybox.name() + " " + busybox.version() + (agent ? ", crun "
+                    + pkgs.get(2).version() + " and " + AgentPayload.LIBRARY_PACKAGES.size() + " library packages"
+                    : ""));
             debs.addAll(apt.download(pkgs.subList(1, pkgs.size())));
-            if (agent && runtime == null) {
-                progress("making the agent's Java runtime with jlink (" + String.join(", ", JlinkRuntime.MODULES)
+            if (agent && agentRuntime == null) {
+                progress.step("making the agent's Java runtime with jlink (" + String.join(", ", JlinkRuntime.MODULES)
                         + "), once per JDK");
-                runtime = JlinkRuntime.ensure(cacheDir);
+                return JlinkRuntime.ensure(cacheDir);
             } else if (agent) {
-                progress("using the agent runtime " + runtime);
+                progress.step("using the agent runtime " + agentRuntime);
             }
-        }
+            return agentRuntime;
+        });
 
         List<Manifest.Input> inputs = new ArrayList<>();
         for (Apt.PackageInfo p : pkgs) {
             inputs.add(new Manifest.Input("deb", p.name(), p.version(), p.sha256()));
         }
-        agentCds = null;
-        if (agent) {
-            String jarSha = Sha256.of(agentJar);
-            String runtimeSha = treeSha256(runtime);
-            inputs.add(new Manifest.Input("file", "agent.jar", null, jarSha));
-            inputs.add(new Manifest.Input("jlink", "agent-runtime", runtimeVersion(runtime), runtimeSha));
-            progress("training the agent for its AppCDS archive (once per jar and runtime)");
-            try (FileChannel lockFile = FileChannel.open(cacheDir.resolve(".lock"), StandardOpenOption.CREATE,
-                    StandardOpenOption.WRITE); FileLock lock = lockFile.lock()) {
-                agentCds = AppCds.ensure(cacheDir, runtime, agentJar, jarSha, runtimeSha);
-            }
-            inputs.add(new Manifest.Input("appcds", AppCds.FILE_NAME, null, Sha256.of(agentCds)));
-        }
+        AgentPayload payload = agent ? AgentPayload.prepare(cacheDir, agentJar, runtime, inputs, progress) : null;
         String recipe = recipe();
 
-        progress("comparing with the image in " + output);
+        progress.step("comparing with the image in " + output);
         Files.createDirectories(output);
         // One build per output directory at a time (tests and the CLI may share the default one).
-        try (FileChannel lockFile = FileChannel.open(output.resolve(".build.lock"), StandardOpenOption.CREATE,
-                StandardOpenOption.WRITE); FileLock lock = lockFile.lock()) {
+        return underLock(output.resolve(".build.lock"), () -> {
             try {
-                return buildLocked(inputs, recipe, kernelRelease, debs, runtime);
+                return buildLocked(inputs, recipe, kernelRelease, debs, payload);
             } finally {
                 for (String name : List.of(GuestImage.VMLINUX, GuestImage.VMLINUZ, GuestImage.INITRD,
                         Manifest.FILE_NAME)) {
                     Files.deleteIfExists(output.resolve(name + ".tmp"));
                 }
             }
-        }
+        });
     }
 
     private Result buildLocked(List<Manifest.Input> inputs, String recipe, String kernelRelease, List<Path> debs,
-                               Path runtime) throws IOException {
+                               AgentPayload agent) throws IOException {
         Optional<Manifest> current = upToDate(inputs, recipe, kernelRelease);
         if (current.isPresent()) {
-            listener.step(total, total, "up to date (kernel " + kernelRelease + "), nothing to do");
+            progress.finish("up to date (kernel " + kernelRelease + "), nothing to do");
             return new Result(output, current.get(), true);
         }
 
@@ -263,7 +237,7 @@ public final class ImageBuilder {
         DiskSpace.require(cacheDir, 600L << 20, "unpacking the kernel package");
         Path work = Files.createTempDirectory(cacheDir, "unpack-");
         try {
-            return build(work, debs, runtime, kernelRelease, inputs, recipe);
+            return build(work, debs, agent, kernelRelease, inputs, recipe);
         } catch (IOException e) {
             throw DiskSpace.explain(e, output);
         } finally {
@@ -271,11 +245,11 @@ public final class ImageBuilder {
         }
     }
 
-    private Result build(Path work, List<Path> debs, Path runtime, String kernelRelease,
+    private Result build(Path work, List<Path> debs, AgentPayload agent, String kernelRelease,
                          List<Manifest.Input> inputs, String recipe) throws IOException {
         Path kernelDeb = debs.get(0);
         Path busyboxDeb = debs.get(1);
-        progress("unpacking " + kernelDeb.getFileName() + " and " + busyboxDeb.getFileName()
+        progress.step("unpacking " + kernelDeb.getFileName() + " and " + busyboxDeb.getFileName()
                 + (debs.size() > 2 ? " (+" + (debs.size() - 2) + " more)" : ""));
         Path kroot = work.resolve("kernel");
         Path broot = work.resolve("busybox");
@@ -296,20 +270,20 @@ public final class ImageBuilder {
             throw new FirmwareException(busyboxDeb.getFileName() + " holds no bin/busybox");
         }
 
-        progress("resolving " + modules.size() + " kernel modules from modules.dep");
+        progress.step("resolving " + modules.size() + " kernel modules from modules.dep");
         ModulesDep dep = KernelModules.modulesDep(moduleDir);
         ModulesDep.Resolution mods = dep.resolve(modules, KernelModules.builtin(moduleDir));
 
         Set<String> libs = Set.of();
-        if (runtime != null) {
-            progress("resolving the shared libraries of crun and java (ldd)");
-            libs = agentLibraries(xroot, runtime);
+        if (agent != null) {
+            progress.step("resolving the shared libraries of crun and java (ldd)");
+            libs = agent.libraries(xroot);
         }
 
         // Drop the old manifest first: a build that fails half-way must not leave an image that looks valid.
         Files.deleteIfExists(output.resolve(Manifest.FILE_NAME));
 
-        progress("extracting vmlinux from the bzImage");
+        progress.step("extracting vmlinux from the bzImage");
         Path vmlinuxTmp = output.resolve(GuestImage.VMLINUX + ".tmp");
         try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(vmlinuxTmp), 1 << 16)) {
             BzImage.extractVmlinux(vmlinuz, out);
@@ -319,11 +293,11 @@ public final class ImageBuilder {
         Files.copy(vmlinuz, vmlinuzTmp, StandardCopyOption.REPLACE_EXISTING);
         Files.move(vmlinuzTmp, output.resolve(GuestImage.VMLINUZ), StandardCopyOption.REPLACE_EXISTING);
 
-        Initramfs tree = rootfs(busyboxBin, moduleDir, kernelRelease, dep, mods);
-        if (runtime != null) {
-            addAgent(tree, xroot, libs, runtime);
+        Initramfs tree = RootfsLayout.build(busyboxBin, moduleDir, kernelRelease, dep, mods);
+        if (agent != null) {
+            agent.addTo(tree, xroot, libs);
         }
-        progress("writing the initramfs (" + mods.loadOrder().size() + " modules, "
+        progress.step("writing the initramfs (" + mods.loadOrder().size() + " modules, "
                 + (tree.contentSize() >> 20) + " MiB, " + compression.id() + ")");
         Path cpio = work.resolve("initramfs.cpio");
         try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(cpio), 1 << 16)) {
@@ -333,7 +307,7 @@ public final class ImageBuilder {
         compression.compress(cpio, initrdTmp);
         Files.move(initrdTmp, output.resolve(GuestImage.INITRD), StandardCopyOption.REPLACE_EXISTING);
 
-        progress("writing " + Manifest.FILE_NAME);
+        progress.step("writing " + Manifest.FILE_NAME);
         List<Manifest.Output> outputs = new ArrayList<>();
         for (String name : List.of(GuestImage.INITRD, GuestImage.VMLINUX, GuestImage.VMLINUZ)) {
             Path f = output.resolve(name);
@@ -343,148 +317,6 @@ public final class ImageBuilder {
                 mods.loadOrder(), mods.builtin(), outputs);
         m.write(output);
         return new Result(output, m, false);
-    }
-
-    private static Set<String> agentLibraries(Path xroot, Path runtime) throws IOException {
-        Path crun = xroot.resolve("usr/bin/crun");
-        if (!Files.isRegularFile(crun)) {
-            throw new FirmwareException("the " + CRUN_PACKAGE + " package holds no usr/bin/crun");
-        }
-        List<Path> programs = new ArrayList<>(List.of(crun, runtime.resolve("bin/java")));
-        try (Stream<Path> s = Files.walk(runtime.resolve("lib"))) {
-            s.filter(p -> p.toString().endsWith(".so") && Files.isRegularFile(p)).sorted().forEach(programs::add);
-        }
-        return SharedLibraries.resolve(xroot, programs,
-                List.of(runtime.resolve("lib"), runtime.resolve("lib/server")));
-    }
-
-    private void addAgent(Initramfs t, Path xroot, Set<String> libs, Path runtime) throws IOException {
-        t.file("usr/bin/crun", 0755, xroot.resolve("usr/bin/crun"));
-        for (String lib : libs) {
-            Path p = xroot.resolve(lib);
-            if (Files.isSymbolicLink(p)) {
-                t.symlink(lib, Files.readSymbolicLink(p).toString());
-            } else {
-                t.file(lib, 0755, p);
-            }
-        }
-        t.file("opt/nemu/agent/agent.jar", 0644, agentJar);
-        if (agentCds != null) {
-            t.file("opt/nemu/agent/" + AppCds.FILE_NAME, 0644, agentCds);
-        }
-        // JNA would unpack its native part into /tmp at every start; /init points it here instead.
-        byte[] jni = jarEntry(agentJar, JNA_NATIVE);
-        if (jni != null) {
-            t.file("opt/nemu/agent/lib/libjnidispatch.so", 0755, jni);
-        }
-        addTree(t, runtime, "opt/nemu/agent/runtime");
-    }
-
-    static final String JNA_NATIVE = "com/sun/jna/linux-x86-64/libjnidispatch.so";
-
-    private static byte[] jarEntry(Path jar, String name) throws IOException {
-        try (java.util.zip.ZipFile z = new java.util.zip.ZipFile(jar.toFile())) {
-            java.util.zip.ZipEntry e = z.getEntry(name);
-            if (e == null) {
-                return null;
-            }
-            try (InputStream in = z.getInputStream(e)) {
-                return in.readAllBytes();
-            }
-        } catch (java.util.zip.ZipException e) {
-            throw new FirmwareException("agent jar " + jar + " is not a jar: " + e.getMessage());
-        }
-    }
-
-    private static String runtimeVersion(Path runtime) throws IOException {
-        Path release = runtime.resolve("release");
-        if (Files.isRegularFile(release)) {
-            for (String line : Files.readAllLines(release)) {
-                if (line.startsWith("JAVA_RUNTIME_VERSION=") || line.startsWith("JAVA_VERSION=")) {
-                    return line.substring(line.indexOf('=') + 1).replace("\"", "");
-                }
-            }
-        }
-        return null;
-    }
-
-    private Initramfs rootfs(Path busybox, Path moduleDir, String rel, ModulesDep dep,
-                             ModulesDep.Resolution mods) throws IOException {
-        Initramfs t = new Initramfs();
-        for (String d : List.of("dev", "proc", "sys", "run", "tmp", "mnt", "root", "var", "etc", "usr/bin",
-                "usr/sbin", "sbin", "opt")) {
-            t.dir(d, d.equals("tmp") ? 01777 : 0755);
-        }
-        t.dir("root", 0700);
-        t.symlink("var/run", "../run");
-        // The kernel opens /dev/console before /init runs, so the node must be in the archive.
-        t.charDevice("dev/console", 0600, 5, 1);
-        t.charDevice("dev/null", 0666, 1, 3);
-        t.file("bin/busybox", 0755, busybox);
-        for (String applet : busyboxApplets(busybox)) {
-            if (!t.contains(applet)) {
-                t.symlink(applet, "/bin/busybox");
-            }
-        }
-        for (String[] f : ROOTFS_FILES) {
-            t.file(f[0], Integer.parseInt(f[1], 8), resource(f[0]));
-        }
-        String base = "lib/modules/" + rel + "/";
-        for (String m : mods.loadOrder()) {
-            t.file(base + m, 0644, moduleDir.resolve(m));
-        }
-        t.file(base + "modules.dep", 0644, dep.format(mods.loadOrder()));
-        t.file(base + "nemu-modules.load", 0644, String.join("\n", mods.loadOrder()) + "\n");
-        Path builtin = moduleDir.resolve("modules.builtin");
-        t.file(base + "modules.builtin", 0644, builtin);
-        return t;
-    }
-
-    /** Applet paths from the busybox binary itself ({@code --list-full}), minus those /init replaces. */
-    private static List<String> busyboxApplets(Path busybox) throws FirmwareException {
-        Proc.Result r = Proc.run(List.of(busybox.toString(), "--list-full"), null, BUSYBOX_PACKAGE);
-        if (r.exitCode() != 0) {
-            throw new FirmwareException(busybox + " --list-full failed: " + r.lastErrorLine());
-        }
-        return Stream.of(r.stdout().split("\n")).map(String::trim)
-                .filter(a -> !a.isEmpty() && a.contains("/") && !a.equals("sbin/init") && !a.equals("bin/busybox"))
-                .sorted().toList();
-    }
-
-    private static void addTree(Initramfs t, Path root, String at) throws IOException {
-        List<Path> paths;
-        try (Stream<Path> s = Files.walk(root)) {
-            paths = s.sorted(Comparator.comparing(Path::toString)).toList();
-        }
-        for (Path p : paths) {
-            if (JlinkRuntime.isMarker(p)) {
-                continue;
-            }
-            String rel = root.relativize(p).toString();
-            String dst = rel.isEmpty() ? at : at + "/" + rel;
-            if (Files.isSymbolicLink(p)) {
-                t.symlink(dst, Files.readSymbolicLink(p).toString());
-            } else if (Files.isDirectory(p)) {
-                t.dir(dst, 0755);
-            } else {
-                t.file(dst, Files.isExecutable(p) ? 0755 : 0644, p);
-            }
-        }
-    }
-
-    private void checkAgentInputs() throws FirmwareException {
-        if (agentJar == null) {
-            if (agentRuntime != null) {
-                throw new FirmwareException("an agent runtime was given without the agent jar");
-            }
-            return;
-        }
-        if (!Files.isRegularFile(agentJar)) {
-            throw new FirmwareException("agent jar " + agentJar + " does not exist");
-        }
-        if (agentRuntime != null && !Files.isExecutable(agentRuntime.resolve("bin/java"))) {
-            throw new FirmwareException("agent runtime " + agentRuntime + " has no bin/java");
-        }
     }
 
     private Optional<Manifest> upToDate(List<Manifest.Input> inputs, String recipe, String kernelRelease) {
@@ -508,46 +340,15 @@ public final class ImageBuilder {
         MessageDigest md = Sha256.newDigest();
         md.update((RECIPE_VERSION + "\n" + compression.id() + "\n" + String.join(",", modules) + "\n")
                 .getBytes(StandardCharsets.UTF_8));
-        for (String[] f : ROOTFS_FILES) {
-            md.update((f[0] + " " + f[1] + "\n").getBytes(StandardCharsets.UTF_8));
-            md.update(resource(f[0]));
-        }
+        RootfsLayout.digest(md);
         // The code that shapes the outputs: a change to it must rebuild, even with the same packages.
-        for (Class<?> c : List.of(ImageBuilder.class, ModulesDep.class, KernelModules.class, Initramfs.class,
-                InitramfsCompression.class, BzImage.class, SharedLibraries.class, JlinkRuntime.class)) {
+        for (Class<?> c : List.of(ImageBuilder.class, RootfsLayout.class, GuestContractFile.class, AgentPayload.class,
+                ModulesDep.class, KernelModules.class, Initramfs.class, InitramfsCompression.class, BzImage.class,
+                SharedLibraries.class, JlinkRuntime.class)) {
             try (InputStream in = c.getResourceAsStream(c.getSimpleName() + ".class")) {
                 if (in != null) {
                     md.update(in.readAllBytes());
                 }
-            }
-        }
-        return HexFormat.of().formatHex(md.digest());
-    }
-
-    private static byte[] resource(String path) throws IOException {
-        try (InputStream in = ImageBuilder.class.getResourceAsStream("rootfs/" + path)) {
-            if (in == null) {
-                throw new FirmwareException("resource rootfs/" + path + " is missing from the firmware jar");
-            }
-            return in.readAllBytes();
-        }
-    }
-
-    private static String treeSha256(Path root) throws IOException {
-        MessageDigest md = Sha256.newDigest();
-        List<Path> paths;
-        try (Stream<Path> s = Files.walk(root)) {
-            paths = s.sorted(Comparator.comparing(Path::toString)).toList();
-        }
-        for (Path p : paths) {
-            if (JlinkRuntime.isMarker(p)) {
-                continue;
-            }
-            md.update((root.relativize(p) + "\n").getBytes(StandardCharsets.UTF_8));
-            if (Files.isSymbolicLink(p)) {
-                md.update(Files.readSymbolicLink(p).toString().getBytes(StandardCharsets.UTF_8));
-            } else if (Files.isRegularFile(p)) {
-                md.update(Sha256.of(p).getBytes(StandardCharsets.UTF_8));
             }
         }
         return HexFormat.of().formatHex(md.digest());

@@ -124,7 +124,8 @@ class ImageBuilderSystemTest {
         try (CpioArchiveInputStream in = new CpioArchiveInputStream(new ByteArrayInputStream(cpio))) {
             for (CpioArchiveEntry e; (e = in.getNextCPIOEntry()) != null; ) {
                 entries.put(e.getName(), e);
-                if (e.getName().endsWith(".load") || e.getName().equals("init")) {
+                if (e.getName().endsWith(".load") || e.getName().equals("init")
+                        || e.getName().equals(GuestContractFile.PATH)) {
                     text.put(e.getName(), new String(in.readAllBytes(), StandardCharsets.UTF_8));
                 }
             }
@@ -137,6 +138,7 @@ class ImageBuilderSystemTest {
         assertTrue(entries.get("sbin/insmod").isSymbolicLink());
         assertTrue(entries.get("dev/console").isCharacterDevice());
         assertTrue(entries.get("etc/acpi/PWRF/00000080").isRegularFile());
+        assertEquals(GuestContractFile.render(), text.get(GuestContractFile.PATH));
         String load = text.get("lib/modules/" + rel + "/nemu-modules.load");
         assertEquals(String.join("\n", img.manifest().modules()) + "\n", load);
         for (String mod : img.manifest().modules()) {

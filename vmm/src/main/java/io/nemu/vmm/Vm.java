@@ -1,15 +1,12 @@
 package io.nemu.vmm;
 
 import io.nemu.vmm.channel.AgentChannel;
-import io.nemu.vmm.channel.HybridVsockChannel;
-import io.nemu.vmm.channel.SerialAgentChannel;
-import io.nemu.vmm.channel.VhostVsockChannel;
+import io.nemu.vmm.channel.AgentChannels;
 import io.nemu.vmm.process.ProcessTools;
 import io.nemu.vmm.qmp.QmpClient;
 import io.nemu.vmm.virtiofs.Virtiofsd;
 import java.io.File;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,9 +15,9 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -29,7 +26,8 @@ import org.slf4j.LoggerFactory;
  * One sandbox VM: virtiofsd (when a folder is shared), QEMU, its QMP connection and the agent channel.
  * {@link #start} returns once QEMU runs and QMP is connected; {@link #stop} powers the guest off
  * (ACPI), then quits QEMU, then kills it. Whatever way it ends, nothing of it is left running and its
- * sockets are removed; logs stay in the run folder.
+ * sockets are removed; logs stay in the run folder. Which process failed first, and how that is worded,
+ * is {@link FailureAttribution}'s business.
  */
 public final class Vm implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Vm.class);
@@ -46,19 +44,46 @@ public final class Vm implements AutoCloseable {
         }
     }
 
-    /** Lifecycle of a VM. */
-    public sealed interface State permits State.Created, State.Starting, State.Running, State.Stopped {
+    /**
+     * Lifecycle of a VM: Created -> Starting -> Running -> Stopping -> Stopped. A failed start goes from
+     * Starting through Stopping to Stopped; a VM never started goes straight to Stopped; QEMU exiting on
+     * its own (guest power-off, crash) moves a running or stopping VM to Stopped.
+     */
+    public sealed interface State permits State.Created, State.Starting, State.Running, State.Stopping,
+            State.Stopped {
+        /** Whether a VM in this state may move to {@code next}. */
+        boolean mayBecome(State next);
+
         record Created() implements State {
+            public boolean mayBecome(State next) {
+                return next instanceof Starting || next instanceof Stopped;
+            }
         }
 
         record Starting() implements State {
+            public boolean mayBecome(State next) {
+                return next instanceof Running || next instanceof Stopping || next instanceof Stopped;
+            }
         }
 
         record Running(long pid) implements State {
+            public boolean mayBecome(State next) {
+                return next instanceof Stopping || next instanceof Stopped;
+            }
+        }
+
+        /** Being ended on purpose (stop, or a failed start): virtiofsd's exit is then no failure. */
+        record Stopping() implements State {
+            public boolean mayBecome(State next) {
+                return next instanceof Stopped;
+            }
         }
 
         /** @param exitCode QEMU's exit code, or null if QEMU never ran */
         record Stopped(Integer exitCode) implements State {
+            public boolean mayBecome(State next) {
+                return false;
+            }
         }
     }
 
@@ -72,10 +97,7 @@ public final class Vm implements AutoCloseable {
     private volatile QmpClient qmp;
     private volatile AgentChannel channel;
     private volatile Accelerator accelerator;
-    private volatile boolean cleanedUp;
-    private volatile boolean stopping;
-    /** virtiofsd ended while QEMU was not (yet) known to be dead: its death is the cause. */
-    private final CompletableFuture<Boolean> virtiofsdDiedFirst = new CompletableFuture<>();
+    private final FailureAttribution failures;
 
     public Vm(VmConfig config) {
         this(config, new Observer() {
@@ -86,6 +108,17 @@ public final class Vm implements AutoCloseable {
         this.config = config;
         this.paths = RunPaths.of(config);
         this.observer = observer;
+        this.failures = new FailureAttribution(paths,
+                () -> state instanceof State.Stopping || state instanceof State.Stopped);
+    }
+
+    /** The one place the state changes: to {@code next} if the current state allows it. */
+    private synchronized boolean moveTo(State next) {
+        if (!state.mayBecome(next)) {
+            return false;
+        }
+        state = next;
+        return true;
     }
 
     /**
@@ -93,10 +126,9 @@ public final class Vm implements AutoCloseable {
      * everything started is ended and the error carries the last lines of QEMU's and the console's logs.
      */
     public synchronized void start() {
-        if (!(state instanceof State.Created)) {
+        if (!moveTo(new State.Starting())) {
             throw new IllegalStateException("VM already " + state);
         }
-        state = new State.Starting();
         long deadline = System.nanoTime() + config.startTimeout().toNanos();
         try {
             config.checkHost();
@@ -115,10 +147,10 @@ public final class Vm implements AutoCloseable {
             if (config.sharedDir() != null) {
                 virtiofsd = Virtiofsd.start(config.virtiofsdBinary(), paths.virtiofsdSocket(), config.sharedDir(),
                         config.sharedCache(), paths.virtiofsdLog(), remaining(deadline));
-                virtiofsd.exitFuture().thenAccept(this::onVirtiofsdExit);
+                failures.watch(virtiofsd);
                 observer.virtiofsdStarted(virtiofsd.pid());
             }
-            channel = openAgentChannel();
+            channel = AgentChannels.open(config, paths);
             List<String> argv = QemuCommandLine.build(config, paths, accelerator, tsc, sandbox, channel);
             Files.write(paths.commandFile(), argv, StandardCharsets.UTF_8);
             log.info("starting {} VM ({}, {} vCPU, {} MiB): {}", config.profile().name(),
@@ -130,55 +162,33 @@ public final class Vm implements AutoCloseable {
                     .redirectOutput(ProcessBuilder.Redirect.to(paths.qemuLog().toFile()))
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
             qemu = p;
+            failures.watch(p);
             p.onExit().thenAccept(this::onQemuExit);
             observer.qemuStarted(p.pid());
             awaitQmpSocket(p, deadline);
             qmp = connectQmp(deadline);
-            checkAlive("connecting QMP");
-            state = new State.Running(p.pid());
+            failures.checkAlive("connecting QMP");
+            moveTo(new State.Running(p.pid()));
             log.info("VM up: QEMU pid {}, QMP connected, console {}", p.pid(), paths.consoleLog());
         } catch (VmConfigException e) {
+            moveTo(new State.Stopping());
             cleanup(true);
-            state = new State.Stopped(null);
+            moveTo(new State.Stopped(null));
             throw e;
         } catch (Exception e) {
-            Throwable cause = (e instanceof ExecutionException || e instanceof java.util.concurrent.CompletionException)
+            Throwable cause = (e instanceof ExecutionException || e instanceof CompletionException)
                     && e.getCause() != null ? e.getCause() : e;
             if (e instanceof InterruptedException) {
                 Thread.currentThread().interrupt();
             }
             // Let QEMU's own last words reach its log before reading it.
             waitExit(Duration.ofMillis(300));
-            String diag = diagnostics();
+            String diag = failures.diagnostics();
+            moveTo(new State.Stopping());
             cleanup(true);
-            state = new State.Stopped(qemu == null || qemu.isAlive() ? null : qemu.exitValue());
-            String why = cause instanceof VmException || cause instanceof TimeoutException
-                    ? String.valueOf(cause.getMessage()) : cause.toString();
-            if (cause instanceof TimeoutException) {
-                why = "QMP not ready within " + config.startTimeout().toMillis() + " ms";
-            }
-            // The first process to die is the real story; the QMP or socket error follows from it.
-            Virtiofsd v = virtiofsd;
-            boolean virtiofsdFirst = v != null && !v.isAlive() && diedFirst(virtiofsdDiedFirst);
-            if (virtiofsdFirst) {
-                if (!why.startsWith("virtiofsd")) {
-                    why = "virtiofsd (pid " + v.pid() + ") exited with code " + v.exitFuture().getNow(-1)
-                        + " during start (" + why + ")";
-                }
-            } else if (qemu != null && !qemu.isAlive() && !why.startsWith("QEMU")) {
-                why = "QEMU (pid " + qemu.pid() + ") exited with code " + qemu.exitValue() + " during start ("
-                        + why + ")";
-            }
-            throw new VmException("cannot start " + config.profile().name() + " VM in " + config.runDir() + ": "
-                    + why + diag, cause);
-        }
-    }
-
-    private static boolean diedFirst(CompletableFuture<Boolean> f) {
-        try {
-            return f.get(1, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            return false;
+            moveTo(new State.Stopped(qemu == null || qemu.isAlive() ? null : qemu.exitValue()));
+            throw failures.startFailure("cannot start " + config.profile().name() + " VM in " + config.runDir(),
+                    config.startTimeout(), cause, diag);
         }
     }
 
@@ -193,7 +203,7 @@ public final class Vm implements AutoCloseable {
 
     private void awaitQmpSocket(Process p, long deadline) throws InterruptedException {
         while (!Files.exists(paths.qmpSocket())) {
-            checkAlive("waiting for the QMP socket");
+            failures.checkAlive("waiting for the QMP socket");
             if (System.nanoTime() > deadline) {
                 throw new VmException("QEMU (pid " + p.pid() + ") did not open " + paths.qmpSocket() + " within "
                         + config.startTimeout().toMillis() + " ms");
@@ -214,7 +224,7 @@ public final class Vm implements AutoCloseable {
                 if (!refused(e) || System.nanoTime() > deadline) {
                     throw e;
                 }
-                checkAlive("connecting QMP");
+                failures.checkAlive("connecting QMP");
                 Thread.sleep(5);
             }
         }
@@ -229,47 +239,8 @@ public final class Vm implements AutoCloseable {
         return false;
     }
 
-    private void checkAlive(String during) {
-        Process p = qemu;
-        if (p != null && !p.isAlive()) {
-            throw new VmException("QEMU (pid " + p.pid() + ") exited with code " + p.exitValue() + " while " + during);
-        }
-        Virtiofsd v = virtiofsd;
-        if (v != null && !v.isAlive()) {
-            throw new VmException("virtiofsd (pid " + v.pid() + ") exited with code " + v.exitFuture().join()
-                    + " while " + during);
-        }
-    }
-
     private static Duration remaining(long deadline) {
         return Duration.ofNanos(Math.max(1_000_000, deadline - System.nanoTime()));
-    }
-
-    /** Last lines of every log, for error messages. */
-    private String diagnostics() {
-        StringBuilder sb = new StringBuilder();
-        Process p = qemu;
-        if (p != null && !p.isAlive()) {
-            sb.append("\nQEMU exited with code ").append(p.exitValue());
-        }
-        Virtiofsd v = virtiofsd;
-        if (v != null && !v.isAlive()) {
-            sb.append("\nvirtiofsd (pid ").append(v.pid()).append(") exited with code ")
-                    .append(v.exitFuture().getNow(-1));
-        }
-        appendTail(sb, "QEMU output", paths.qemuLog());
-        appendTail(sb, "console", paths.consoleLog());
-        if (v != null) {
-            appendTail(sb, "virtiofsd log", paths.virtiofsdLog());
-        }
-        return sb.toString();
-    }
-
-    private static void appendTail(StringBuilder sb, String what, Path file) {
-        String t = ProcessTools.tail(file, 15);
-        if (!t.isBlank()) {
-            sb.append("\n--- ").append(what).append(" (").append(file).append(") ends:\n").append(t);
-        }
     }
 
     private void onQemuExit(Process p) {
@@ -278,42 +249,9 @@ public final class Vm implements AutoCloseable {
         // Guest power-off or crash: take down the rest too. Done off the process reaper thread.
         CompletableFuture.runAsync(() -> {
             cleanup(false);
-            synchronized (this) {
-                if (state instanceof State.Running) {
-                    state = new State.Stopped(code);
-                }
-            }
+            moveTo(new State.Stopped(code));
             exit.complete(code);
         });
-    }
-
-    private void onVirtiofsdExit(int code) {
-        Process p = qemu;
-        // virtiofsd leaves right after QEMU does; give QEMU's exit a moment to be seen before blaming virtiofsd.
-        boolean qemuAlive = p != null && ProcessTools.waitFor(p, Duration.ofMillis(500)) == null;
-        virtiofsdDiedFirst.complete(p == null || qemuAlive);
-        if (qemuAlive && !cleanedUp && !stopping) {
-            log.error("virtiofsd pid {} exited with code {} while QEMU pid {} runs; the guest's shared folder is "
-                    + "gone. Its log ends:\n{}", virtiofsd.pid(), code, p.pid(), ProcessTools.tail(paths.virtiofsdLog(), 10));
-        }
-    }
-
-    /** The agent channel of the config; a vsock backend starts listening here, before QEMU connects. */
-    private AgentChannel openAgentChannel() throws IOException {
-        AgentTransport t = config.agentTransport();
-        if (t == AgentTransport.VSOCK) {
-            t = VhostVsockChannel.available() ? AgentTransport.VHOST_VSOCK : AgentTransport.HYBRID_VSOCK;
-            log.info("vsock agent channel: {}", t == AgentTransport.VHOST_VSOCK ? "kernel vhost-vsock"
-                    : "in-process vhost-user-vsock (no " + VhostVsockChannel.DEVICE + ")");
-        }
-        return switch (t) {
-            case NONE -> null;
-            case SERIAL -> new SerialAgentChannel(paths.agentSocket());
-            case HYBRID_VSOCK -> HybridVsockChannel.start(config.runDir().getFileName().toString(),
-                    paths.vhostUserVsockSocket(), paths.vsockSocket());
-            case VHOST_VSOCK -> VhostVsockChannel.reserve(paths.runDir().resolve("vsock-relay.sock"));
-            case VSOCK -> throw new IllegalStateException("resolved above");
-        };
     }
 
     /** Ends what is still running (QEMU only if {@code killQemu}) and removes sockets. Idempotent. */
@@ -342,7 +280,6 @@ public final class Vm implements AutoCloseable {
         } catch (IOException e) {
             log.warn("cannot remove sockets in {}: {}", config.runDir(), e.getMessage());
         }
-        cleanedUp = true;
     }
 
     private Integer waitExit(Duration d) {
@@ -356,13 +293,13 @@ public final class Vm implements AutoCloseable {
      */
     public Integer stop(Duration grace) {
         Process p;
-        stopping = true;
         synchronized (this) {
             p = qemu;
             if (state instanceof State.Created) {
-                state = new State.Stopped(null);
+                moveTo(new State.Stopped(null));
                 return null;
             }
+            moveTo(new State.Stopping());
         }
         if (p != null && p.isAlive()) {
             QmpClient q = qmp;
@@ -398,9 +335,7 @@ public final class Vm implements AutoCloseable {
         if (p != null) {
             exit.complete(code);
         }
-        synchronized (this) {
-            state = new State.Stopped(code);
-        }
+        moveTo(new State.Stopped(code));
         return code;
     }
 
@@ -416,45 +351,27 @@ public final class Vm implements AutoCloseable {
      */
     public String waitForConsoleLine(Pattern pattern, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
-        long offset = 0;
-        StringBuilder partial = new StringBuilder();
-        try (RandomAccessFile f = new RandomAccessFile(paths.consoleLog().toFile(), "r")) {
+        try (ConsoleLines console = new ConsoleLines(paths.consoleLog())) {
             while (true) {
                 boolean qemuGone = qemu == null || !qemu.isAlive();
-                long len = f.length();
-                if (len > offset) {
-                    byte[] buf = new byte[(int) Math.min(len - offset, 1 << 20)];
-                    f.seek(offset);
-                    f.readFully(buf);
-                    offset += buf.length;
-                    partial.append(new String(buf, StandardCharsets.UTF_8));
-                    int nl;
-                    while ((nl = partial.indexOf("\n")) >= 0) {
-                        String line = partial.substring(0, nl).replace("\r", "");
-                        partial.delete(0, nl + 1);
-                        if (pattern.matcher(line).find()) {
-                            return line;
-                        }
+                if (console.readMore()) {
+                    String line = console.nextMatch(pattern);
+                    if (line != null) {
+                        return line;
                     }
                     continue;
                 }
-                if (qemuGone) {
-                    if (pattern.matcher(partial).find()) {
-                        return partial.toString();
-                    }
-                    String code = qemu == null ? "never started" : "exited with code " + qemu.exitValue();
-                    throw new VmException("QEMU " + code + " before the console showed /" + pattern + "/"
-                            + diagnostics());
+                String last = qemuGone ? console.unfinishedMatch(pattern) : null;
+                if (last != null) {
+                    return last;
                 }
-                Virtiofsd v = virtiofsd;
-                if (v != null && !v.isAlive() && diedFirst(virtiofsdDiedFirst)) {
-                    throw new VmException("virtiofsd (pid " + v.pid() + ") exited with code "
-                            + v.exitFuture().getNow(-1) + " before the console showed /" + pattern + "/"
-                            + diagnostics());
+                VmException failed = failures.consoleWaitFailure(qemuGone, "/" + pattern + "/");
+                if (failed != null) {
+                    throw failed;
                 }
                 if (System.nanoTime() > deadline) {
                     throw new VmException("console did not show /" + pattern + "/ within " + timeout.toMillis()
-                            + " ms" + diagnostics());
+                            + " ms" + failures.diagnostics());
                 }
                 Thread.sleep(10);
             }

@@ -24,7 +24,8 @@ import java.util.List;
  * @param maxMemoryMib    hotplug ceiling of RAM (virt-hotplug only; 0 = memoryMib)
  * @param pciRootPorts    empty PCIe root ports kept for device hotplug (virt-hotplug only)
  * @param sharedDir       host directory shared by virtio-fs, or null for none
- * @param sharedTag       virtio-fs tag the guest mounts
+ * @param sharedTag       virtio-fs tag the guest mounts; required with a sharedDir (the guest side owns its
+ *                        value, e.g. agent-proto's GuestContract, so the vmm does not invent one)
  * @param sharedCache     virtiofsd cache mode
  * @param runDir          folder for this VM's sockets and logs (created if missing)
  * @param consoleLog      serial console log file
@@ -32,6 +33,7 @@ import java.util.List;
  * @param qemuBinary      qemu-system-x86_64
  * @param virtiofsdBinary virtiofsd
  * @param agentTransport  the agent channel the VM gets
+ * @param agentPort       vsock port the guest's agent listens on; required with a vsock transport (0 = none)
  * @param startTimeout    bound on start(): QEMU up and QMP connected
  * @param netDevices      virtio-net NICs on existing taps (none: the VM has no network)
  * @param netns           network namespace QEMU runs in (it opens the taps there), or null for the shim's own
@@ -58,12 +60,12 @@ public record VmConfig(
         Path qemuBinary,
         Path virtiofsdBinary,
         AgentTransport agentTransport,
+        int agentPort,
         Duration startTimeout,
         List<NetDevice> netDevices,
         Path netns,
         boolean freePageReporting) {
 
-    public static final String DEFAULT_SHARED_TAG = "kataShared";
     public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
     public static final Path DEFAULT_VIRTIOFSD = Path.of("/usr/lib/qemu/virtiofsd");
     /** sun_path is 108 bytes including the terminating NUL. */
@@ -113,12 +115,13 @@ public record VmConfig(
             require(memorySlots > 0 || maxMemoryMib == memoryMib, "memorySlots",
                     "must be > 0 when maxMemoryMib exceeds memoryMib");
         }
-        if (sharedTag == null) {
-            sharedTag = DEFAULT_SHARED_TAG;
+        require(sharedDir == null || sharedTag != null, "sharedTag",
+                "is required with a sharedDir: the virtio-fs tag the guest mounts (" + sharedDir + ")");
+        if (sharedTag != null) {
+            int tagBytes = sharedTag.getBytes(StandardCharsets.UTF_8).length;
+            require(tagBytes > 0 && tagBytes <= MAX_TAG_BYTES && sharedTag.chars().noneMatch(Character::isWhitespace),
+                    "sharedTag", "must be 1.." + MAX_TAG_BYTES + " bytes without spaces, got '" + sharedTag + "'");
         }
-        int tagBytes = sharedTag.getBytes(StandardCharsets.UTF_8).length;
-        require(tagBytes > 0 && tagBytes <= MAX_TAG_BYTES && sharedTag.chars().noneMatch(Character::isWhitespace),
-                "sharedTag", "must be 1.." + MAX_TAG_BYTES + " bytes without spaces, got '" + sharedTag + "'");
         if (sharedCache == null) {
             sharedCache = CacheMode.AUTO;
         }
@@ -141,6 +144,12 @@ public record VmConfig(
         }
         if (agentTransport == null) {
             agentTransport = AgentTransport.NONE;
+        }
+        if (agentTransport.vsock()) {
+            require(agentPort > 0, "agentPort", "is required with the " + agentTransport
+                    + " agent transport: the vsock port the guest's agent listens on, got " + agentPort);
+        } else {
+            require(agentPort >= 0, "agentPort", "must not be negative, got " + agentPort);
         }
         if (agentTransport == AgentTransport.VSOCK || agentTransport == AgentTransport.HYBRID_VSOCK) {
             int vsLen = runDir.resolve(LONGEST_VSOCK_SOCKET).toString().getBytes(StandardCharsets.UTF_8).length;
@@ -217,7 +226,7 @@ public record VmConfig(
         private int maxMemoryMib;
         private int pciRootPorts;
         private Path sharedDir;
-        private String sharedTag = DEFAULT_SHARED_TAG;
+        private String sharedTag;
         private CacheMode sharedCache = CacheMode.AUTO;
         private Path runDir;
         private Path consoleLog;
@@ -225,6 +234,7 @@ public record VmConfig(
         private Path qemuBinary = DEFAULT_QEMU;
         private Path virtiofsdBinary = DEFAULT_VIRTIOFSD;
         private AgentTransport agentTransport = AgentTransport.NONE;
+        private int agentPort;
         private Duration startTimeout = Duration.ofSeconds(20);
         private final List<NetDevice> netDevices = new ArrayList<>();
         private Path netns;
@@ -250,6 +260,7 @@ public record VmConfig(
         public Builder qemuBinary(Path v) { qemuBinary = v; return this; }
         public Builder virtiofsdBinary(Path v) { virtiofsdBinary = v; return this; }
         public Builder agentTransport(AgentTransport v) { agentTransport = v; return this; }
+        public Builder agentPort(int v) { agentPort = v; return this; }
         public Builder startTimeout(Duration v) { startTimeout = v; return this; }
         public Builder netDevice(NetDevice v) { netDevices.add(v); return this; }
         public Builder netns(Path v) { netns = v; return this; }
@@ -258,8 +269,8 @@ public record VmConfig(
         public VmConfig build() {
             return new VmConfig(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
                     maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog,
-                    accelerator, qemuBinary, virtiofsdBinary, agentTransport, startTimeout, netDevices, netns,
-                    freePageReporting);
+                    accelerator, qemuBinary, virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices,
+                    netns, freePageReporting);
         }
     }
 

@@ -45,7 +45,7 @@ class QemuCommandLineTest {
 
     @Test
     void virtUnderTcg() {
-        VmConfig c = base().vcpus(2).memoryMib(512).sharedDir(Path.of("/srv/share"))
+        VmConfig c = base().vcpus(2).memoryMib(512).sharedDir(Path.of("/srv/share")).sharedTag("kataShared")
                 .agentTransport(AgentTransport.SERIAL).build();
         List<String> a = build(c, Accelerator.TCG, true);
         assertEquals("/usr/bin/qemu-system-x86_64", a.get(0));
@@ -93,7 +93,7 @@ class QemuCommandLineTest {
     void virtHotplugHasQ35RootPortsAndReserves() {
         VmConfig c = VmConfig.builder().profile(MachineProfile.virtHotplug()).kernel(Path.of("/k/vmlinux"))
                 .runDir(RUN).vcpus(2).maxVcpus(8).memoryMib(1024).memorySlots(4).maxMemoryMib(8192)
-                .pciRootPorts(3).sharedDir(Path.of("/srv/share")).agentTransport(AgentTransport.SERIAL).build();
+                .pciRootPorts(3).sharedDir(Path.of("/srv/share")).sharedTag("kataShared").agentTransport(AgentTransport.SERIAL).build();
         List<String> a = build(c, Accelerator.TCG, true);
         assertEquals("q35,acpi=on,sata=off,smbus=off,usb=off,vmport=off,i8042=off,memory-backend=mem",
                 arg(a, "-machine"));

@@ -32,7 +32,8 @@ class VmConfigTest {
         assertEquals(1, c.vcpus());
         assertEquals(1, c.maxVcpus());
         assertEquals(512, c.maxMemoryMib());
-        assertEquals("kataShared", c.sharedTag());
+        assertEquals(null, c.sharedTag());
+        assertEquals(0, c.agentPort());
         assertEquals(CacheMode.AUTO, c.sharedCache());
         assertEquals(Accelerator.AUTO, c.accelerator());
         assertEquals(Path.of("/run/nemu/x/console.log"), c.consoleLog());
@@ -53,10 +54,23 @@ class VmConfigTest {
         bad("memorySlots", "must be > 0", b -> b.profile(MachineProfile.virtHotplug()).maxMemoryMib(4096));
         bad("sharedTag", "without spaces", b -> b.sharedTag("a b"));
         bad("sharedTag", "1..36 bytes", b -> b.sharedTag("x".repeat(37)));
+        bad("sharedTag", "required with a sharedDir", b -> b.sharedDir(Path.of("/srv/share")));
+        bad("agentPort", "required with the HYBRID_VSOCK", b -> b.agentTransport(AgentTransport.HYBRID_VSOCK));
+        bad("agentPort", "required with the VSOCK", b -> b.agentTransport(AgentTransport.VSOCK));
+        bad("agentPort", "not be negative", b -> b.agentPort(-1));
         bad("runDir", "absolute", b -> b.runDir(Path.of("rel")));
         bad("runDir", "too long", b -> b.runDir(Path.of("/" + "d".repeat(100))));
         bad("kernelArgs", "line break", b -> b.kernelArg("a\nb"));
         bad("startTimeout", "positive", b -> b.startTimeout(java.time.Duration.ZERO));
+    }
+
+    @Test
+    void sharedTagAndAgentPortAreTheCallersValues() {
+        VmConfig c = ok().sharedDir(Path.of("/srv/share")).sharedTag("myTag")
+                .agentTransport(AgentTransport.VSOCK).agentPort(2048).build();
+        assertEquals("myTag", c.sharedTag());
+        assertEquals(2048, c.agentPort());
+        assertEquals(0, ok().agentTransport(AgentTransport.SERIAL).build().agentPort());
     }
 
     @Test
@@ -88,10 +102,10 @@ class VmConfigTest {
         assertEquals("qemuBinary", e.field());
 
         e = assertThrows(VmConfigException.class,
-                () -> ok().kernel(kernel).sharedDir(tmp.resolve("nope")).build().checkHost());
+                () -> ok().kernel(kernel).sharedDir(tmp.resolve("nope")).sharedTag("t").build().checkHost());
         assertEquals("sharedDir", e.field());
 
-        e = assertThrows(VmConfigException.class, () -> ok().kernel(kernel).sharedDir(tmp)
+        e = assertThrows(VmConfigException.class, () -> ok().kernel(kernel).sharedDir(tmp).sharedTag("t")
                 .virtiofsdBinary(kernel).build().checkHost());
         assertEquals("virtiofsdBinary", e.field());
     }

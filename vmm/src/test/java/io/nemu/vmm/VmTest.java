@@ -28,6 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("system")
 class VmTest {
+    private static final String TAG = "kataShared";
     private static final String MARKER = "probe guest says hello";
 
     @TempDir
@@ -55,13 +56,13 @@ class VmTest {
 
     @Test
     void virtBootsWithShareAndAgentChannelAndStops() throws Exception {
-        runFullCycle(base(MachineProfile.virt()).sharedDir(share).agentTransport(AgentTransport.SERIAL).build());
+        runFullCycle(base(MachineProfile.virt()).sharedDir(share).sharedTag(TAG).agentTransport(AgentTransport.SERIAL).build());
     }
 
     @Test
     void virtHotplugBootsWithShareAndAgentChannelAndStops() throws Exception {
         runFullCycle(base(MachineProfile.virtHotplug()).vcpus(1).maxVcpus(4).memorySlots(2).maxMemoryMib(512)
-                .pciRootPorts(2).sharedDir(share).agentTransport(AgentTransport.SERIAL).build());
+                .pciRootPorts(2).sharedDir(share).sharedTag(TAG).agentTransport(AgentTransport.SERIAL).build());
     }
 
     private void runFullCycle(VmConfig config) throws Exception {
@@ -130,7 +131,7 @@ class VmTest {
 
     @Test
     void startTimeoutLeavesNothing() throws Exception {
-        VmConfig c = base(MachineProfile.virt()).sharedDir(share).startTimeout(Duration.ofMillis(40)).build();
+        VmConfig c = base(MachineProfile.virt()).sharedDir(share).sharedTag(TAG).startTimeout(Duration.ofMillis(40)).build();
         Vm vm = new Vm(c, children);
         VmException e = assertThrows(VmException.class, vm::start);
         System.out.println("start timeout -> " + e.getMessage().lines().findFirst().orElse(""));
@@ -142,7 +143,7 @@ class VmTest {
 
     @Test
     void missingKernelIsNamed() throws Exception {
-        VmConfig c = base(MachineProfile.virt()).kernel(tmp.resolve("no-such-vmlinux")).sharedDir(share).build();
+        VmConfig c = base(MachineProfile.virt()).kernel(tmp.resolve("no-such-vmlinux")).sharedDir(share).sharedTag(TAG).build();
         Vm vm = new Vm(c, children);
         VmConfigException e = assertThrows(VmConfigException.class, vm::start);
         assertEquals("kernel", e.field());
@@ -152,7 +153,7 @@ class VmTest {
 
     @Test
     void missingQemuBinaryIsNamed() throws Exception {
-        VmConfig c = base(MachineProfile.virt()).qemuBinary(tmp.resolve("qemu-nope")).sharedDir(share).build();
+        VmConfig c = base(MachineProfile.virt()).qemuBinary(tmp.resolve("qemu-nope")).sharedDir(share).sharedTag(TAG).build();
         Vm vm = new Vm(c, children);
         VmConfigException e = assertThrows(VmConfigException.class, vm::start);
         assertEquals("qemuBinary", e.field());
@@ -163,7 +164,7 @@ class VmTest {
     @Test
     void qemuRejectingTheKernelFailsWithItsOwnWords() throws Exception {
         Path junk = Files.writeString(tmp.resolve("junk-kernel"), "this is not a kernel\n");
-        VmConfig c = base(MachineProfile.virt()).kernel(junk).sharedDir(share).build();
+        VmConfig c = base(MachineProfile.virt()).kernel(junk).sharedDir(share).sharedTag(TAG).build();
         Vm vm = new Vm(c, children);
         VmException e = assertThrows(VmException.class, vm::start);
         System.out.println("junk kernel -> " + e.getMessage());
@@ -186,7 +187,7 @@ class VmTest {
                 children.qemuStarted(pid);
             }
         };
-        VmConfig c = base(MachineProfile.virt()).sharedDir(share).build();
+        VmConfig c = base(MachineProfile.virt()).sharedDir(share).sharedTag(TAG).build();
         Vm vm = new Vm(c, killer);
         VmException e = assertThrows(VmException.class, vm::start);
         System.out.println("virtiofsd killed during start -> " + e.getMessage());
@@ -198,7 +199,7 @@ class VmTest {
 
     @Test
     void virtiofsdDyingAfterStartIsReportedByTheConsoleWait() throws Exception {
-        VmConfig c = base(MachineProfile.virt()).sharedDir(share).build();
+        VmConfig c = base(MachineProfile.virt()).sharedDir(share).sharedTag(TAG).build();
         Vm vm = new Vm(c, children);
         try {
             vm.start();

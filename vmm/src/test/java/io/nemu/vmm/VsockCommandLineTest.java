@@ -16,9 +16,11 @@ import org.junit.jupiter.api.Test;
 /** QEMU arguments of the two vsock agent channels on both machine profiles. */
 class VsockCommandLineTest {
     private static final Path RUN = Path.of("/run/nemu/vm1");
+    private static final int PORT = 1024;
 
     private static VmConfig config(MachineProfile p, AgentTransport t) {
-        VmConfig.Builder b = VmConfig.builder().profile(p).kernel(Path.of("/k/vmlinux")).runDir(RUN).agentTransport(t);
+        VmConfig.Builder b = VmConfig.builder().profile(p).kernel(Path.of("/k/vmlinux")).runDir(RUN).agentTransport(t)
+                .agentPort(PORT);
         return b.build();
     }
 
@@ -40,14 +42,14 @@ class VsockCommandLineTest {
         assertEquals(Path.of("/run/nemu/vm1/vsock"), p.vsockSocket());
         assertEquals(List.of("-chardev socket,id=vsock0,path=/run/nemu/vm1/vsock-vu.sock",
                 "-device vhost-user-vsock-device,id=vsock0dev,chardev=vsock0"),
-                devicesAndChardevs(c, HybridVsockChannel.describe(p.vhostUserVsockSocket(), p.vsockSocket())));
+                devicesAndChardevs(c, HybridVsockChannel.describe(p.vhostUserVsockSocket(), p.vsockSocket(), PORT)));
     }
 
     @Test
     void hybridOnQ35IsModernPci() {
         VmConfig c = config(MachineProfile.virtHotplug(), AgentTransport.HYBRID_VSOCK);
         RunPaths p = RunPaths.of(c);
-        List<String> d = devicesAndChardevs(c, HybridVsockChannel.describe(p.vhostUserVsockSocket(), p.vsockSocket()));
+        List<String> d = devicesAndChardevs(c, HybridVsockChannel.describe(p.vhostUserVsockSocket(), p.vsockSocket(), PORT));
         assertTrue(d.contains("-device vhost-user-vsock-pci,id=vsock0dev,chardev=vsock0,disable-legacy=on"), d.toString());
     }
 
@@ -55,12 +57,12 @@ class VsockCommandLineTest {
     void kernelVhostVsockCarriesTheCid() {
         VmConfig c = config(MachineProfile.virt(), AgentTransport.VHOST_VSOCK);
         assertEquals(List.of("-device vhost-vsock-device,id=vsock0dev,guest-cid=77"),
-                devicesAndChardevs(c, new VhostVsockChannel(77, 1024, RUN.resolve("relay"))));
+                devicesAndChardevs(c, new VhostVsockChannel(77, PORT, RUN.resolve("relay"))));
         VmConfig q = config(MachineProfile.virtHotplug(), AgentTransport.VHOST_VSOCK);
-        assertTrue(devicesAndChardevs(q, new VhostVsockChannel(4_000_000_000L, 1024, RUN.resolve("relay")))
+        assertTrue(devicesAndChardevs(q, new VhostVsockChannel(4_000_000_000L, PORT, RUN.resolve("relay")))
                 .contains("-device vhost-vsock-pci,id=vsock0dev,guest-cid=4000000000,disable-legacy=on"));
-        assertThrows(IllegalArgumentException.class, () -> new VhostVsockChannel(2, 1024, RUN));
-        assertThrows(IllegalArgumentException.class, () -> new VhostVsockChannel(0xffffffffL, 1024, RUN));
+        assertThrows(IllegalArgumentException.class, () -> new VhostVsockChannel(2, PORT, RUN));
+        assertThrows(IllegalArgumentException.class, () -> new VhostVsockChannel(0xffffffffL, PORT, RUN));
     }
 
     @Test
@@ -71,7 +73,7 @@ class VsockCommandLineTest {
                 .build();
         assertEquals(longDir, ok.runDir());
         VmConfigException e = assertThrows(VmConfigException.class, () -> VmConfig.builder().kernel(Path.of("/k"))
-                .runDir(longDir).agentTransport(AgentTransport.HYBRID_VSOCK).build());
+                .runDir(longDir).agentTransport(AgentTransport.HYBRID_VSOCK).agentPort(PORT).build());
         assertEquals("runDir", e.field());
         assertTrue(e.getMessage().contains("vsock_4294967295"), e.getMessage());
     }

@@ -10,53 +10,53 @@ import java.util.List;
  * skipped as its bytes arrive (never accumulated) and reported as an {@link OversizedFrame}.
  */
 public final class FrameDecoder extends ByteToMessageDecoder {
-  private long discardRemaining;
-  private OversizedFrame discarding;
+    private long discardRemaining;
+    private OversizedFrame discarding;
 
-  @Override
-  protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-    while (true) {
-      if (discarding != null) {
-        int skip = (int) Math.min(discardRemaining, in.readableBytes());
-        in.skipBytes(skip);
-        discardRemaining -= skip;
-        if (discardRemaining > 0) {
-          return;
+    @Override
+    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        while (true) {
+            if (discarding != null) {
+                int skip = (int) Math.min(discardRemaining, in.readableBytes());
+                in.skipBytes(skip);
+                discardRemaining -= skip;
+                if (discardRemaining > 0) {
+                    return;
+                }
+                out.add(discarding);
+                discarding = null;
+                continue;
+            }
+            if (in.readableBytes() < Frame.HEADER_LENGTH) {
+                return;
+            }
+            int start = in.readerIndex();
+            long length = in.getUnsignedInt(start);
+            int streamId = in.getInt(start + 4);
+            byte type = in.getByte(start + 8);
+            byte flags = in.getByte(start + 9);
+            if (length > Frame.MAX_DATA_LENGTH) {
+                in.skipBytes(Frame.HEADER_LENGTH);
+                discarding = new OversizedFrame(streamId, type, length);
+                discardRemaining = length;
+                continue;
+            }
+            if (in.readableBytes() < Frame.HEADER_LENGTH + length) {
+                return;
+            }
+            in.skipBytes(Frame.HEADER_LENGTH);
+            byte[] payload = Frame.EMPTY;
+            if (length > 0) {
+                payload = new byte[(int) length];
+                in.readBytes(payload);
+            }
+            out.add(new Frame(streamId, type, flags, payload));
         }
-        out.add(discarding);
-        discarding = null;
-        continue;
-      }
-      if (in.readableBytes() < Frame.HEADER_LENGTH) {
-        return;
-      }
-      int start = in.readerIndex();
-      long length = in.getUnsignedInt(start);
-      int streamId = in.getInt(start + 4);
-      byte type = in.getByte(start + 8);
-      byte flags = in.getByte(start + 9);
-      if (length > Frame.MAX_DATA_LENGTH) {
-        in.skipBytes(Frame.HEADER_LENGTH);
-        discarding = new OversizedFrame(streamId, type, length);
-        discardRemaining = length;
-        continue;
-      }
-      if (in.readableBytes() < Frame.HEADER_LENGTH + length) {
-        return;
-      }
-      in.skipBytes(Frame.HEADER_LENGTH);
-      byte[] payload = Frame.EMPTY;
-      if (length > 0) {
-        payload = new byte[(int) length];
-        in.readBytes(payload);
-      }
-      out.add(new Frame(streamId, type, flags, payload));
     }
-  }
 
-  @Override
-  protected void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-    // A partial frame at end of stream is dropped: the peer is gone, nobody can be answered.
-    decode(ctx, in, out);
-  }
+    @Override
+    protected void decodeLast(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        // A partial frame at end of stream is dropped: the peer is gone, nobody can be answered.
+        decode(ctx, in, out);
+    }
 }

@@ -8,46 +8,46 @@ import io.netty.channel.EventLoop;
  * flushes are coalesced: one flush task per burst of writes rather than one syscall per frame.
  */
 public final class FrameWriter {
-  private final Channel channel;
-  private final EventLoop loop;
-  private boolean flushPending; // event loop only
-  private final Runnable flushTask = this::flushNow;
+    private final Channel channel;
+    private final EventLoop loop;
+    private boolean flushPending; // event loop only
+    private final Runnable flushTask = this::flushNow;
 
-  public FrameWriter(Channel channel) {
-    this.channel = channel;
-    this.loop = channel.eventLoop();
-  }
-
-  public Channel channel() {
-    return channel;
-  }
-
-  public EventLoop loop() {
-    return loop;
-  }
-
-  public void send(Frame frame) {
-    if (loop.inEventLoop()) {
-      writeInLoop(frame);
-    } else {
-      loop.execute(() -> writeInLoop(frame));
+    public FrameWriter(Channel channel) {
+        this.channel = channel;
+        this.loop = channel.eventLoop();
     }
-  }
 
-  /** Must be called on the event loop. */
-  public void writeInLoop(Frame frame) {
-    if (!channel.isActive()) {
-      return; // the connection is gone; its streams are failed by channelInactive
+    public Channel channel() {
+        return channel;
     }
-    channel.write(frame, channel.voidPromise());
-    if (!flushPending) {
-      flushPending = true;
-      loop.execute(flushTask);
-    }
-  }
 
-  private void flushNow() {
-    flushPending = false;
-    channel.flush();
-  }
+    public EventLoop loop() {
+        return loop;
+    }
+
+    public void send(Frame frame) {
+        if (loop.inEventLoop()) {
+            writeInLoop(frame);
+        } else {
+            loop.execute(() -> writeInLoop(frame));
+        }
+    }
+
+    /** Must be called on the event loop. */
+    public void writeInLoop(Frame frame) {
+        if (!channel.isActive()) {
+            return; // the connection is gone; its streams are failed by channelInactive
+        }
+        channel.write(frame, channel.voidPromise());
+        if (!flushPending) {
+            flushPending = true;
+            loop.execute(flushTask);
+        }
+    }
+
+    private void flushNow() {
+        flushPending = false;
+        channel.flush();
+    }
 }

@@ -11,152 +11,154 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.Executor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Server side of one ttrpc connection: validates stream ids, routes requests to gRPC method
  * handlers and data frames to their streams. All state here is touched only on the event loop.
  */
 public final class ServerConnection extends ChannelInboundHandlerAdapter {
-  private static final System.Logger LOG = System.getLogger(ServerConnection.class.getName());
+    private static final Logger LOG = LoggerFactory.getLogger(ServerConnection.class);
 
-  private final MethodRegistry registry;
-  private final Executor executor;
-  private final Map<Integer, ServerStream<?, ?>> streams = new HashMap<>();
-  private FrameWriter writer;
-  private long lastStreamId;
-  private boolean inactive;
+    private final MethodRegistry registry;
+    private final Executor executor;
+    private final Map<Integer, ServerStream<?, ?>> streams = new HashMap<>();
+    private FrameWriter writer;
+    private long lastStreamId;
+    private boolean inactive;
 
-  public ServerConnection(MethodRegistry registry, Executor executor) {
-    this.registry = registry;
-    this.executor = executor;
-  }
-
-  FrameWriter writer() {
-    return writer;
-  }
-
-  Executor executor() {
-    return executor;
-  }
-
-  @Override
-  public void handlerAdded(ChannelHandlerContext ctx) {
-    writer = new FrameWriter(ctx.channel());
-  }
-
-  @Override
-  public void channelRead(ChannelHandlerContext ctx, Object msg) {
-    if (msg instanceof OversizedFrame o) {
-      Status status = Status.RESOURCE_EXHAUSTED.withDescription("message length " + o.length()
-          + " exceeds maximum message size of " + Frame.MAX_DATA_LENGTH);
-      ServerStream<?, ?> stream = streams.get(o.streamId());
-      if (stream != null) {
-        stream.fail(status);
-      } else {
-        sendStatus(o.streamId(), status);
-      }
-      return;
+    public ServerConnection(MethodRegistry registry, Executor executor) {
+        this.registry = registry;
+        this.executor = executor;
     }
-    if (!(msg instanceof Frame frame)) {
-      ctx.fireChannelRead(msg);
-      return;
-    }
-    int id = frame.streamId();
-    if ((id & 1) == 0) {
-      sendStatus(id, Status.INVALID_ARGUMENT.withDescription(
-          "stream id " + Integer.toUnsignedString(id) + " is even; client streams must use odd ids"));
-      return;
-    }
-    switch (frame.type()) {
-      case Frame.TYPE_REQUEST -> onRequest(frame);
-      case Frame.TYPE_DATA -> onData(frame);
-      default -> LOG.log(System.Logger.Level.DEBUG, "ttrpc: ignoring {0} from client", frame);
-    }
-  }
 
-  private void onRequest(Frame frame) {
-    int id = frame.streamId();
-    long unsignedId = Integer.toUnsignedLong(id);
-    if (unsignedId <= lastStreamId) {
-      sendStatus(id, Status.INVALID_ARGUMENT.withDescription("stream id " + unsignedId
-          + " is not greater than the previous stream id " + lastStreamId));
-      return;
+    FrameWriter writer() {
+        return writer;
     }
-    lastStreamId = unsignedId;
-    Request request;
-    try {
-      request = Request.parseFrom(frame.payload());
-    } catch (InvalidProtocolBufferException e) {
-      sendStatus(id, Status.INVALID_ARGUMENT.withDescription("cannot decode ttrpc request: " + e.getMessage()));
-      return;
-    }
-    ServerMethodDefinition<?, ?> def = registry.lookup(request.getService(), request.getMethod());
-    if (def == null) {
-      String what = registry.hasService(request.getService())
-          ? "method " + request.getService() + "/" + request.getMethod()
-          : "service " + request.getService();
-      sendStatus(id, Status.UNIMPLEMENTED.withDescription(what + " is not implemented"));
-      return;
-    }
-    ServerStream<?, ?> stream = new ServerStream<>(this, id, def);
-    streams.put(id, stream);
-    stream.start(request, frame.flags());
-  }
 
-  private void onData(Frame frame) {
-    ServerStream<?, ?> stream = streams.get(frame.streamId());
-    if (stream == null) {
-      sendStatus(frame.streamId(), Status.INVALID_ARGUMENT.withDescription(
-          "stream " + Integer.toUnsignedString(frame.streamId()) + " is not active"));
-      return;
+    Executor executor() {
+        return executor;
     }
-    stream.onData(frame);
-  }
 
-  private void sendStatus(int id, Status status) {
-    writer.writeInLoop(new Frame(id, Frame.TYPE_RESPONSE, (byte) 0,
-        Response.newBuilder().setStatus(Wire.toProto(status)).build().toByteArray()));
-  }
-
-  /** The stream's last frame: forget the stream and send the frame, in that order, on the loop. */
-  void finish(ServerStream<?, ?> stream, Frame last) {
-    if (writer.loop().inEventLoop()) {
-      finishInLoop(stream, last);
-    } else {
-      writer.loop().execute(() -> finishInLoop(stream, last));
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        writer = new FrameWriter(ctx.channel());
     }
-  }
 
-  private void finishInLoop(ServerStream<?, ?> stream, Frame last) {
-    streams.remove(stream.id(), stream);
-    if (!inactive && last != null) {
-      writer.writeInLoop(last);
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (msg instanceof OversizedFrame o) {
+            Status status = Status.RESOURCE_EXHAUSTED.withDescription("message length " + o.length()
+                    + " exceeds maximum message size of " + Frame.MAX_DATA_LENGTH);
+            ServerStream<?, ?> stream = streams.get(o.streamId());
+            if (stream != null) {
+                stream.fail(status);
+            } else {
+                sendStatus(o.streamId(), status);
+            }
+            return;
+        }
+        if (!(msg instanceof Frame frame)) {
+            ctx.fireChannelRead(msg);
+            return;
+        }
+        int id = frame.streamId();
+        if ((id & 1) == 0) {
+            sendStatus(id, Status.INVALID_ARGUMENT.withDescription(
+                    "stream id " + Integer.toUnsignedString(id) + " is even; client streams must use odd ids"));
+            return;
+        }
+        switch (frame.type()) {
+            case Frame.TYPE_REQUEST -> onRequest(frame);
+            case Frame.TYPE_DATA -> onData(frame);
+            default -> LOG.debug("ttrpc: ignoring {} from client", frame);
+        }
     }
-  }
 
-  @Override
-  public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-    if (ctx.channel().isWritable()) {
-      for (ServerStream<?, ?> stream : streams.values()) {
-        stream.onWritabilityChanged();
-      }
+    private void onRequest(Frame frame) {
+        int id = frame.streamId();
+        long unsignedId = Integer.toUnsignedLong(id);
+        if (unsignedId <= lastStreamId) {
+            sendStatus(id, Status.INVALID_ARGUMENT.withDescription("stream id " + unsignedId
+                    + " is not greater than the previous stream id " + lastStreamId));
+            return;
+        }
+        lastStreamId = unsignedId;
+        Request request;
+        try {
+            request = Request.parseFrom(frame.payload());
+        } catch (InvalidProtocolBufferException e) {
+            sendStatus(id, Status.INVALID_ARGUMENT.withDescription("cannot decode ttrpc request: " + e.getMessage()));
+            return;
+        }
+        ServerMethodDefinition<?, ?> def = registry.lookup(request.getService(), request.getMethod());
+        if (def == null) {
+            String what = registry.hasService(request.getService())
+                    ? "method " + request.getService() + "/" + request.getMethod()
+                    : "service " + request.getService();
+            sendStatus(id, Status.UNIMPLEMENTED.withDescription(what + " is not implemented"));
+            return;
+        }
+        ServerStream<?, ?> stream = new ServerStream<>(this, id, def);
+        streams.put(id, stream);
+        stream.start(request, frame.flags());
     }
-    ctx.fireChannelWritabilityChanged();
-  }
 
-  @Override
-  public void channelInactive(ChannelHandlerContext ctx) {
-    inactive = true;
-    for (ServerStream<?, ?> stream : new ArrayList<>(streams.values())) {
-      stream.connectionClosed();
+    private void onData(Frame frame) {
+        ServerStream<?, ?> stream = streams.get(frame.streamId());
+        if (stream == null) {
+            sendStatus(frame.streamId(), Status.INVALID_ARGUMENT.withDescription(
+                    "stream " + Integer.toUnsignedString(frame.streamId()) + " is not active"));
+            return;
+        }
+        stream.onData(frame);
     }
-    streams.clear();
-    ctx.fireChannelInactive();
-  }
 
-  @Override
-  public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-    LOG.log(System.Logger.Level.DEBUG, "ttrpc server connection failed, closing it", cause);
-    ctx.close();
-  }
+    private void sendStatus(int id, Status status) {
+        writer.writeInLoop(new Frame(id, Frame.TYPE_RESPONSE, (byte) 0,
+                Response.newBuilder().setStatus(Wire.toProto(status)).build().toByteArray()));
+    }
+
+    /** The stream's last frame: forget the stream and send the frame, in that order, on the loop. */
+    void finish(ServerStream<?, ?> stream, Frame last) {
+        if (writer.loop().inEventLoop()) {
+            finishInLoop(stream, last);
+        } else {
+            writer.loop().execute(() -> finishInLoop(stream, last));
+        }
+    }
+
+    private void finishInLoop(ServerStream<?, ?> stream, Frame last) {
+        streams.remove(stream.id(), stream);
+        if (!inactive && last != null) {
+            writer.writeInLoop(last);
+        }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        if (ctx.channel().isWritable()) {
+            for (ServerStream<?, ?> stream : streams.values()) {
+                stream.onWritabilityChanged();
+            }
+        }
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        inactive = true;
+        for (ServerStream<?, ?> stream : new ArrayList<>(streams.values())) {
+            stream.connectionClosed();
+        }
+        streams.clear();
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        LOG.debug("ttrpc server connection failed, closing it", cause);
+        ctx.close();
+    }
 }

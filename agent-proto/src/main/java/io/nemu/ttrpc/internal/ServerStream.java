@@ -17,6 +17,8 @@ import java.util.ArrayDeque;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * One ttrpc stream on the server, presented to gRPC's generated handlers as a {@link ServerCall}.
@@ -24,325 +26,328 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * as the handler asked for them ({@link #request}). Outbound calls may come from any thread.
  */
 final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
-  /** Messages a handler may leave unrequested before the stream is failed (upstream allows 64). */
-  static final int MAX_QUEUED_MESSAGES = 1024;
+    private static final Logger LOG = LoggerFactory.getLogger(ServerStream.class);
 
-  private final ServerConnection conn;
-  private final int id;
-  private final ServerMethodDefinition<ReqT, RespT> def;
-  private final MethodDescriptor<ReqT, RespT> method;
-  private final SerializingExecutor callExecutor;
-  private final AtomicBoolean closed = new AtomicBoolean();
-  private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
-  private volatile boolean closeCalled;
-  private volatile boolean cancelled;
-  private volatile byte[] singleResponse;
-  private Context.CancellableContext context;
+    /** Messages a handler may leave unrequested before the stream is failed (upstream allows 64). */
+    static final int MAX_QUEUED_MESSAGES = 1024;
 
-  // Event loop only.
-  private boolean inboundClosed;
+    private final ServerConnection conn;
+    private final int id;
+    private final ServerMethodDefinition<ReqT, RespT> def;
+    private final MethodDescriptor<ReqT, RespT> method;
+    private final SerializingExecutor callExecutor;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
+    private volatile boolean closeCalled;
+    private volatile boolean cancelled;
+    private volatile byte[] singleResponse;
+    private Context.CancellableContext context;
 
-  // Call executor only.
-  private Listener<ReqT> listener;
-  private final ArrayDeque<ByteString> pending = new ArrayDeque<>(2);
-  private int demand;
-  private boolean halfClosePending;
-  private boolean halfCloseDelivered;
+    // Event loop only.
+    private boolean inboundClosed;
 
-  @SuppressWarnings("unchecked")
-  ServerStream(ServerConnection conn, int id, ServerMethodDefinition<?, ?> def) {
-    this.conn = conn;
-    this.id = id;
-    this.def = (ServerMethodDefinition<ReqT, RespT>) def;
-    this.method = this.def.getMethodDescriptor();
-    this.callExecutor = new SerializingExecutor(conn.executor());
-  }
+    // Call executor only.
+    private Listener<ReqT> listener;
+    private final ArrayDeque<ByteString> pending = new ArrayDeque<>(2);
+    private int demand;
+    private boolean halfClosePending;
+    private boolean halfCloseDelivered;
 
-  int id() {
-    return id;
-  }
-
-  /** On the event loop, right after the request frame. */
-  void start(Request request, byte flags) {
-    Metadata headers = Wire.toMetadata(request);
-    long timeout = request.getTimeoutNano();
-    context = timeout > 0
-        ? Context.ROOT.withDeadlineAfter(timeout, TimeUnit.NANOSECONDS, conn.writer().loop())
-        : Context.ROOT.withCancellation();
-    context.addListener(c -> onContextCancelled(), Runnable::run);
-    callExecutor.execute(() -> {
-      if (closed.get()) {
-        return;
-      }
-      Context previous = context.attach();
-      try {
-        listener = def.getServerCallHandler().startCall(this, headers);
-        listener.onReady();
-      } catch (RuntimeException | Error e) {
-        fail(Status.fromThrowable(e));
-        return;
-      } finally {
-        context.detach(previous);
-      }
-      deliver();
-    });
-    if (method.getType().clientSendsOneMessage()) {
-      inboundClosed = true;
-      enqueueMessage(request.getPayload());
-      enqueueHalfClose();
-    } else {
-      if (!request.getPayload().isEmpty()) {
-        enqueueMessage(request.getPayload());
-      }
-      if ((flags & Frame.FLAG_REMOTE_OPEN) == 0) {
-        inboundClosed = true;
-        enqueueHalfClose();
-      }
+    @SuppressWarnings("unchecked")
+    ServerStream(ServerConnection conn, int id, ServerMethodDefinition<?, ?> def) {
+        this.conn = conn;
+        this.id = id;
+        this.def = (ServerMethodDefinition<ReqT, RespT>) def;
+        this.method = this.def.getMethodDescriptor();
+        this.callExecutor = new SerializingExecutor(conn.executor());
     }
-  }
 
-  /** On the event loop. */
-  void onData(Frame frame) {
-    if (inboundClosed) {
-      fail(Status.INVALID_ARGUMENT.withDescription(
-          "stream " + Integer.toUnsignedString(id) + " takes no more data from the client"));
-      return;
+    int id() {
+        return id;
     }
-    if (!frame.has(Frame.FLAG_NO_DATA)) {
-      if (queued.get() >= MAX_QUEUED_MESSAGES) {
-        fail(Status.RESOURCE_EXHAUSTED.withDescription("stream " + Integer.toUnsignedString(id)
-            + " has " + MAX_QUEUED_MESSAGES + " messages its handler has not asked for"));
-        return;
-      }
-      enqueueMessage(UnsafeByteOperations.unsafeWrap(frame.payload()));
-    }
-    if (frame.has(Frame.FLAG_REMOTE_CLOSED)) {
-      inboundClosed = true;
-      enqueueHalfClose();
-    }
-  }
 
-  private void enqueueMessage(ByteString bytes) {
-    queued.incrementAndGet();
-    callExecutor.execute(() -> {
-      pending.add(bytes);
-      deliver();
-    });
-  }
-
-  private void enqueueHalfClose() {
-    callExecutor.execute(() -> {
-      halfClosePending = true;
-      deliver();
-    });
-  }
-
-  @Override
-  public void request(int numMessages) {
-    callExecutor.execute(() -> {
-      demand = (int) Math.min(Integer.MAX_VALUE, (long) demand + numMessages);
-      deliver();
-    });
-  }
-
-  /** On the call executor: hands queued messages to the listener while it has demand. */
-  private void deliver() {
-    if (listener == null) {
-      return;
+    /** On the event loop, right after the request frame. */
+    void start(Request request, byte flags) {
+        Metadata headers = Wire.toMetadata(request);
+        long timeout = request.getTimeoutNano();
+        context = timeout > 0
+                ? Context.ROOT.withDeadlineAfter(timeout, TimeUnit.NANOSECONDS, conn.writer().loop())
+                : Context.ROOT.withCancellation();
+        context.addListener(c -> onContextCancelled(), Runnable::run);
+        callExecutor.execute(() -> {
+            if (closed.get()) {
+                return;
+            }
+            Context previous = context.attach();
+            try {
+                listener = def.getServerCallHandler().startCall(this, headers);
+                listener.onReady();
+            } catch (RuntimeException | Error e) {
+                fail(Status.fromThrowable(e));
+                return;
+            } finally {
+                context.detach(previous);
+            }
+            deliver();
+        });
+        if (method.getType().clientSendsOneMessage()) {
+            inboundClosed = true;
+            enqueueMessage(request.getPayload());
+            enqueueHalfClose();
+        } else {
+            if (!request.getPayload().isEmpty()) {
+                enqueueMessage(request.getPayload());
+            }
+            if ((flags & Frame.FLAG_REMOTE_OPEN) == 0) {
+                inboundClosed = true;
+                enqueueHalfClose();
+            }
+        }
     }
-    while (demand > 0 && !pending.isEmpty() && !closed.get()) {
-      demand--;
-      queued.decrementAndGet();
-      ReqT message;
-      try {
-        message = Wire.parse(method.getRequestMarshaller(), pending.poll());
-      } catch (RuntimeException e) {
-        fail(Status.INTERNAL.withDescription("cannot decode request message: " + e.getMessage()).withCause(e));
-        return;
-      }
-      if (!invoke(() -> listener.onMessage(message))) {
-        return;
-      }
-    }
-    if (pending.isEmpty() && halfClosePending && !halfCloseDelivered && !closed.get()) {
-      halfCloseDelivered = true;
-      invoke(listener::onHalfClose);
-    }
-  }
 
-  private boolean invoke(Runnable callback) {
-    Context previous = context.attach();
-    try {
-      callback.run();
-      return true;
-    } catch (RuntimeException | Error e) {
-      fail(Status.fromThrowable(e));
-      return false;
-    } finally {
-      context.detach(previous);
+    /** On the event loop. */
+    void onData(Frame frame) {
+        if (inboundClosed) {
+            fail(Status.INVALID_ARGUMENT.withDescription(
+                    "stream " + Integer.toUnsignedString(id) + " takes no more data from the client"));
+            return;
+        }
+        if (!frame.has(Frame.FLAG_NO_DATA)) {
+            if (queued.get() >= MAX_QUEUED_MESSAGES) {
+                fail(Status.RESOURCE_EXHAUSTED.withDescription("stream " + Integer.toUnsignedString(id)
+                        + " has " + MAX_QUEUED_MESSAGES + " messages its handler has not asked for"));
+                return;
+            }
+            enqueueMessage(UnsafeByteOperations.unsafeWrap(frame.payload()));
+        }
+        if (frame.has(Frame.FLAG_REMOTE_CLOSED)) {
+            inboundClosed = true;
+            enqueueHalfClose();
+        }
     }
-  }
 
-  @Override
-  public void sendHeaders(Metadata headers) {
-    // ttrpc has no response headers.
-  }
-
-  @Override
-  public void sendMessage(RespT message) {
-    if (closeCalled) {
-      throw new IllegalStateException("call is closed");
+    private void enqueueMessage(ByteString bytes) {
+        queued.incrementAndGet();
+        callExecutor.execute(() -> {
+            pending.add(bytes);
+            deliver();
+        });
     }
-    if (closed.get()) {
-      return; // cancelled: the client no longer listens
-    }
-    byte[] bytes = Wire.toBytes(method.getResponseMarshaller(), message);
-    Status tooBig = Frame.checkLength(bytes.length, "response message");
-    if (tooBig != null) {
-      fail(tooBig);
-      return;
-    }
-    if (method.getType().serverSendsOneMessage()) {
-      if (singleResponse != null) {
-        fail(Status.INTERNAL.withDescription("handler sent more than one response to " + method.getFullMethodName()));
-        return;
-      }
-      singleResponse = bytes;
-    } else {
-      conn.writer().send(new Frame(id, Frame.TYPE_DATA, (byte) 0, bytes));
-    }
-  }
 
-  @Override
-  public void close(Status status, Metadata trailers) {
-    if (closeCalled) {
-      throw new IllegalStateException("call already closed");
+    private void enqueueHalfClose() {
+        callExecutor.execute(() -> {
+            halfClosePending = true;
+            deliver();
+        });
     }
-    closeCalled = true;
-    if (!closed.compareAndSet(false, true)) {
-      return;
+
+    @Override
+    public void request(int numMessages) {
+        callExecutor.execute(() -> {
+            demand = (int) Math.min(Integer.MAX_VALUE, (long) demand + numMessages);
+            deliver();
+        });
     }
-    Frame last;
-    if (status.isOk() && !method.getType().serverSendsOneMessage()) {
-      // As upstream: a streaming server ends a good stream with an empty closing data frame.
-      last = new Frame(id, Frame.TYPE_DATA, (byte) (Frame.FLAG_REMOTE_CLOSED | Frame.FLAG_NO_DATA), null);
-    } else {
-      byte[] payload = singleResponse;
-      if (status.isOk() && payload == null) {
-        status = Status.INTERNAL.withDescription("handler completed " + method.getFullMethodName() + " without a response");
-      }
-      Response.Builder response = Response.newBuilder().setStatus(Wire.toProto(status));
-      if (status.isOk()) {
-        response.setPayload(UnsafeByteOperations.unsafeWrap(payload));
-      }
-      byte[] bytes = response.build().toByteArray();
-      Status tooBig = Frame.checkLength(bytes.length, "response");
-      if (tooBig != null) {
-        bytes = Response.newBuilder().setStatus(Wire.toProto(tooBig)).build().toByteArray();
-      }
-      last = new Frame(id, Frame.TYPE_RESPONSE, (byte) 0, bytes);
+
+    /** On the call executor: hands queued messages to the listener while it has demand. */
+    private void deliver() {
+        if (listener == null) {
+            return;
+        }
+        while (demand > 0 && !pending.isEmpty() && !closed.get()) {
+            demand--;
+            queued.decrementAndGet();
+            ReqT message;
+            try {
+                message = Wire.parse(method.getRequestMarshaller(), pending.poll());
+            } catch (RuntimeException e) {
+                fail(Status.INTERNAL.withDescription("cannot decode request message: " + e.getMessage()).withCause(e));
+                return;
+            }
+            if (!invoke(() -> listener.onMessage(message))) {
+                return;
+            }
+        }
+        if (pending.isEmpty() && halfClosePending && !halfCloseDelivered && !closed.get()) {
+            halfCloseDelivered = true;
+            invoke(listener::onHalfClose);
+        }
     }
-    conn.finish(this, last);
-    callExecutor.execute(() -> {
-      if (listener != null) {
-        invokeQuietly(listener::onComplete);
-      }
-    });
-    context.cancel(null);
-  }
 
-  /** Ends the call with an error status sent to the client; the handler sees a cancellation. */
-  void fail(Status status) {
-    if (!closed.compareAndSet(false, true)) {
-      return;
+    private boolean invoke(Runnable callback) {
+        Context previous = context.attach();
+        try {
+            callback.run();
+            return true;
+        } catch (RuntimeException | Error e) {
+            fail(Status.fromThrowable(e));
+            return false;
+        } finally {
+            context.detach(previous);
+        }
     }
-    cancelled = true;
-    conn.finish(this, new Frame(id, Frame.TYPE_RESPONSE, (byte) 0,
-        Response.newBuilder().setStatus(Wire.toProto(status)).build().toByteArray()));
-    notifyCancelled(status);
-  }
 
-  /** The connection is gone: nobody to answer, just cancel. On the event loop. */
-  void connectionClosed() {
-    if (!closed.compareAndSet(false, true)) {
-      return;
+    @Override
+    public void sendHeaders(Metadata headers) {
+        // ttrpc has no response headers.
     }
-    cancelled = true;
-    conn.finish(this, null);
-    notifyCancelled(Status.UNAVAILABLE.withDescription("ttrpc connection closed"));
-  }
 
-  private void onContextCancelled() {
-    if (closed.get()) {
-      return;
+    @Override
+    public void sendMessage(RespT message) {
+        if (closeCalled) {
+            throw new IllegalStateException("call is closed");
+        }
+        if (closed.get()) {
+            return; // cancelled: the client no longer listens
+        }
+        byte[] bytes = Wire.toBytes(method.getResponseMarshaller(), message);
+        Status tooBig = Frame.checkLength(bytes.length, "response message");
+        if (tooBig != null) {
+            fail(tooBig);
+            return;
+        }
+        if (method.getType().serverSendsOneMessage()) {
+            if (singleResponse != null) {
+                fail(Status.INTERNAL.withDescription("handler sent more than one response to "
+                        + method.getFullMethodName()));
+                return;
+            }
+            singleResponse = bytes;
+        } else {
+            conn.writer().send(new Frame(id, Frame.TYPE_DATA, (byte) 0, bytes));
+        }
     }
-    Status status = context.cancellationCause() instanceof TimeoutException
-        ? Status.DEADLINE_EXCEEDED.withDescription("deadline exceeded on the server")
-        : Status.CANCELLED.withDescription("call cancelled");
-    fail(status);
-  }
 
-  private void notifyCancelled(Status status) {
-    callExecutor.execute(() -> {
-      if (listener != null) {
-        invokeQuietly(listener::onCancel);
-      }
-    });
-    context.cancel(status.asRuntimeException());
-  }
-
-  private void invokeQuietly(Runnable callback) {
-    Context previous = context.attach();
-    try {
-      callback.run();
-    } catch (RuntimeException | Error e) {
-      System.getLogger(ServerStream.class.getName())
-          .log(System.Logger.Level.WARNING, "ttrpc handler callback failed", e);
-    } finally {
-      context.detach(previous);
+    @Override
+    public void close(Status status, Metadata trailers) {
+        if (closeCalled) {
+            throw new IllegalStateException("call already closed");
+        }
+        closeCalled = true;
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        Frame last;
+        if (status.isOk() && !method.getType().serverSendsOneMessage()) {
+            // As upstream: a streaming server ends a good stream with an empty closing data frame.
+            last = new Frame(id, Frame.TYPE_DATA, (byte) (Frame.FLAG_REMOTE_CLOSED | Frame.FLAG_NO_DATA), null);
+        } else {
+            byte[] payload = singleResponse;
+            if (status.isOk() && payload == null) {
+                status = Status.INTERNAL.withDescription("handler completed " + method.getFullMethodName()
+                        + " without a response");
+            }
+            Response.Builder response = Response.newBuilder().setStatus(Wire.toProto(status));
+            if (status.isOk()) {
+                response.setPayload(UnsafeByteOperations.unsafeWrap(payload));
+            }
+            byte[] bytes = response.build().toByteArray();
+            Status tooBig = Frame.checkLength(bytes.length, "response");
+            if (tooBig != null) {
+                bytes = Response.newBuilder().setStatus(Wire.toProto(tooBig)).build().toByteArray();
+            }
+            last = new Frame(id, Frame.TYPE_RESPONSE, (byte) 0, bytes);
+        }
+        conn.finish(this, last);
+        callExecutor.execute(() -> {
+            if (listener != null) {
+                invokeQuietly(listener::onComplete);
+            }
+        });
+        context.cancel(null);
     }
-  }
 
-  /** On the event loop, when the socket's writability changes. */
-  void onWritabilityChanged() {
-    callExecutor.execute(() -> {
-      if (listener != null && !closed.get() && isReady()) {
-        invoke(listener::onReady);
-      }
-    });
-  }
-
-  @Override
-  public boolean isReady() {
-    return conn.writer().channel().isWritable();
-  }
-
-  @Override
-  public boolean isCancelled() {
-    return cancelled;
-  }
-
-  @Override
-  public MethodDescriptor<ReqT, RespT> getMethodDescriptor() {
-    return method;
-  }
-
-  @Override
-  public Attributes getAttributes() {
-    SocketAddress remote = conn.writer().channel().remoteAddress();
-    SocketAddress local = conn.writer().channel().localAddress();
-    Attributes.Builder b = Attributes.newBuilder();
-    if (remote != null) {
-      b.set(Grpc.TRANSPORT_ATTR_REMOTE_ADDR, remote);
+    /** Ends the call with an error status sent to the client; the handler sees a cancellation. */
+    void fail(Status status) {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        cancelled = true;
+        conn.finish(this, new Frame(id, Frame.TYPE_RESPONSE, (byte) 0,
+                Response.newBuilder().setStatus(Wire.toProto(status)).build().toByteArray()));
+        notifyCancelled(status);
     }
-    if (local != null) {
-      b.set(Grpc.TRANSPORT_ATTR_LOCAL_ADDR, local);
-    }
-    return b.build();
-  }
 
-  @Override
-  public String getAuthority() {
-    return null;
-  }
+    /** The connection is gone: nobody to answer, just cancel. On the event loop. */
+    void connectionClosed() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
+        cancelled = true;
+        conn.finish(this, null);
+        notifyCancelled(Status.UNAVAILABLE.withDescription("ttrpc connection closed"));
+    }
+
+    private void onContextCancelled() {
+        if (closed.get()) {
+            return;
+        }
+        Status status = context.cancellationCause() instanceof TimeoutException
+                ? Status.DEADLINE_EXCEEDED.withDescription("deadline exceeded on the server")
+                : Status.CANCELLED.withDescription("call cancelled");
+        fail(status);
+    }
+
+    private void notifyCancelled(Status status) {
+        callExecutor.execute(() -> {
+            if (listener != null) {
+                invokeQuietly(listener::onCancel);
+            }
+        });
+        context.cancel(status.asRuntimeException());
+    }
+
+    private void invokeQuietly(Runnable callback) {
+        Context previous = context.attach();
+        try {
+            callback.run();
+        } catch (RuntimeException | Error e) {
+            LOG.warn("ttrpc handler callback failed", e);
+        } finally {
+            context.detach(previous);
+        }
+    }
+
+    /** On the event loop, when the socket's writability changes. */
+    void onWritabilityChanged() {
+        callExecutor.execute(() -> {
+            if (listener != null && !closed.get() && isReady()) {
+                invoke(listener::onReady);
+            }
+        });
+    }
+
+    @Override
+    public boolean isReady() {
+        return conn.writer().channel().isWritable();
+    }
+
+    @Override
+    public boolean isCancelled() {
+        return cancelled;
+    }
+
+    @Override
+    public MethodDescriptor<ReqT, RespT> getMethodDescriptor() {
+        return method;
+    }
+
+    @Override
+    public Attributes getAttributes() {
+        SocketAddress remote = conn.writer().channel().remoteAddress();
+        SocketAddress local = conn.writer().channel().localAddress();
+        Attributes.Builder b = Attributes.newBuilder();
+        if (remote != null) {
+            b.set(Grpc.TRANSPORT_ATTR_REMOTE_ADDR, remote);
+        }
+        if (local != null) {
+            b.set(Grpc.TRANSPORT_ATTR_LOCAL_ADDR, local);
+        }
+        return b.build();
+    }
+
+    @Override
+    public String getAuthority() {
+        return null;
+    }
 }

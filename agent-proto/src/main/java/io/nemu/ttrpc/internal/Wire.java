@@ -16,121 +16,121 @@ import java.util.Locale;
 
 /** Conversions between gRPC's objects and ttrpc's envelope. */
 public final class Wire {
-  private Wire() {}
+    private Wire() {}
 
-  /** Serialises a message with the method's marshaller into a byte array of exactly its size. */
-  public static <T> byte[] toBytes(MethodDescriptor.Marshaller<T> marshaller, T message) {
-    try (InputStream in = marshaller.stream(message)) {
-      if (in instanceof KnownLength && in instanceof Drainable drainable) {
-        int size = in.available();
-        byte[] out = new byte[size];
-        ExactOut sink = new ExactOut(out);
-        drainable.drainTo(sink);
-        if (sink.pos == size) {
-          return out;
+    /** Serialises a message with the method's marshaller into a byte array of exactly its size. */
+    public static <T> byte[] toBytes(MethodDescriptor.Marshaller<T> marshaller, T message) {
+        try (InputStream in = marshaller.stream(message)) {
+            if (in instanceof KnownLength && in instanceof Drainable drainable) {
+                int size = in.available();
+                byte[] out = new byte[size];
+                ExactOut sink = new ExactOut(out);
+                drainable.drainTo(sink);
+                if (sink.pos == size) {
+                    return out;
+                }
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw Status.INTERNAL.withDescription("cannot serialise message: " + e).withCause(e).asRuntimeException();
         }
-      }
-      return in.readAllBytes();
-    } catch (IOException e) {
-      throw Status.INTERNAL.withDescription("cannot serialise message: " + e).withCause(e).asRuntimeException();
-    }
-  }
-
-  /**
-   * Parses with the method's marshaller. The stream says its length ({@link KnownLength}), which
-   * lets gRPC's protobuf marshaller take its fast path instead of a buffered stream decoder.
-   */
-  public static <T> T parse(MethodDescriptor.Marshaller<T> marshaller, ByteString bytes) {
-    return marshaller.parse(new KnownLengthStream(bytes.newInput()));
-  }
-
-  private static final class KnownLengthStream extends java.io.FilterInputStream implements KnownLength {
-    KnownLengthStream(InputStream in) {
-      super(in);
-    }
-  }
-
-  public static <T> T parse(MethodDescriptor.Marshaller<T> marshaller, byte[] bytes) {
-    return parse(marshaller, UnsafeByteOperations.unsafeWrap(bytes));
-  }
-
-  /** ttrpc metadata from gRPC headers: ASCII headers only, keys in lower case (gRPC keeps them so). */
-  public static void putMetadata(Request.Builder request, Metadata headers) {
-    if (headers == null) {
-      return;
-    }
-    for (String key : headers.keys()) {
-      if (key.endsWith(Metadata.BINARY_HEADER_SUFFIX)) {
-        continue; // ttrpc values are strings; binary headers have no faithful form there
-      }
-      Iterable<String> values = headers.getAll(Metadata.Key.of(key, Metadata.ASCII_STRING_MARSHALLER));
-      if (values == null) {
-        continue;
-      }
-      for (String value : values) {
-        request.addMetadata(KeyValue.newBuilder().setKey(key).setValue(value));
-      }
-    }
-  }
-
-  /** gRPC headers from ttrpc metadata; entries gRPC cannot carry as ASCII headers are skipped. */
-  public static Metadata toMetadata(Request request) {
-    Metadata headers = new Metadata();
-    for (KeyValue kv : request.getMetadataList()) {
-      String key = kv.getKey().toLowerCase(Locale.ROOT);
-      if (key.endsWith(Metadata.BINARY_HEADER_SUFFIX)) {
-        continue;
-      }
-      try {
-        headers.put(Metadata.Key.of(key, Metadata.ASCII_STRING_MARSHALLER), kv.getValue());
-      } catch (IllegalArgumentException e) {
-        // A key or value gRPC refuses (illegal characters): not representable, drop it.
-      }
-    }
-    return headers;
-  }
-
-  public static io.nemu.proto.rpc.Status toProto(Status status) {
-    io.nemu.proto.rpc.Status.Builder b = io.nemu.proto.rpc.Status.newBuilder()
-        .setCode(status.getCode().value());
-    String description = status.getDescription();
-    if (description == null && status.getCause() != null) {
-      description = status.getCause().toString();
-    }
-    if (description != null) {
-      b.setMessage(description);
-    }
-    return b.build();
-  }
-
-  public static Status fromProto(io.nemu.proto.rpc.Status status) {
-    Status s = Status.fromCodeValue(status.getCode());
-    return status.getMessage().isEmpty() ? s : s.withDescription(status.getMessage());
-  }
-
-  private static final class ExactOut extends OutputStream {
-    private final byte[] buf;
-    int pos;
-
-    ExactOut(byte[] buf) {
-      this.buf = buf;
     }
 
-    @Override
-    public void write(int b) throws IOException {
-      if (pos >= buf.length) {
-        throw new IOException("message larger than announced");
-      }
-      buf[pos++] = (byte) b;
+    /**
+     * Parses with the method's marshaller. The stream says its length ({@link KnownLength}), which
+     * lets gRPC's protobuf marshaller take its fast path instead of a buffered stream decoder.
+     */
+    public static <T> T parse(MethodDescriptor.Marshaller<T> marshaller, ByteString bytes) {
+        return marshaller.parse(new KnownLengthStream(bytes.newInput()));
     }
 
-    @Override
-    public void write(byte[] b, int off, int len) throws IOException {
-      if (len > buf.length - pos) {
-        throw new IOException("message larger than announced");
-      }
-      System.arraycopy(b, off, buf, pos, len);
-      pos += len;
+    private static final class KnownLengthStream extends java.io.FilterInputStream implements KnownLength {
+        KnownLengthStream(InputStream in) {
+            super(in);
+        }
     }
-  }
+
+    public static <T> T parse(MethodDescriptor.Marshaller<T> marshaller, byte[] bytes) {
+        return parse(marshaller, UnsafeByteOperations.unsafeWrap(bytes));
+    }
+
+    /** ttrpc metadata from gRPC headers: ASCII headers only, keys in lower case (gRPC keeps them so). */
+    public static void putMetadata(Request.Builder request, Metadata headers) {
+        if (headers == null) {
+            return;
+        }
+        for (String key : headers.keys()) {
+            if (key.endsWith(Metadata.BINARY_HEADER_SUFFIX)) {
+                continue; // ttrpc values are strings; binary headers have no faithful form there
+            }
+            Iterable<String> values = headers.getAll(Metadata.Key.of(key, Metadata.ASCII_STRING_MARSHALLER));
+            if (values == null) {
+                continue;
+            }
+            for (String value : values) {
+                request.addMetadata(KeyValue.newBuilder().setKey(key).setValue(value));
+            }
+        }
+    }
+
+    /** gRPC headers from ttrpc metadata; entries gRPC cannot carry as ASCII headers are skipped. */
+    public static Metadata toMetadata(Request request) {
+        Metadata headers = new Metadata();
+        for (KeyValue kv : request.getMetadataList()) {
+            String key = kv.getKey().toLowerCase(Locale.ROOT);
+            if (key.endsWith(Metadata.BINARY_HEADER_SUFFIX)) {
+                continue;
+            }
+            try {
+                headers.put(Metadata.Key.of(key, Metadata.ASCII_STRING_MARSHALLER), kv.getValue());
+            } catch (IllegalArgumentException e) {
+                // A key or value gRPC refuses (illegal characters): not representable, drop it.
+            }
+        }
+        return headers;
+    }
+
+    public static io.nemu.proto.rpc.Status toProto(Status status) {
+        io.nemu.proto.rpc.Status.Builder b = io.nemu.proto.rpc.Status.newBuilder()
+                .setCode(status.getCode().value());
+        String description = status.getDescription();
+        if (description == null && status.getCause() != null) {
+            description = status.getCause().toString();
+        }
+        if (description != null) {
+            b.setMessage(description);
+        }
+        return b.build();
+    }
+
+    public static Status fromProto(io.nemu.proto.rpc.Status status) {
+        Status s = Status.fromCodeValue(status.getCode());
+        return status.getMessage().isEmpty() ? s : s.withDescription(status.getMessage());
+    }
+
+    private static final class ExactOut extends OutputStream {
+        private final byte[] buf;
+        int pos;
+
+        ExactOut(byte[] buf) {
+            this.buf = buf;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            if (pos >= buf.length) {
+                throw new IOException("message larger than announced");
+            }
+            buf[pos++] = (byte) b;
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            if (len > buf.length - pos) {
+                throw new IOException("message larger than announced");
+            }
+            System.arraycopy(b, off, buf, pos, len);
+            pos += len;
+        }
+    }
 }

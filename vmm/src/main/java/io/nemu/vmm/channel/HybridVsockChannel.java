@@ -18,11 +18,10 @@ import java.util.List;
 /**
  * Agent channel over vsock through our in-process vhost-user-vsock backend ({@link VhostUserVsock}):
  * QEMU gets a vhost-user-vsock device on {@code vhostSocket}; {@link #dial} connects to the guest's
- * port {@value #AGENT_PORT} through the hybrid unix socket ({@code CONNECT 1024} / {@code OK <port>}).
+ * port (the config's {@code agentPort}) through the hybrid unix socket ({@code CONNECT <port>} /
+ * {@code OK <port>}).
  */
 public final class HybridVsockChannel implements AgentChannel {
-    /** The agent's vsock port (as Kata's). */
-    public static final int AGENT_PORT = 1024;
     static final String CHARDEV_ID = "vsock0";
     /** QOM id of the device: /machine/peripheral/vsock0dev. */
     public static final String DEVICE_ID = "vsock0dev";
@@ -39,15 +38,16 @@ public final class HybridVsockChannel implements AgentChannel {
         this.backend = backend;
     }
 
-    /** Starts the backend (listening on both sockets) for the agent port. */
-    public static HybridVsockChannel start(String name, Path vhostSocket, Path hybridSocket) throws IOException {
-        return new HybridVsockChannel(vhostSocket, hybridSocket, AGENT_PORT,
+    /** Starts the backend (listening on both sockets); {@link #dial} reaches the agent on {@code port}. */
+    public static HybridVsockChannel start(String name, Path vhostSocket, Path hybridSocket, int port)
+            throws IOException {
+        return new HybridVsockChannel(vhostSocket, hybridSocket, port,
                 VhostUserVsock.start(name, vhostSocket, hybridSocket, VhostUserVsock.DEFAULT_GUEST_CID));
     }
 
     /** A channel object for the command line only (no backend), e.g. for tests of the QEMU arguments. */
-    public static HybridVsockChannel describe(Path vhostSocket, Path hybridSocket) {
-        return new HybridVsockChannel(vhostSocket, hybridSocket, AGENT_PORT, null);
+    public static HybridVsockChannel describe(Path vhostSocket, Path hybridSocket, int port) {
+        return new HybridVsockChannel(vhostSocket, hybridSocket, port, null);
     }
 
     public Path hybridSocket() {

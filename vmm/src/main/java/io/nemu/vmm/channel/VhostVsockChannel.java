@@ -54,9 +54,12 @@ public final class VhostVsockChannel implements AgentChannel {
         return Files.exists(Path.of(DEVICE));
     }
 
-    /** Probes a free guest CID and returns a channel for it; {@code relayBase} prefixes the relay sockets. */
-    public static VhostVsockChannel reserve(Path relayBase) throws IOException {
-        return new VhostVsockChannel(probeFreeCid(), HybridVsockChannel.AGENT_PORT, relayBase);
+    /**
+     * Probes a free guest CID and returns a channel to the agent's {@code port} on it; {@code relayBase}
+     * prefixes the relay sockets.
+     */
+    public static VhostVsockChannel reserve(Path relayBase, int port) throws IOException {
+        return new VhostVsockChannel(probeFreeCid(), port, relayBase);
     }
 
     /** Tries CIDs from a random start until the kernel accepts one (as Kata does). */
