@@ -109,6 +109,21 @@ final class AgentProcess {
         return exit;
     }
 
+    /** Whether the process catches {@code sig}, from SigCgt in /proc/PID/status; gone or unreadable: no. */
+    boolean catches(int sig) {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + pid + "/status"))) {
+                if (line.startsWith("SigCgt:")) {
+                    long mask = Long.parseUnsignedLong(line.substring(7).trim(), 16);
+                    return (mask & (1L << (sig - 1))) != 0;
+                }
+            }
+        } catch (IOException | NumberFormatException ignored) {
+            // gone or unreadable: treat as not handled
+        }
+        return false;
+    }
+
     void markWaited() {
         waited = true;
     }
