@@ -13,7 +13,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Entry point in the guest: {@code java -jar agent.jar --listen vsock:PORT --listen serial:/dev/...}, PORT being
- * {@link io.nemu.contract.GuestContract#AGENT_VSOCK_PORT} (Kata's 1024).
+ * {@link io.nemu.contract.GuestContract#AGENT_VSOCK_PORT}.
  * Options: {@code --listen NAME:ADDRESS} (required, repeatable; each listener is chosen by name among
  * those on the class path), {@code --state-dir DIR}, {@code --shared-dir DIR}, {@code --crun PATH}.
  * A listener that cannot start is reported and skipped; the agent exits with 1 when none started.
