@@ -1,5 +1,6 @@
 package io.nemu.agent;
 
+import io.nemu.contract.GuestContract;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -25,9 +26,9 @@ public record AgentConfig(Path stateDir, Path sharedDir, String crun, Path cgrou
     public static final String API_VERSION = "0.0.1";
 
     public static AgentConfig guest() {
-        return new AgentConfig(Path.of("/run/nemu-agent"), Path.of("/run/kata-containers/shared/containers"),
+        return new AgentConfig(Path.of("/run/nemu-agent"), Path.of(GuestContract.SHARED_DIR),
                 "crun", Path.of("/sys/fs/cgroup"), "/nemu", List.of("ip"), Path.of("/etc/resolv.conf"),
-                Path.of("/sys"), Path.of("/run/kata-containers"), true);
+                Path.of("/sys"), Path.of(GuestContract.SANDBOX_DIR), true);
     }
 
     Path containersDir() {

@@ -32,6 +32,11 @@ public final class AgentException extends RuntimeException {
         return new AgentException(Status.Code.INTERNAL, message, cause);
     }
 
+    /** {@code e} itself when it is one, else INTERNAL saying what failed ({@code "exec in c1: ..."}). */
+    public static AgentException wrap(String what, Exception e) {
+        return e instanceof AgentException ae ? ae : internal(what + ": " + e.getMessage(), e);
+    }
+
     public Status.Code code() {
         return code;
     }

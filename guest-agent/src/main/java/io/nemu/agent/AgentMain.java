@@ -8,9 +8,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.ServiceLoader;
 import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * Entry point in the guest: {@code java -jar agent.jar --listen vsock:1024 --listen serial:/dev/...}.
+ * Entry point in the guest: {@code java -jar agent.jar --listen vsock:PORT --listen serial:/dev/...}, PORT being
+ * {@link io.nemu.contract.GuestContract#AGENT_VSOCK_PORT}.
  * Options: {@code --listen NAME:ADDRESS} (required, repeatable; each listener is chosen by name among
  * those on the class path), {@code --state-dir DIR}, {@code --shared-dir DIR}, {@code --crun PATH}.
  * A listener that cannot start is reported and skipped; the agent exits with 1 when none started.
@@ -18,6 +21,9 @@ import java.util.concurrent.CountDownLatch;
  * AppCDS training run. {@code --probe-vsock CID:PORT} asks an agent's Health over vsock and exits (0: SERVING).
  */
 public final class AgentMain {
+
+    private static final Logger LOG = LoggerFactory.getLogger(AgentMain.class);
+
     private AgentMain() {}
 
     public static void main(String[] args) throws Exception {
@@ -48,7 +54,7 @@ public final class AgentMain {
             AgentConfig wc = new AgentConfig(state, shared, crun, g.cgroupRoot(), g.cgroupParent(), g.ipCommand(),
                     g.resolvConf(), g.sysfs(), g.copyFileBase(), false);
             io.nemu.agent.transport.WarmUp.run(List.of(new AgentService(wc), new HealthService()));
-            Log.info("warm-up done");
+            LOG.info("warm-up done");
             System.exit(0);
         }
         if (listens.isEmpty()) {
@@ -80,23 +86,23 @@ public final class AgentMain {
             String listen = listens.get(i);
             try {
                 servers.add(chosen.get(i).start(listen.substring(listen.indexOf(':') + 1), services));
-                Log.info("agent %s serving on %s", AgentConfig.VERSION, listen);
+                LOG.info("agent {} serving on {}", AgentConfig.VERSION, listen);
             } catch (Exception e) {
-                Log.error("cannot listen on %s: %s", listen, e.getMessage());
+                LOG.error("cannot listen on {}: {}", listen, e.getMessage());
             }
         }
         if (servers.isEmpty()) {
             System.err.println("nemu-agent: no listener started");
             System.exit(1);
         }
-        Log.info("agent ready: %s", startupFacts());
+        LOG.info("agent ready: {}", startupFacts());
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             for (AutoCloseable server : servers) {
                 try {
                     server.close();
                 } catch (Exception e) {
-                    Log.warn("stopping listener: %s", e);
+                    LOG.warn("stopping listener: {}", String.valueOf(e));
                 }
             }
             stop.countDown();

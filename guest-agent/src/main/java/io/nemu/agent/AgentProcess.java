@@ -6,6 +6,8 @@ import io.nemu.agent.sys.Fd;
 import io.nemu.agent.sys.Libc;
 import io.nemu.agent.sys.Spawner;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -107,6 +109,21 @@ final class AgentProcess {
 
     CompletableFuture<Integer> exit() {
         return exit;
+    }
+
+    /** Whether the process catches {@code sig}, from SigCgt in /proc/PID/status; gone or unreadable: no. */
+    boolean catches(int sig) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                if (line.startsWith("SigCgt:")) {
+                    long mask = Long.parseUnsignedLong(line.substring(7).trim(), 16);
+                    return (mask & (1L << (sig - 1))) != 0;
+                }
+            }
+        } catch (IOException | NumberFormatException ignored) {
+            // gone or unreadable: treat as not handled
+        }
+        return false;
     }
 
     void markWaited() {

@@ -45,6 +45,8 @@ import io.nemu.proto.kata.WriteStreamRequest;
 import io.nemu.proto.kata.WriteStreamResponse;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * grpc.AgentService, transport-free: any gRPC server (ttrpc, in-process) can serve it. Calls
@@ -52,6 +54,8 @@ import java.util.function.Supplier;
  * A read at end of stream fails with description "eof", as the Kata agent's does.
  */
 public final class AgentService extends AgentServiceGrpc.AgentServiceImplBase {
+
+    private static final Logger LOG = LoggerFactory.getLogger(AgentService.class);
 
     private static final Empty EMPTY = Empty.getDefaultInstance();
 
@@ -69,12 +73,12 @@ public final class AgentService extends AgentServiceGrpc.AgentServiceImplBase {
             result = body.get();
         } catch (AgentException e) {
             if (e.code() != Status.Code.OUT_OF_RANGE) {
-                Log.warn("%s: %s %s", name, e.code(), e.getMessage());
+                LOG.warn("{}: {} {}", name, e.code(), e.getMessage());
             }
             out.onError(e.status().withCause(e.getCause()).asRuntimeException());
             return;
         } catch (RuntimeException | Error e) {
-            Log.error("%s failed: %s", name, e);
+            LOG.error("{} failed: {}", name, String.valueOf(e));
             out.onError(Status.INTERNAL.withDescription(name + ": " + e).withCause(e).asRuntimeException());
             return;
         }

@@ -18,9 +18,13 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** Container cgroups as crun lays them out (cgroupfs), v1 or v2, whichever the guest mounted. */
 final class Cgroups {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Cgroups.class);
 
     private final Path root;
     private final boolean unified;
@@ -53,6 +57,48 @@ final class Cgroups {
             // no hierarchies: nothing to list
         }
         return out;
+    }
+
+    /**
+     * A container's cgroups path: the spec's, or {@code parent/cid} when the spec names none or a systemd
+     * slice triple (the guest uses plain cgroupfs). Always absolute; '.' and '..' parts are refused.
+     */
+    static String containerPath(String fromSpec, String parent, String cid) {
+        String p = fromSpec;
+        if (p.isEmpty() || p.contains(":")) {
+            p = parent + "/" + cid;
+        }
+        if (!p.startsWith("/")) {
+            p = "/" + p;
+        }
+        for (String part : p.split("/")) {
+            if (part.equals("..") || part.equals(".")) {
+                throw AgentException.invalid("OCI.Linux.CgroupsPath '" + fromSpec + "' has '.' or '..' parts");
+            }
+        }
+        return p;
+    }
+
+    /**
+     * Removes the parents of these container cgroups, deepest first and only when empty: crun removes a
+     * container's own cgroup, not the parents it made for it (the spec's /kubepods/... or our default).
+     */
+    void removeParents(java.util.Collection<String> cgroupsPaths) {
+        java.util.TreeSet<String> parents = new java.util.TreeSet<>(java.util.Comparator.reverseOrder());
+        for (String p : cgroupsPaths) {
+            for (Path q = Path.of(p).getParent(); q != null && q.getNameCount() > 0; q = q.getParent()) {
+                parents.add(q.toString());
+            }
+        }
+        for (String p : parents) {
+            for (Path d : dirs(p)) {
+                try {
+                    Files.deleteIfExists(d);
+                } catch (IOException e) {
+                    LOG.warn("cgroup {} left: {}", d, e.getMessage());
+                }
+            }
+        }
     }
 
     CgroupStats stats(String cgroupsPath) {
@@ -217,7 +263,7 @@ final class Cgroups {
                     }
                 }
             } catch (IOException e) {
-                Log.warn("OOM watch on %s stopped: %s", dir, e.getMessage());
+                LOG.warn("OOM watch on {} stopped: {}", dir, e.getMessage());
             } finally {
                 Fd.closeAll(wake, controlFd);
             }

@@ -3,10 +3,12 @@ package io.nemu.agent;
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Memory;
 import io.nemu.agent.sys.Libc;
+import io.nemu.agent.sys.Spawner;
 import io.nemu.proto.kata.AgentDetails;
 import io.nemu.proto.kata.CopyFileRequest;
 import io.nemu.proto.kata.GuestDetailsRequest;
 import io.nemu.proto.kata.GuestDetailsResponse;
+import io.nemu.proto.kata.KernelModule;
 import io.nemu.proto.kata.OnlineCPUMemRequest;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -14,20 +16,43 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
+import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** Guest-wide calls: hostname, DNS, clock, CPU/memory onlining, details, file copies. */
 final class GuestOps {
+
+    private static final Logger LOG = LoggerFactory.getLogger(GuestOps.class);
+
     private GuestOps() {}
+
+    /** modprobe with the module's parameters (CreateSandbox.kernel_modules). */
+    static void loadModule(KernelModule m) {
+        if (m.getName().isEmpty()) {
+            throw AgentException.invalid("kernel_modules: a module has no name");
+        }
+        List<String> cmd = new ArrayList<>(List.of("modprobe", m.getName()));
+        cmd.addAll(m.getParametersList());
+        try {
+            Spawner.Result r = Spawner.get().run(cmd, 30);
+            if (!r.ok()) {
+                throw AgentException.internal("modprobe " + m.getName() + ": " + r.stderr().trim(), null);
+            }
+        } catch (IOException e) {
+            throw AgentException.internal("modprobe " + m.getName() + ": " + e.getMessage(), e);
+        }
+    }
 
     static void setHostname(AgentConfig cfg, String name) {
         if (name.length() > 64) {
             throw AgentException.invalid("hostname '" + name + "' is longer than 64 characters");
         }
         if (!cfg.setHostname()) {
-            Log.info("hostname %s not set (disabled in this configuration)", name);
+            LOG.info("hostname {} not set (disabled in this configuration)", name);
             return;
         }
         byte[] b = name.getBytes(StandardCharsets.UTF_8);
@@ -38,7 +63,6 @@ final class GuestOps {
         }
     }
 
-    /** Each entry is a resolv.conf line; a bare address becomes a nameserver line. */
     /** Where sysctls are written: the guest's /proc/sys, or a folder of the state dir on a test host. */
     static Path procSys(AgentConfig cfg) {
         return cfg.setHostname() ? Path.of("/proc/sys") : cfg.stateDir().resolve("proc-sys");
@@ -59,6 +83,7 @@ final class GuestOps {
         }
     }
 
+    /** Each entry is a resolv.conf line; a bare address becomes a nameserver line. */
     static void writeDns(AgentConfig cfg, List<String> dns) {
         StringBuilder b = new StringBuilder();
         for (String d : dns) {
@@ -101,7 +126,7 @@ final class GuestOps {
                 String hex = Files.readString(mem.resolve("block_size_bytes")).trim();
                 r.setMemBlockSizeBytes(Long.parseUnsignedLong(hex, 16));
             } catch (IOException | NumberFormatException e) {
-                Log.warn("memory block size unknown: %s", e.getMessage());
+                LOG.warn("memory block size unknown: {}", e.getMessage());
             }
         }
         if (req.getMemHotplugProbe()) {
@@ -159,7 +184,7 @@ final class GuestOps {
                     Files.writeString(f, "1");
                     online++;
                 } catch (IOException e) {
-                    Log.warn("cannot online %s: %s", p, e.getMessage());
+                    LOG.warn("cannot online {}: {}", p, e.getMessage());
                 }
             }
         } catch (IOException e) {

@@ -2,6 +2,8 @@ package io.nemu.agent;
 
 import io.nemu.agent.sys.Fd;
 import java.io.IOException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A bounded byte ring between a process's output and the shim's ReadStdout/ReadStderr calls.
@@ -9,6 +11,8 @@ import java.io.IOException;
  * instead of unbounded memory.
  */
 final class StreamBuffer {
+
+    private static final Logger LOG = LoggerFactory.getLogger(StreamBuffer.class);
 
     // Chunks as read from the pipe: an idle stream costs nothing, a busy one at most ~capacity.
     private final java.util.ArrayDeque<byte[]> chunks = new java.util.ArrayDeque<>();
@@ -31,7 +35,7 @@ final class StreamBuffer {
                     dst.put(chunk, n);
                 }
             } catch (IOException e) {
-                Log.warn("%s: %s", name, e.getMessage());
+                LOG.warn("{}: {}", name, e.getMessage());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } finally {

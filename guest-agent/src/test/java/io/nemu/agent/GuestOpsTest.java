@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import io.grpc.Status;
+import io.nemu.agent.storage.StorageDrivers;
 import io.nemu.proto.kata.CopyFileRequest;
 import io.nemu.proto.kata.GuestDetailsRequest;
 import io.nemu.proto.kata.GuestDetailsResponse;
@@ -15,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -89,5 +91,13 @@ class GuestOpsTest {
         GuestOps.writeDns(cfg(), List.of("192.0.2.1", "search a.test", "options ndots:5"));
         assertEquals("nameserver 192.0.2.1\nsearch a.test\noptions ndots:5\n", Files.readString(dir.resolve("resolv.conf")));
         assertThrows(AgentException.class, () -> GuestOps.setTime(1, 2_000_000));
+    }
+
+    @Test
+    void advertisesOnlyStorageDriversTheAgentHas() {
+        GuestDetailsResponse d = GuestOps.details(cfg(), GuestDetailsRequest.getDefaultInstance());
+        Set<String> names = new StorageDrivers(dir.resolve("shared")).names();
+        assertTrue(names.containsAll(d.getAgentDetails().getStorageHandlersList()),
+                d.getAgentDetails().getStorageHandlersList() + " vs " + names);
     }
 }

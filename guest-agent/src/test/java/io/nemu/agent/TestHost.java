@@ -31,7 +31,7 @@ import java.util.concurrent.TimeUnit;
  * An agent served in-process with every path in a private temporary directory, and the means
  * to build busybox containers for it and to clean up after it whatever happened.
  */
-final class TestHost implements AutoCloseable {
+public final class TestHost implements AutoCloseable {
 
     final Path base;
     final AgentConfig cfg;
@@ -98,7 +98,7 @@ final class TestHost implements AutoCloseable {
         return root;
     }
 
-    static Process.Builder process(boolean terminal, String... args) {
+    public static Process.Builder process(boolean terminal, String... args) {
         return Process.newBuilder()
                 .addAllArgs(List.of(args))
                 .addEnv("PATH=/bin")
@@ -230,7 +230,7 @@ final class TestHost implements AutoCloseable {
             }
         }
         if (mountsBelowBase().isEmpty()) {
-            Sandbox.deleteTree(base);
+            io.nemu.agent.sys.Mounts.deleteTree(base);
         }
     }
 }

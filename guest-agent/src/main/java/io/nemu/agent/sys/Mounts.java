@@ -3,13 +3,22 @@ package io.nemu.agent.sys;
 import com.sun.jna.LastErrorException;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** mount(2)/umount2(2) with options given as words, as in fstab. */
 public final class Mounts {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Mounts.class);
+
     private Mounts() {}
 
     private static final Map<String, Long> FLAGS = Map.ofEntries(
@@ -65,8 +74,8 @@ public final class Mounts {
     }
 
     /** Every mount point of this mount namespace. */
-    public static java.util.Set<String> mountPoints() {
-        java.util.Set<String> out = new java.util.HashSet<>();
+    public static Set<String> mountPoints() {
+        Set<String> out = new java.util.HashSet<>();
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
                 String[] f = line.split(" ");
@@ -78,5 +87,39 @@ public final class Mounts {
             // treated as no mounts
         }
         return out;
+    }
+
+    /** Removes a directory tree, never descending into a mount point (a rootfs still bound there). */
+    public static void deleteTree(Path dir) {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        Set<String> mountPoints = mountPoints();
+        try {
+            Files.walkFileTree(dir, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult preVisitDirectory(Path d, BasicFileAttributes a) {
+                    if (mountPoints.contains(d.toAbsolutePath().normalize().toString())) {
+                        LOG.warn("not removing {}: still a mount point", d);
+                        return FileVisitResult.SKIP_SUBTREE;
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult visitFile(Path f, BasicFileAttributes a) throws IOException {
+                    Files.deleteIfExists(f);
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult postVisitDirectory(Path d, IOException e) {
+                    d.toFile().delete();
+                    return FileVisitResult.CONTINUE;
+                }
+            });
+        } catch (IOException e) {
+            LOG.warn("cannot remove {}: {}", dir, e.getMessage());
+        }
     }
 }

@@ -3,7 +3,6 @@ package io.nemu.agent.sys;
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Memory;
 import com.sun.jna.ptr.IntByReference;
-import io.nemu.agent.Log;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -16,6 +15,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Starts child processes with posix_spawn and reaps every child of the agent in one thread.
@@ -26,6 +27,8 @@ import java.util.concurrent.TimeoutException;
  * are reported as Kata does: the exit code, or 128 + signal number.
  */
 public final class Spawner {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Spawner.class);
 
     /** A started child and its exit status (Kata encoding) once reaped. */
     public record Child(int pid, CompletableFuture<Integer> exit) {}
@@ -59,7 +62,7 @@ public final class Spawner {
         try {
             Libc.C.prctl(Libc.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         } catch (LastErrorException e) {
-            Log.warn("cannot become child subreaper: %s", Libc.C.strerror(e.getErrorCode()));
+            LOG.warn("cannot become child subreaper: {}", Libc.C.strerror(e.getErrorCode()));
         }
         Thread t = new Thread(null, this::reap, "reaper", 256 * 1024);
         t.setDaemon(true);
@@ -104,7 +107,7 @@ public final class Spawner {
                         seen = spawned;
                     }
                 } else if (e.getErrorCode() != Libc.EINTR) {
-                    Log.warn("waitpid: %s", Libc.C.strerror(e.getErrorCode()));
+                    LOG.warn("waitpid: {}", Libc.C.strerror(e.getErrorCode()));
                 }
                 continue;
             }
@@ -121,7 +124,7 @@ public final class Spawner {
                     f.complete(code);
                 } catch (RuntimeException e) {
                     // a waiter's callback failed: the reaper must go on regardless
-                    Log.error("exit callback of pid %d: %s", pid, e);
+                    LOG.error("exit callback of pid {}: {}", pid, String.valueOf(e));
                 }
             }
         }

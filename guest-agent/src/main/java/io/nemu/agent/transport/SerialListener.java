@@ -3,7 +3,6 @@ package io.nemu.agent.transport;
 import com.sun.jna.LastErrorException;
 import io.grpc.BindableService;
 import io.nemu.agent.Listener;
-import io.nemu.agent.Log;
 import io.nemu.agent.sys.Fd;
 import io.nemu.agent.sys.Libc;
 import io.nemu.ttrpc.SessionSplitter;
@@ -15,6 +14,8 @@ import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * {@code --listen serial:/dev/virtio-ports/agent.channel.0}: the bring-up channel, a virtio-serial port
@@ -24,6 +25,9 @@ import java.util.concurrent.TimeoutException;
  * A host that reconnects before the loop reads that 0 is found by its first request ({@link SessionSplitter}).
  */
 public final class SerialListener implements Listener {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SerialListener.class);
+
     static final int IDLE_POLL_MILLIS = 20;
     static final int SESSION_END_WAIT_SECONDS = 2;
 
@@ -80,7 +84,7 @@ public final class SerialListener implements Listener {
                     n = fd.read(buf, buf.length);
                 } catch (IOException e) {
                     if (!closed) {
-                        Log.warn("serial %s: %s", dev, e.getMessage());
+                        LOG.warn("serial {}: {}", dev, e.getMessage());
                         pause(200);
                     }
                     continue;
@@ -96,7 +100,7 @@ public final class SerialListener implements Listener {
                     splitter.feed(buf, 0, n, this);
                     flush();
                 } catch (IOException e) {
-                    Log.warn("serial %s: %s", dev, e.getMessage());
+                    LOG.warn("serial {}: {}", dev, e.getMessage());
                 }
             }
             endSession();
@@ -113,7 +117,7 @@ public final class SerialListener implements Listener {
             flush();
             endSession();
             discard = false;
-            Log.info("serial %s: a new host session began without a disconnect in between", dev);
+            LOG.info("serial {}: a new host session began without a disconnect in between", dev);
         }
 
         /** Hands what was read to the current session, opening one with the first bytes of a host. */
@@ -128,14 +132,14 @@ public final class SerialListener implements Listener {
                 try {
                     c = bridge.open("serial-" + (++count), fd::writeFully);
                     current = c;
-                    Log.info("serial %s: host connected", dev);
+                    LOG.info("serial {}: host connected", dev);
                 } catch (IOException e) {
                     discard = true;
                     throw e;
                 }
             }
             if (c != null && !c.deliver(b, b.length)) {
-                Log.warn("serial %s: connection closed by the agent; ignoring input until the host reconnects", dev);
+                LOG.warn("serial {}: connection closed by the agent; ignoring input until the host reconnects", dev);
                 current = null;
                 discard = true;
             }
@@ -150,11 +154,11 @@ public final class SerialListener implements Listener {
                 try {
                     c.done().get(SESSION_END_WAIT_SECONDS, TimeUnit.SECONDS);
                 } catch (TimeoutException | ExecutionException e) {
-                    Log.warn("serial %s: the ended session still writes after %d s", dev, SESSION_END_WAIT_SECONDS);
+                    LOG.warn("serial {}: the ended session still writes after {} s", dev, SESSION_END_WAIT_SECONDS);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
-                Log.info("serial %s: host disconnected", dev);
+                LOG.info("serial {}: host disconnected", dev);
             }
         }
 

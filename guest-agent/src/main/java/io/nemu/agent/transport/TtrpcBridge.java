@@ -1,7 +1,6 @@
 package io.nemu.agent.transport;
 
 import io.grpc.BindableService;
-import io.nemu.agent.Log;
 import io.nemu.ttrpc.TtrpcServer;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
@@ -26,6 +25,8 @@ import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Serves ttrpc on byte streams that Netty cannot drive itself (an AF_VSOCK socket made through JNA, a
@@ -36,6 +37,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * never on the event loop, because WaitProcess, ReadStdout and GetOOMEvent block.
  */
 public final class TtrpcBridge implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(TtrpcBridge.class);
+
     /** Frames waiting for a slow peer beyond this stop reading from the server side until drained. */
     static final int WRITE_HIGH_WATER = 1 << 20;
 
@@ -150,7 +154,7 @@ public final class TtrpcBridge implements AutoCloseable {
 
                 @Override
                 public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                    Log.warn("connection %s: %s", name, cause);
+                    LOG.warn("connection {}: {}", name, String.valueOf(cause));
                     ctx.close();
                 }
             };
@@ -175,7 +179,7 @@ public final class TtrpcBridge implements AutoCloseable {
                     try {
                         sink.write(b, 0, b.length);
                     } catch (IOException e) {
-                        Log.warn("connection %s: %s; closing it", name, e.getMessage());
+                        LOG.warn("connection {}: {}; closing it", name, e.getMessage());
                         failed = true;
                         close();
                     }

@@ -4,7 +4,6 @@ import com.sun.jna.LastErrorException;
 import com.sun.jna.Pointer;
 import io.grpc.BindableService;
 import io.nemu.agent.Listener;
-import io.nemu.agent.Log;
 import io.nemu.agent.sys.Fd;
 import io.nemu.agent.sys.Libc;
 import io.nemu.agent.sys.Poll;
@@ -15,13 +14,18 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * {@code --listen vsock:PORT}: an AF_VSOCK stream socket bound to any CID on PORT (Kata's agent port is
- * 1024); every accepted connection is one ttrpc connection. The JDK has no AF_VSOCK, so the socket
+ * {@code --listen vsock:PORT}: an AF_VSOCK stream socket bound to any CID on PORT (the host dials
+ * {@link io.nemu.contract.GuestContract#AGENT_VSOCK_PORT}); every accepted connection is one ttrpc connection. The JDK has no AF_VSOCK, so the socket
  * calls go through JNA and the bytes through {@link TtrpcBridge}.
  */
 public final class VsockListener implements Listener {
+
+    private static final Logger LOG = LoggerFactory.getLogger(VsockListener.class);
+
     static final int VMADDR_CID_ANY = -1;
 
     @Override
@@ -92,7 +96,7 @@ public final class VsockListener implements Listener {
                     }
                 }
             } catch (IOException e) {
-                Log.warn("connection %s: %s", name, e.getMessage());
+                LOG.warn("connection {}: {}", name, e.getMessage());
             } finally {
                 c.close();
                 try {
@@ -148,12 +152,12 @@ public final class VsockListener implements Listener {
                     c.done().thenRun(() -> open.remove(c));
                 } catch (LastErrorException e) {
                     if (!closed && e.getErrorCode() != Libc.EINTR && e.getErrorCode() != Libc.EAGAIN) {
-                        Log.warn("vsock accept on port %d: %s", port, Libc.C.strerror(e.getErrorCode()));
+                        LOG.warn("vsock accept on port {}: {}", port, Libc.C.strerror(e.getErrorCode()));
                         sleep();
                     }
                 } catch (IOException e) {
                     if (!closed) {
-                        Log.warn("vsock port %d: %s", port, e.getMessage());
+                        LOG.warn("vsock port {}: {}", port, e.getMessage());
                         sleep();
                     }
                 }

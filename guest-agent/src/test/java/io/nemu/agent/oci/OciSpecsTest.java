@@ -1,4 +1,4 @@
-package io.nemu.agent;
+package io.nemu.agent.oci;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.grpc.Status;
+import io.nemu.agent.AgentException;
+import io.nemu.agent.TestHost;
 import io.nemu.proto.kata.Hook;
 import io.nemu.proto.kata.Hooks;
 import io.nemu.proto.kata.LinuxMemory;
