@@ -85,11 +85,14 @@ class HostDataSafetyTest {
                 "echo from " + name + " > /data/" + name + ".txt; exec sleep 100000")
                 .addMounts(CriEnv.hostPath(volume, "/data", false)).build(), pod);
         cri.startContainer(cid);
+        Path written = volume.resolve(name + ".txt");
+        String expected = "from " + name + "\n";
         long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
-        while (!Files.exists(volume.resolve(name + ".txt")) && System.nanoTime() < deadline) {
+        // The file appears before its line does: wait for the content, not the name.
+        while (!(Files.exists(written) && Files.readString(written).equals(expected)) && System.nanoTime() < deadline) {
             CriEnv.sleep(200);
         }
-        assertEquals("from " + name + "\n", Files.readString(volume.resolve(name + ".txt")), "the pod writes to the host");
+        assertEquals(expected, Files.readString(written), "the pod writes to the host");
         Files.writeString(fault, "");
         return podId;
     }
@@ -99,20 +102,24 @@ class HostDataSafetyTest {
         assertEquals("from " + name + "\n", Files.readString(volume.resolve(name + ".txt")), "what the pod wrote");
     }
 
-    /** With the fault removed, what the failed cleanup left is unmounted and deleted by the test itself. */
+    /**
+     * containerd cleans up after a dead shim asynchronously: the sandbox's processes must be gone by themselves
+     * before the test removes what the failed unmounts left (with the fault removed).
+     */
     private void clearLeftovers(String podId) throws IOException {
-        Files.deleteIfExists(fault);
-        SandboxPaths paths = SandboxPaths.of(podId);
-        for (Path p : List.of(paths.sharedBase(), paths.state())) {
-            SafeTree.host().unmountAndRemove(p);
-        }
-        List<String> running = processesNaming(podId);
-        if (!running.isEmpty()) {
+        List<String> running = processesNaming(podId, Duration.ofSeconds(60));
+        try {
+            assertEquals(List.of(), running, "QEMU, virtiofsd and the shim of " + podId + " outlive the pod; containerd:\n"
+                    + String.join("\n", env.containerd.logTail(400).lines().filter(l -> l.contains("shim")).toList()));
+        } finally {
             for (String line : running) {
                 new ProcessBuilder("kill", "-9", line.substring(0, line.indexOf(':'))).start();
             }
-            throw new AssertionError("QEMU, virtiofsd or the shim of " + podId + " outlived the pod: " + running
-                    + "\ncontainerd log:\n" + env.containerd.logTail(80));
+            Files.deleteIfExists(fault);
+            SandboxPaths paths = SandboxPaths.of(podId);
+            for (Path p : List.of(paths.sharedBase(), paths.state())) {
+                SafeTree.host().unmountAndRemove(p);
+            }
         }
     }
 
@@ -151,9 +158,9 @@ class HostDataSafetyTest {
         assertVolumeIntact("killed");
     }
 
-    private static List<String> processesNaming(String podId) throws IOException {
+    private static List<String> processesNaming(String podId, Duration wait) throws IOException {
         List<String> found = new ArrayList<>();
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        long deadline = System.nanoTime() + wait.toNanos();
         do {
             found.clear();
             try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
