@@ -5,11 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nemu.e2e.support.Distribution;
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.proto.containerd.task.v2.ConnectRequest;
 import io.nemu.proto.containerd.task.v2.ConnectResponse;
 import io.nemu.proto.containerd.task.v2.DeleteResponse;
 import io.nemu.proto.containerd.task.v2.ShutdownRequest;
 import io.nemu.proto.containerd.task.v2.TaskGrpc;
+import io.nemu.shim.sandbox.SandboxPaths;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.vmm.process.ProcessTools;
 import java.nio.charset.StandardCharsets;
@@ -27,6 +31,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -38,7 +43,9 @@ import org.junit.jupiter.api.io.TempDir;
 class ShimCommandsTest {
     private static final AtomicInteger SEQ = new AtomicInteger();
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
-    private static final Path RUN = Path.of("/run/nemu/sandboxes");
+    private static final Path RUN = SandboxPaths.defaultRoot().resolve("sandboxes");
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
 
     @TempDir
     Path work;
@@ -50,7 +57,7 @@ class ShimCommandsTest {
     private String newId() {
         String id = "nemu-e2e-" + ProcessHandle.current().pid() + "-" + SEQ.incrementAndGet();
         ids.add(id);
-        return id;
+        return LEFTOVERS.sandbox(id);
     }
 
     private Map<String, String> env() {
@@ -76,7 +83,7 @@ class ShimCommandsTest {
         }
         for (String id : ids) {
             Files.deleteIfExists(socketFor(id));
-            io.nemu.shim.daemon.StateCleaner.removeTree(RUN.resolve(id));
+            FileTrees.delete(RUN.resolve(id));
         }
     }
 
