@@ -83,7 +83,7 @@ public final class HostAgent implements AutoCloseable {
     }
 
     /** Where the shim put a guest path of the shared folder on the host. */
-    static Path hostPath(String guestPath) {
+    private static Path hostPath(String guestPath) {
         if (!guestPath.startsWith(GUEST_SHARED + "/")) {
             throw Status.INVALID_ARGUMENT.withDescription("not under the shared folder: " + guestPath).asRuntimeException();
         }
@@ -128,6 +128,15 @@ public final class HostAgent implements AutoCloseable {
         Process p = pb.start();
         procs.put(key(cid, eid), p);
         return p;
+    }
+
+    /** Signals every process of the container (its init and its execs). */
+    private void signalAll(String cid, int signal) {
+        procs.forEach((k, p) -> {
+            if (k.startsWith(cid + "/")) {
+                kill(p.pid(), signal);
+            }
+        });
     }
 
     private static <T> void reply(StreamObserver<T> o, T v) {
@@ -225,11 +234,7 @@ public final class HostAgent implements AutoCloseable {
             try {
                 calls.add("SignalProcess " + r.getContainerId() + " " + r.getExecId() + " " + r.getSignal());
                 if (r.getExecId().isEmpty()) {
-                    procs.forEach((k, p) -> {
-                        if (k.startsWith(r.getContainerId() + "/")) {
-                            kill(p.pid(), r.getSignal());
-                        }
-                    });
+                    signalAll(r.getContainerId(), r.getSignal());
                 } else {
                     kill(proc(r.getContainerId(), r.getExecId()).pid(), r.getSignal());
                 }
@@ -287,22 +292,14 @@ public final class HostAgent implements AutoCloseable {
 
         @Override
         public void pauseContainer(PauseContainerRequest r, StreamObserver<Empty> o) {
-            procs.forEach((k, p) -> {
-                if (k.startsWith(r.getContainerId() + "/")) {
-                    kill(p.pid(), 19);
-                }
-            });
+            signalAll(r.getContainerId(), 19); // SIGSTOP
             calls.add("PauseContainer " + r.getContainerId());
             reply(o, Empty.getDefaultInstance());
         }
 
         @Override
         public void resumeContainer(ResumeContainerRequest r, StreamObserver<Empty> o) {
-            procs.forEach((k, p) -> {
-                if (k.startsWith(r.getContainerId() + "/")) {
-                    kill(p.pid(), 18);
-                }
-            });
+            signalAll(r.getContainerId(), 18); // SIGCONT
             calls.add("ResumeContainer " + r.getContainerId());
             reply(o, Empty.getDefaultInstance());
         }

@@ -130,7 +130,7 @@ public final class Leftovers implements BeforeAllCallback, BeforeEachCallback, A
 
     private void check() throws IOException {
         try {
-            assertNone(true);
+            assertNone(true, SETTLE);
         } finally {
             synchronized (this) {
                 sandboxes.clear();
@@ -144,12 +144,17 @@ public final class Leftovers implements BeforeAllCallback, BeforeEachCallback, A
 
     /** Fails, naming each, if anything registered is still there once {@link #SETTLE} has passed. */
     public void assertNone() throws IOException {
-        assertNone(false);
+        assertNone(false, SETTLE);
     }
 
-    private void assertNone(boolean withStrays) throws IOException {
+    /** {@link #assertNone()} with another time to settle. */
+    void assertNone(Duration settle) throws IOException {
+        assertNone(false, settle);
+    }
+
+    private void assertNone(boolean withStrays, Duration settle) throws IOException {
         List<String> left = find(withStrays);
-        long deadline = System.nanoTime() + SETTLE.toNanos();
+        long deadline = System.nanoTime() + settle.toNanos();
         while (!left.isEmpty() && System.nanoTime() < deadline) {
             Containerd.sleep(250);
             left = find(withStrays);

@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -57,8 +56,6 @@ public final class Rootfs {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted", e);
         }
-        List<String> applets = new ArrayList<>();
-        out.lines().map(String::trim).filter(a -> !a.isEmpty()).forEach(applets::add);
-        return applets;
+        return out.lines().map(String::strip).filter(a -> a.matches("[a-z0-9_.\\[\\-]+")).toList();
     }
 }
