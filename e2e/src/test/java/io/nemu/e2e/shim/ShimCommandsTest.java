@@ -100,13 +100,18 @@ class ShimCommandsTest {
         return Path.of("/run/containerd/s", HexFormat.of().formatHex(d));
     }
 
+    /** {@code start} of sandbox {@code id} in the test's bundle, with a configuration given these [hypervisor.qemu] lines. */
+    private Distribution.Run start(String id, String qemuExtra) throws Exception {
+        Path bundle = Distribution.bundle(work.resolve("bundle"), Map.of());
+        Path config = dist.writeConfig(work, qemuExtra, "");
+        return dist.shim(bundle, env(), Distribution.runtimeOptions(config), TIMEOUT, flags(id, "start"));
+    }
+
     @Test
     void startPrintsTheAddressOfADaemonThatAnswersConnect() throws Exception {
         String id = newId();
-        Path bundle = Distribution.bundle(work.resolve("bundle"), Map.of());
-        Path config = dist.writeConfig(work, "", "");
         long t0 = System.nanoTime();
-        Distribution.Run start = dist.shim(bundle, env(), Distribution.runtimeOptions(config), TIMEOUT, flags(id, "start"));
+        Distribution.Run start = start(id, "");
         long ms = (System.nanoTime() - t0) / 1_000_000;
         assertEquals(0, start.exitCode(), start.stderr());
         assertEquals("", start.stderr(), "containerd 1.6 reads stdout and stderr together: stderr must stay empty");
@@ -128,7 +133,7 @@ class ShimCommandsTest {
             System.out.println("daemon pid " + r.getShimPid() + " RSS " + ProcessTools.rssKib(r.getShimPid()) + " KiB");
 
             // A second start for the same id finds the running daemon.
-            Distribution.Run again = dist.shim(bundle, env(), Distribution.runtimeOptions(config), TIMEOUT, flags(id, "start"));
+            Distribution.Run again = start(id, "");
             assertEquals(0, again.exitCode(), again.stderr());
             assertEquals(start.out(), again.out());
 
@@ -153,9 +158,7 @@ class ShimCommandsTest {
     @Test
     void deleteAfterTheDaemonWasKilledCleansUpAndPrintsADeleteResponse() throws Exception {
         String id = newId();
-        Path bundle = Distribution.bundle(work.resolve("bundle"), Map.of());
-        Path config = dist.writeConfig(work, "", "");
-        Distribution.Run start = dist.shim(bundle, env(), Distribution.runtimeOptions(config), TIMEOUT, flags(id, "start"));
+        Distribution.Run start = start(id, "");
         assertEquals(0, start.exitCode(), start.stderr());
         long pid = readPid(RUN.resolve(id).resolve("shim.pid")).orElseThrow();
         daemons.add(pid);
@@ -164,7 +167,7 @@ class ShimCommandsTest {
         assertTrue(Files.exists(socketFor(id)), "a killed daemon leaves its socket");
 
         long before = System.currentTimeMillis() / 1000;
-        Distribution.Run delete = dist.shim(bundle, env(), new byte[0], TIMEOUT, flags(id, "delete"));
+        Distribution.Run delete = dist.shim(work.resolve("bundle"), env(), new byte[0], TIMEOUT, flags(id, "delete"));
         assertEquals(0, delete.exitCode(), delete.stderr());
         DeleteResponse r = DeleteResponse.parseFrom(delete.stdout());
         assertEquals(137, r.getExitStatus());
@@ -176,9 +179,7 @@ class ShimCommandsTest {
     @Test
     void startFailsWithOneLineNamingTheBadKey() throws Exception {
         String id = newId();
-        Path bundle = Distribution.bundle(work.resolve("bundle"), Map.of());
-        Path config = dist.writeConfig(work, "default_vcpus = \"lots\"", "");
-        Distribution.Run start = dist.shim(bundle, env(), Distribution.runtimeOptions(config), TIMEOUT, flags(id, "start"));
+        Distribution.Run start = start(id, "default_vcpus = \"lots\"");
         assertEquals(1, start.exitCode());
         assertEquals("", start.out());
         assertEquals(1, start.stderr().strip().lines().count(), start.stderr());
