@@ -174,7 +174,7 @@ public final class Leftovers implements BeforeAllCallback, BeforeEachCallback, A
                 }
             }
             for (Path d : dirs) {
-                if (p.cmdline.contains(d.toString())) {
+                if (names(p.cmdline, d.toString())) {
                     left.add("process naming " + d + ": " + p);
                 }
             }
@@ -250,7 +250,7 @@ public final class Leftovers implements BeforeAllCallback, BeforeEachCallback, A
         boolean holds() throws Exception;
     }
 
-    /** Whether {@code text} holds {@code id} as a whole name (a path element, an argument, a value). */
+    /** Whether {@code text} holds {@code id} (or a path) as a whole name: a path element, an argument, a value. */
     static boolean names(String text, String id) {
         for (int i = text.indexOf(id); i >= 0; i = text.indexOf(id, i + 1)) {
             int end = i + id.length();
