@@ -238,7 +238,7 @@ class PodNetworkTest {
         assertTrue(out.contains("default via " + hostIp + " dev eth0"), "default route via the host end: " + out);
         assertTrue(out.contains("PING-OK"), "ping to the host end: " + out);
         assertTrue(out.contains(MARKER), "HTTP GET to the host end: " + out);
-        String host = new String(new ProcessBuilder("uname", "-r").start().getInputStream().readAllBytes()).strip();
+        String host = ShimScenarios.hostKernel();
         List<String> lines = out.strip().lines().toList();
         String guestKernel = lines.get(lines.size() - 1).strip();
         assertEquals(image.kernelRelease(), guestKernel);

@@ -47,10 +47,6 @@ class ShimAcceptanceTest extends ShimScenarios {
         assertNotEquals(hostKernel(), release);
     }
 
-    static String hostKernel() throws IOException {
-        return new String(new ProcessBuilder("uname", "-r").start().getInputStream().readAllBytes()).strip();
-    }
-
     @Test
     void terminalRunThroughAPty() throws Exception {
         // script(1) gives ctr a pty of 30x100; the guest's stty sees the size ctr forwarded.

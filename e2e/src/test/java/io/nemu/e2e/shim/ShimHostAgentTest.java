@@ -57,7 +57,7 @@ class ShimHostAgentTest extends ShimScenarios {
 
     @Override
     void assertKernel(String release) throws IOException {
-        assertEquals(ShimAcceptanceTest.hostKernel(), release, "the stand-in runs the process on the host");
+        assertEquals(hostKernel(), release, "the stand-in runs the process on the host");
     }
 
     @Override

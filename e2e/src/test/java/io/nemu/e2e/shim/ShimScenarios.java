@@ -118,6 +118,11 @@ abstract class ShimScenarios {
         Leftovers.ofSandboxes(id).assertNone();
     }
 
+    /** The host's kernel release. */
+    static String hostKernel() throws IOException {
+        return new String(new ProcessBuilder("uname", "-r").start().getInputStream().readAllBytes()).strip();
+    }
+
     /** A ctr command line of this test's containerd, with containerd's PATH. */
     ProcessBuilder ctrProcess(List<String> cmd) {
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
