@@ -14,4 +14,4 @@ mvn -B -q -pl e2e test-compile dependency:build-classpath -Dmdep.outputFile=targ
     -Dmdep.includeScope=test >&2
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 exec "$JAVA" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
-    -cp "$ROOT/e2e/target/test-classes:$(cat "$CP_FILE")" io.nemu.e2e.shim.ShimBenchmark "$@"
+    -cp "$ROOT/e2e/target/test-classes:$(cat "$CP_FILE")" io.nemu.e2e.bench.ShimBenchmark "$@"

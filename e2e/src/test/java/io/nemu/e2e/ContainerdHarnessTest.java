@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.ContainerdEvents;
+import io.nemu.e2e.support.Leftovers;
+import io.nemu.e2e.support.Rootfs;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,11 +23,14 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The containerd harness against the real containerd installed on the machine. */
 @Tag("system")
 class ContainerdHarnessTest {
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
 
     private static final Duration EVENT_TIMEOUT = Duration.ofSeconds(10);
     /** Where containerd-shim-runc-v2 keeps runc's state for namespace "default". */
@@ -33,7 +38,7 @@ class ContainerdHarnessTest {
 
     @Test
     void servesCtrAndEventsThenLeavesNothing() throws IOException {
-        Containerd containerd = Containerd.start();
+        Containerd containerd = LEFTOVERS.containerd(Containerd.start());
         Path dir = containerd.directory();
         long pid = containerd.pid();
         ContainerdEvents events;
@@ -75,7 +80,8 @@ class ContainerdHarnessTest {
 
     @Test
     void criPluginStartsWithThisMachinesSettings() throws IOException {
-        try (Containerd containerd = Containerd.builder().cri(true).sandboxImage("nemu.test/pause:1").start()) {
+        try (Containerd containerd = LEFTOVERS.containerd(Containerd.builder().cri(true).sandboxImage("nemu.test/pause:1")
+                .start())) {
             String config = Files.readString(containerd.directory().resolve("config.toml"));
             assertTrue(config.contains("restrict_oom_score_adj = true"), config);
             assertTrue(config.contains("\"SystemdCgroup\" = false"), config);
@@ -90,7 +96,7 @@ class ContainerdHarnessTest {
 
     @Test
     void criPluginIsOffByDefault() throws IOException {
-        try (Containerd containerd = Containerd.start()) {
+        try (Containerd containerd = LEFTOVERS.containerd(Containerd.start())) {
             String plugins = containerd.ctr("plugins", "ls").requireOk().stdout();
             assertFalse(plugins.lines().anyMatch(l -> l.matches("io\\.containerd\\.grpc\\.v1\\s+cri\\s+.*ok\\s*")),
                     plugins);
@@ -122,8 +128,8 @@ class ContainerdHarnessTest {
 
     /** Leaves a runc task running (then maybe SIGKILLs containerd) and checks close() removes every trace. */
     private static void assertLeftoverTaskCleanedUp(Path work, boolean killContainerd) throws IOException {
-        Path rootfs = busyboxRootfs(work.resolve("rootfs"));
-        Containerd containerd = Containerd.start();
+        Path rootfs = Rootfs.busybox(work.resolve("rootfs"));
+        Containerd containerd = LEFTOVERS.containerd(Containerd.start());
         Path dir = containerd.directory();
         String id = (killContainerd ? "killed-" : "left-") + ProcessHandle.current().pid();
         Path shimSocket = Containerd.SHIM_SOCKET_DIR.resolve(
@@ -162,23 +168,6 @@ class ContainerdHarnessTest {
         assertFalse(Files.exists(Path.of("/sys/fs/cgroup/pids/default").resolve(id)), "cgroup left");
         assertFalse(Files.exists(dir), dir + " left behind");
         assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(dir.toString()), "mounts left");
-    }
-
-    /** A root filesystem holding only busybox-static and the applets the test runs. */
-    private static Path busyboxRootfs(Path rootfs) throws IOException {
-        Path busybox = Path.of("/bin/busybox");
-        if (!Files.isExecutable(busybox)) {
-            throw new IllegalStateException("/bin/busybox missing: run scripts/install-deps.sh");
-        }
-        Files.createDirectories(rootfs.resolve("bin"));
-        for (String dir : List.of("proc", "sys", "dev", "tmp", "etc")) {
-            Files.createDirectories(rootfs.resolve(dir));
-        }
-        Files.copy(busybox, rootfs.resolve("bin/busybox"));
-        for (String applet : List.of("sh", "sleep")) {
-            Files.createSymbolicLink(rootfs.resolve("bin").resolve(applet), Path.of("busybox"));
-        }
-        return rootfs;
     }
 
     /** The Version line of the "Server:" section of `ctr version`. */

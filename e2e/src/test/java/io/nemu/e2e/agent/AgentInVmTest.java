@@ -9,6 +9,11 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.google.protobuf.ByteString;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.nemu.contract.GuestContract;
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Leftovers;
+import io.nemu.e2e.support.Rootfs;
 import io.nemu.firmware.GuestImage;
 import io.nemu.proto.kata.AgentServiceGrpc;
 import io.nemu.proto.kata.Box;
@@ -56,12 +61,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -70,6 +73,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The guest agent in a real VM (virt profile, TCG), driven from the host through our ttrpc client over the
@@ -81,7 +85,9 @@ import org.junit.jupiter.api.TestMethodOrder;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class AgentInVmTest {
-    static final String SHARED_GUEST = "/run/kata-containers/shared/containers";
+    static final String SHARED_GUEST = GuestContract.SHARED_DIR;
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterAll();
     private static final List<String> CAPS = List.of("CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE",
             "CAP_CHOWN", "CAP_SETUID", "CAP_SETGID", "CAP_DAC_OVERRIDE", "CAP_FOWNER");
 
@@ -106,8 +112,8 @@ class AgentInVmTest {
 
     @BeforeAll
     void boot() throws Exception {
-        GuestImage image = AgentImages.get();
-        tmp = Files.createTempDirectory(Path.of("/tmp"), "agentvm");
+        GuestImage image = GuestImages.withAgent();
+        tmp = LEFTOVERS.gone(LEFTOVERS.dir(Files.createTempDirectory(Path.of("/tmp"), "agentvm")));
         share = Files.createDirectories(tmp.resolve("share"));
         VmConfig cfg = VmConfig.builder().profile(MachineProfile.virt()).kernel(image.kernel()).initrd(image.initrd())
                 .accelerator(Accelerator.TCG).vcpus(2).memoryMib(512).sharedDir(share)
@@ -149,7 +155,7 @@ class AgentInVmTest {
             try {
                 children.assertNoneLeft();
             } finally {
-                deleteTree(tmp);
+                FileTrees.delete(tmp);
             }
         }
     }
@@ -163,17 +169,6 @@ class AgentInVmTest {
         }
     }
 
-    private static void deleteTree(Path dir) throws IOException {
-        if (dir == null || !Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : (Iterable<Path>) s.sorted(Comparator.reverseOrder())::iterator) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
-
     private AgentServiceGrpc.AgentServiceBlockingStub agent() {
         return AgentServiceGrpc.newBlockingStub(client).withDeadlineAfter(90, TimeUnit.SECONDS);
     }
@@ -181,21 +176,9 @@ class AgentInVmTest {
     // --- building blocks: what a shim would send ---
 
     /** A busybox rootfs where the shim puts it: the share's CID/rootfs, seen by the guest through virtio-fs. */
-    private void rootfs(String cid) throws IOException, InterruptedException {
-        Path root = share.resolve(cid).resolve("rootfs");
-        for (String d : List.of("bin", "proc", "sys", "dev", "tmp", "etc", "root")) {
-            Files.createDirectories(root.resolve(d));
-        }
-        Files.copy(Path.of("/bin/busybox"), root.resolve("bin/busybox"));
-        root.resolve("bin/busybox").toFile().setExecutable(true, false);
-        java.lang.Process list = new ProcessBuilder("/bin/busybox", "--list").redirectErrorStream(true).start();
-        String applets = new String(list.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, list.waitFor());
-        for (String applet : applets.split("\n")) {
-            if (!applet.isBlank() && !applet.trim().equals("busybox")) {
-                Files.createSymbolicLink(root.resolve("bin").resolve(applet.trim()), Path.of("busybox"));
-            }
-        }
+    private void rootfs(String cid) throws IOException {
+        Path root = Rootfs.busybox(share.resolve(cid).resolve("rootfs"), Rootfs.allApplets());
+        Files.createDirectories(root.resolve("root"));
         Files.writeString(root.resolve("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n");
     }
 
@@ -314,7 +297,7 @@ class AgentInVmTest {
     @Order(1)
     void sandboxWithTheVirtioFsShare() throws Exception {
         agent().createSandbox(CreateSandboxRequest.newBuilder().setSandboxId("sb-vm").setHostname("podvm")
-                .addStorages(Storage.newBuilder().setDriver("virtio-fs").setSource("kataShared").setFstype("virtiofs")
+                .addStorages(Storage.newBuilder().setDriver("virtio-fs").setSource(GuestContract.SHARED_FS_TAG).setFstype("virtiofs")
                         .setMountPoint(SHARED_GUEST))
                 .build());
         System.out.println("FIGURE agent in the guest after start and CreateSandbox:\n" + probeGuest(AGENT_STATUS).trim());
@@ -501,7 +484,7 @@ class AgentInVmTest {
         created.remove(b);
         // Look again from a new sandbox (the probe's rootfs comes through the share the destroy unmounted).
         agent().createSandbox(CreateSandboxRequest.newBuilder().setSandboxId("sb-vm2")
-                .addStorages(Storage.newBuilder().setDriver("virtio-fs").setSource("kataShared").setFstype("virtiofs")
+                .addStorages(Storage.newBuilder().setDriver("virtio-fs").setSource(GuestContract.SHARED_FS_TAG).setFstype("virtiofs")
                         .setMountPoint(SHARED_GUEST))
                 .build());
         String after = probeGuest(GUEST_VIEW);
@@ -512,7 +495,7 @@ class AgentInVmTest {
         assertEquals(1, mounts.lines().filter(l -> l.contains(" " + SHARED_GUEST + " ")).count(),
                 "exactly the new sandbox's share: " + mounts);
         // Besides the share, only the probe's own rootfs may come from the host.
-        List<String> fromHost = mounts.lines().filter(l -> l.startsWith("kataShared "))
+        List<String> fromHost = mounts.lines().filter(l -> l.startsWith(GuestContract.SHARED_FS_TAG + " "))
                 .filter(l -> !l.contains(" " + SHARED_GUEST + " ")).toList();
         assertEquals(1, fromHost.size(), "mounts of removed containers: " + fromHost);
         assertTrue(fromHost.get(0).contains("/probe-"), fromHost.get(0));

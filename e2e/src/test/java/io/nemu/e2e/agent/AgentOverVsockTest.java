@@ -3,6 +3,8 @@ package io.nemu.e2e.agent;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.firmware.GuestImage;
 import io.nemu.proto.kata.CheckRequest;
 import io.nemu.proto.kata.HealthCheckResponse;
@@ -21,6 +23,7 @@ import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -29,13 +32,16 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("system")
 class AgentOverVsockTest {
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
 
     @TempDir
     Path tmp;
 
     @Test
     void agentAnswersHealthThroughTheHybridVsockSocket() throws Exception {
-        GuestImage image = AgentImages.get();
+        GuestImage image = GuestImages.withAgent();
+        LEFTOVERS.dir(tmp);
         Path share = Files.createDirectories(tmp.resolve("share"));
         VmConfig cfg = VmConfig.builder().profile(MachineProfile.virt()).kernel(image.kernel())
                 .initrd(image.initrd()).accelerator(Accelerator.TCG).vcpus(2).memoryMib(512).sharedDir(share)

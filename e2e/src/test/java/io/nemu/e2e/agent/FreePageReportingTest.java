@@ -2,6 +2,8 @@ package io.nemu.e2e.agent;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.e2e.support.QemuMemory;
 import io.nemu.firmware.GuestImage;
 import io.nemu.vmm.Accelerator;
@@ -13,10 +15,13 @@ import io.nemu.vmm.VmConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -29,6 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
 class FreePageReportingTest {
     /** Guest reports free blocks ~2 s after they are freed; TCG is slow, so give it more. */
     private static final Duration SETTLE = Duration.ofSeconds(15);
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
 
     @TempDir
     Path tmp;
@@ -40,8 +47,10 @@ class FreePageReportingTest {
     }
 
     @Test
+    @Timeout(value = 20, unit = TimeUnit.MINUTES) // three guests booted one after the other, each up to 180 s
     void reportedFreePagesLeaveQemu() throws Exception {
-        GuestImage image = AgentImages.get();
+        LEFTOVERS.dir(tmp);
+        GuestImage image = GuestImages.withAgent();
         QemuMemory off = boot(image, MachineProfile.virt(), false);
         QemuMemory on = boot(image, MachineProfile.virt(), true);
         QemuMemory q35 = boot(image, MachineProfile.virtHotplug(), true);

@@ -1,6 +1,7 @@
 package io.nemu.e2e.bench;
 
-import io.nemu.e2e.vm.GuestImages;
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.GuestImages;
 import io.nemu.firmware.GuestImage;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.AcceleratorProbe;
@@ -55,7 +56,7 @@ public final class BootBenchmark {
         if (runs < 1) {
             throw new IllegalArgumentException("--runs must be >= 1");
         }
-        GuestImage image = GuestImages.get();
+        GuestImage image = GuestImages.base();
         Accelerator resolved = AcceleratorProbe.choose(accel, VmConfig.DEFAULT_QEMU).accelerator();
         Path work = Files.createTempDirectory("nemu-bench");
         try {
@@ -98,7 +99,7 @@ public final class BootBenchmark {
                     "start()", "qemuRSS", "guestRAM", "vfsdRSS", "poweroff");
             rows.forEach(System.out::println);
         } finally {
-            ProcessTools.deleteTree(work);
+            FileTrees.delete(work);
         }
     }
 

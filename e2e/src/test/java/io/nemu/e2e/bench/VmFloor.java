@@ -1,7 +1,7 @@
 package io.nemu.e2e.bench;
 
+import io.nemu.e2e.support.FileTrees;
 import io.nemu.firmware.GuestImage;
-import io.nemu.shim.daemon.StateCleaner;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.MachineProfile;
 import io.nemu.vmm.Vm;
@@ -33,7 +33,7 @@ public final class VmFloor {
                 vm.waitForConsoleLine(Pattern.compile(Pattern.quote(img.readyLine())), Duration.ofSeconds(120));
                 floor.add((System.nanoTime() - t0) / 1_000_000);
             } finally {
-                StateCleaner.removeTree(run);
+                FileTrees.delete(run);
             }
         }
         return floor;

@@ -1,6 +1,7 @@
 package io.nemu.e2e.bench;
 
-import io.nemu.e2e.vsock.VsockGuest;
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.GuestImages;
 import io.nemu.firmware.GuestImage;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.AgentTransport;
@@ -50,7 +51,7 @@ public final class VsockBenchmark {
         if (mib < 1 || pings < 1 || size < 1 || size > 65536) {
             throw new IllegalArgumentException("--mib and --pings must be >= 1, --size 1..65536");
         }
-        GuestImage image = VsockGuest.image();
+        GuestImage image = GuestImages.vsockGuest();
         Path work = Files.createTempDirectory("nemu-vsock-bench");
         Result serial;
         Result vsock;
@@ -58,9 +59,7 @@ public final class VsockBenchmark {
             serial = run(image, work, AgentTransport.SERIAL, accel, mib, pings, size);
             vsock = run(image, work, AgentTransport.HYBRID_VSOCK, accel, mib, pings, size);
         } finally {
-            try (var s = Files.walk(work)) {
-                s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
+            FileTrees.delete(work);
         }
         System.out.printf("%nagent channel echo, %s, load average %s%n", accel.name().toLowerCase(),
                 Files.readString(Path.of("/proc/loadavg")).trim());

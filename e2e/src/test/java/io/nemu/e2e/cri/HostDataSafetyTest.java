@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.nemu.e2e.support.CriClient;
+import io.nemu.e2e.support.CriEnv;
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.proto.cri.PodSandboxConfig;
 import io.nemu.shim.mount.MountTable;
 import io.nemu.shim.mount.SafeTree;
@@ -23,6 +26,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A pod's read-write hostPath volume survives every cleanup path, also when the shim cannot unmount it.
@@ -33,6 +37,8 @@ import org.junit.jupiter.api.TestInstance;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class HostDataSafetyTest {
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterAll();
     private static final String PRECIOUS = "precious.txt";
     private static final String TEXT = "host data that no cleanup may touch\n";
 
@@ -45,7 +51,7 @@ class HostDataSafetyTest {
     @BeforeAll
     void start() throws IOException {
         assumeTrue(CriEnv.guestImageBuilt(), "no guest image built (scripts/nemu image build)");
-        work = Files.createTempDirectory("nemu-hostdata-");
+        work = LEFTOVERS.dir(Files.createTempDirectory("nemu-hostdata-"));
         fault = work.resolve("umount-fails");
         Path bin = Files.createDirectories(work.resolve("fault-bin"));
         String realUmount = Files.isExecutable(Path.of("/usr/bin/umount")) ? "/usr/bin/umount" : "/bin/umount";
@@ -71,7 +77,7 @@ class HostDataSafetyTest {
             }
         } finally {
             if (work != null) {
-                CriEnv.deleteTree(work);
+                FileTrees.delete(work);
             }
         }
     }
@@ -80,7 +86,7 @@ class HostDataSafetyTest {
     private String podWritingToTheVolume(String name) throws IOException {
         Files.writeString(volume.resolve(PRECIOUS), TEXT);
         PodSandboxConfig pod = env.podConfig(name);
-        String podId = cri.runPodSandbox(pod, CriEnv.NEMU);
+        String podId = LEFTOVERS.sandbox(cri.runPodSandbox(pod, CriEnv.NEMU));
         String cid = cri.createContainer(podId, CriEnv.container("writer",
                 "echo from " + name + " > /data/" + name + ".txt; exec sleep 100000")
                 .addMounts(CriEnv.hostPath(volume, "/data", false)).build(), pod);

@@ -2,6 +2,8 @@ package io.nemu.e2e.cri;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.nemu.e2e.support.CriEnv;
+
 /** The CRI pod suite with handler nemu (RuntimeClass nemu): the pod runs in one sandbox VM. */
 class NemuPodCriTest extends PodCriTest {
     @Override

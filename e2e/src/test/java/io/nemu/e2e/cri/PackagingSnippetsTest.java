@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.toml.TomlMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import io.nemu.e2e.support.CriEnv;
 import io.nemu.firmware.GuestPaths;
 import java.io.IOException;
 import java.nio.file.Files;

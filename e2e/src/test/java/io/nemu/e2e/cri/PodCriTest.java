@@ -12,26 +12,27 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nemu.e2e.support.CniBridge;
 import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.CriClient;
+import io.nemu.e2e.support.CriEnv;
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.e2e.support.OciImages;
+import io.nemu.e2e.support.Sandboxes;
 import io.nemu.proto.cri.ContainerState;
 import io.nemu.proto.cri.ContainerStats;
 import io.nemu.proto.cri.ContainerStatus;
 import io.nemu.proto.cri.PodSandboxConfig;
 import io.nemu.proto.cri.PodSandboxState;
 import io.nemu.proto.cri.PodSandboxStatusResponse;
-import io.nemu.shim.sandbox.SandboxPaths;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -40,6 +41,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The CRI pod suite, the same checks for every runtime handler (subclasses pick it): one pod with two
@@ -56,6 +58,8 @@ abstract class PodCriTest {
     static final String HOST_FILE = "hello.txt";
     static final String HOST_TEXT = "from the host\n";
     private static final ObjectMapper JSON = new ObjectMapper();
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterAll();
 
     Path work;
     CriEnv env;
@@ -87,8 +91,9 @@ abstract class PodCriTest {
     @BeforeAll
     void startPod() throws Exception {
         precondition();
-        work = Files.createTempDirectory("nemu-cri-" + handler() + "-");
+        work = LEFTOVERS.gone(LEFTOVERS.dir(Files.createTempDirectory("nemu-cri-" + handler() + "-")));
         env = CriEnv.start(work, bridge(), subnet());
+        LEFTOVERS.containerd(env.containerd);
         cri = env.cri;
         volume = Files.createDirectories(work.resolve("volume"));
         Files.writeString(volume.resolve(HOST_FILE), HOST_TEXT);
@@ -109,6 +114,7 @@ abstract class PodCriTest {
         PodSandboxStatusResponse status = cri.podSandboxStatus(podId, true);
         podIp = status.getStatus().getNetwork().getIp();
         netnsPath = netnsOf(status);
+        registerPod(LEFTOVERS);
     }
 
     @AfterAll
@@ -122,9 +128,7 @@ abstract class PodCriTest {
             if (netnsPath != null && Files.exists(Path.of(netnsPath))) {
                 CniBridge.output(Duration.ofSeconds(10), "ip", "netns", "delete", Path.of(netnsPath).getFileName().toString());
             }
-            if (work != null) {
-                CriEnv.deleteTree(work);
-            }
+            FileTrees.delete(work);
         }
     }
 
@@ -280,7 +284,7 @@ abstract class PodCriTest {
             String links = CniBridge.output(Duration.ofSeconds(10), "ip", "-n", ns, "-d", "-o", "link", "show");
             for (String line : links.lines().toList()) {
                 if (line.contains(" tun ") && line.contains("type tap")) {
-                    tapsSeen.add(line.split(": ")[1].split("[@:]")[0]);
+                    tapsSeen.add(LEFTOVERS.link(line.split(": ")[1].split("[@:]")[0]));
                 }
             }
             assertFalse(tapsSeen.isEmpty(), "no tap in the pod's netns " + ns + ":\n" + links);
@@ -298,7 +302,7 @@ abstract class PodCriTest {
             assertEquals(1, env.containerd.shimProcesses().size(), "shims: " + env.containerd.shimProcesses());
             return;
         }
-        var procs = CriBenchmark.sandboxProcesses(podId);
+        var procs = Sandboxes.hostProcesses(podId);
         long qemus = procs.keySet().stream().filter(k -> k.startsWith("qemu")).count();
         System.out.printf("[%s] sandbox processes: %s%n", handler(), procs);
         assertEquals(1, qemus, "one VM per pod: " + procs);
@@ -326,63 +330,23 @@ abstract class PodCriTest {
         assertEquals(List.of(), cri.listContainers(podId));
 
         // Processes exit a moment after the calls return.
-        List<String> left = List.of();
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        while (System.nanoTime() < deadline) {
-            left = leftovers();
-            if (left.isEmpty()) {
-                break;
-            }
-            CriEnv.sleep(250);
-        }
-        assertEquals(List.of(), left, "left behind by pod " + podId);
+        Leftovers pod = Leftovers.ofSandboxes();
+        registerPod(pod);
+        tapsSeen.forEach(pod::link);
+        pod.assertNone();
     }
 
-    /** Everything naming the sandbox that should be gone once it is removed. */
-    List<String> leftovers() throws IOException {
-        List<String> left = new ArrayList<>();
-        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
-            for (Path p : (Iterable<Path>) procs::iterator) {
-                if (!p.getFileName().toString().chars().allMatch(Character::isDigit)) {
-                    continue;
-                }
-                try {
-                    String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8)
-                            .replace('\0', ' ');
-                    if (cmd.contains(podId)) {
-                        left.add("process " + p.getFileName() + ": " + cmd.strip());
-                    }
-                } catch (IOException gone) {
-                    // exited meanwhile
-                }
-            }
+    /**
+     * Everything of the pod that must be gone once it is removed: what names the sandbox (processes, mounts,
+     * the shim's folders), the shim's socket, the network namespace; the taps lived in that namespace and
+     * none may have moved to the host's (registered when seen).
+     */
+    void registerPod(Leftovers l) {
+        l.sandbox(podId);
+        l.gone(Containerd.SHIM_SOCKET_DIR.resolve(Containerd.shimSocketName(env.containerd.grpcAddress(), "k8s.io",
+                podId)));
+        if (netnsPath != null) {
+            l.gone(Path.of(netnsPath));
         }
-        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
-            if (line.contains(podId)) {
-                left.add("mount: " + line);
-            }
-        }
-        Path socket = Containerd.SHIM_SOCKET_DIR.resolve(Containerd.shimSocketName(env.containerd.grpcAddress(),
-                "k8s.io", podId));
-        if (Files.exists(socket)) {
-            left.add("shim socket " + socket);
-        }
-        SandboxPaths paths = SandboxPaths.of(podId);
-        for (Path p : List.of(paths.state(), paths.sharedBase())) {
-            if (Files.exists(p)) {
-                left.add("shim folder " + p);
-            }
-        }
-        if (netnsPath != null && Files.exists(Path.of(netnsPath))) {
-            left.add("network namespace " + netnsPath);
-        }
-        // The taps and tc filters live in the pod's netns (checked gone above); none may have moved to the host's.
-        String hostLinks = CniBridge.output(Duration.ofSeconds(10), "ip", "-o", "link", "show");
-        for (String tap : tapsSeen) {
-            if (hostLinks.contains(": " + tap + ":") || hostLinks.contains(": " + tap + "@")) {
-                left.add("tap " + tap + " in the host's netns");
-            }
-        }
-        return left;
     }
 }

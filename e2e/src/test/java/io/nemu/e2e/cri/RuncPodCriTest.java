@@ -1,5 +1,7 @@
 package io.nemu.e2e.cri;
 
+import io.nemu.e2e.support.CriEnv;
+
 /** The CRI pod suite with handler runc: the baseline every check must pass with. */
 class RuncPodCriTest extends PodCriTest {
     @Override

@@ -1,17 +1,23 @@
 package io.nemu.e2e.shim;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.nemu.e2e.support.Containerd;
+import io.nemu.e2e.support.Distribution;
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.e2e.support.QemuMemory;
+import io.nemu.e2e.support.Rootfs;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -25,15 +31,17 @@ class PodMemoryTest {
     private static final Duration RUN = Duration.ofSeconds(180);
     /** The guest reports ~2 s after pages are freed; TCG is slow. */
     private static final Duration SETTLE = Duration.ofSeconds(15);
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
 
     @TempDir
     Path work;
     private final Distribution dist = Distribution.locate();
 
     @Test
+    @Timeout(value = 15, unit = TimeUnit.MINUTES) // two pods, one after the other, each up to RUN to start
     void freePageReportingGivesFreedGuestRamBack() throws Exception {
-        assumeTrue(dist.guestImage().isPresent(), "no guest image in " + dist.guestDir() + " (nemu image build)");
-        assumeTrue(dist.guestHasAgent(), "the guest image has no guest agent");
+        GuestImages.assumeOfDistribution(dist, true);
         QemuMemory off = pod(false);
         QemuMemory on = pod(true);
         System.out.printf("FIGURE pod, reclaim_guest_freed_memory = false: %s%n", off);
@@ -44,9 +52,9 @@ class PodMemoryTest {
     private QemuMemory pod(boolean reclaim) throws Exception {
         Path dir = Files.createDirectories(work.resolve("reclaim-" + reclaim));
         Path config = dist.writeConfig(dir, "reclaim_guest_freed_memory = " + reclaim, "dial_timeout = 90");
-        Path rootfs = Distribution.busyboxRootfs(dir.resolve("rootfs"));
-        String id = "mem" + (reclaim ? "1" : "0");
-        try (Containerd c = Containerd.builder().extraPath(dist.bin()).ctrTimeout(RUN).start()) {
+        Path rootfs = Rootfs.busybox(dir.resolve("rootfs"));
+        String id = LEFTOVERS.sandbox("mem" + (reclaim ? "1" : "0"));
+        try (Containerd c = LEFTOVERS.containerd(Containerd.builder().extraPath(dist.bin()).ctrTimeout(RUN).start())) {
             c.ctr(RUN, "run", "-d", "--runtime", RUNTIME, "--runtime-config-path", config.toString(),
                     "--rootfs", rootfs.toString(), id, "/bin/sleep", "600").requireOk();
             try {
@@ -61,12 +69,7 @@ class PodMemoryTest {
                 System.out.printf("reclaim_guest_freed_memory = %s: %s%n", reclaim, mem);
                 return mem;
             } finally {
-                c.ctr("task", "kill", "-s", "SIGKILL", id);
-                for (int i = 0; i < 100 && !c.ctr("task", "rm", id).ok()
-                        && c.ctr("task", "ls").stdout().contains(id); i++) {
-                    Thread.sleep(200);
-                }
-                c.ctr("container", "rm", id);
+                c.forceRemove(id);
             }
         }
     }

@@ -11,6 +11,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpServer;
 import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.ContainerdEvents;
+import io.nemu.e2e.support.Distribution;
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Leftovers;
+import io.nemu.e2e.support.Rootfs;
+import io.nemu.e2e.support.Sandboxes;
+import io.nemu.firmware.GuestImage;
+import io.nemu.shim.sandbox.SandboxPaths;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.HttpURLConnection;
@@ -28,6 +36,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Pod networking in the tcfilter model with real containerd, our shim and a real VM, without CRI: the test
@@ -41,9 +50,12 @@ class PodNetworkTest {
     private static final String RUNTIME = "io.containerd.nemu.v2";
     private static final Duration RUN = Duration.ofSeconds(180);
     private static final String MARKER = "hello-from-the-host";
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterAll();
 
     private Path work;
     private final Distribution dist = Distribution.locate();
+    private GuestImage image;
     private final long pid = ProcessHandle.current().pid();
     private final String netnsName = "nemu-nt-" + pid;
     private final Path netns = Path.of("/var/run/netns", netnsName);
@@ -58,9 +70,10 @@ class PodNetworkTest {
 
     @BeforeAll
     void setUp() throws Exception {
-        assumeTrue(dist.guestImage().isPresent(), "no guest image in " + dist.guestDir() + " (nemu image build)");
-        assumeTrue(dist.guestHasAgent(), "the guest image has no guest agent");
-        work = Files.createTempDirectory("nemu-podnet-");
+        image = GuestImages.assumeOfDistribution(dist, true);
+        work = LEFTOVERS.gone(LEFTOVERS.dir(Files.createTempDirectory("nemu-podnet-")));
+        LEFTOVERS.netns(netnsName);
+        LEFTOVERS.link(hostEnd);
         makePodNetns();
         hostServer = HttpServer.create(new InetSocketAddress(hostIp, 0), 4);
         hostServer.createContext("/hello", ex -> {
@@ -71,7 +84,7 @@ class PodNetworkTest {
         });
         hostServer.start();
         config = dist.writeConfig(work, "", "dial_timeout = 90");
-        containerd = Containerd.builder().extraPath(dist.bin()).ctrTimeout(RUN).start();
+        containerd = LEFTOVERS.containerd(Containerd.builder().extraPath(dist.bin()).ctrTimeout(RUN).start());
     }
 
     @AfterAll
@@ -87,14 +100,12 @@ class PodNetworkTest {
             if (hostServer != null) {
                 hostServer.stop(0);
             }
-            if (work != null) {
-                run(List.of("rm", "-rf", "--one-file-system", work.toString()));
-            }
             if (netnsMade) {
                 // The veth pair goes with the namespace; the host end is removed too in case something holds it.
                 run(List.of("ip", "netns", "del", netnsName));
                 run(List.of("ip", "link", "del", hostEnd));
             }
+            FileTrees.delete(work);
         }
     }
 
@@ -176,15 +187,15 @@ class PodNetworkTest {
     }
 
     private void assertNetnsClean(String id) throws Exception {
-        ShimContainerdTest.waitGone(() -> !netnsLinks().contains("tap0_kata"), "tap of " + id);
+        Leftovers.await(() -> !netnsLinks().contains("tap0_kata"));
         assertEquals(List.of("lo", "eth0"), netnsLinks(), "only what the test made is left in the netns");
         assertEquals(List.of(), ingressQdiscs(), "no ingress qdisc left");
-        ShimContainerdTest.waitGone(() -> ShimContainerdTest.qemuOf(id).isEmpty(), "QEMU of " + id);
-        assertEquals(List.of(), ShimContainerdTest.qemuOf(id), "no QEMU/virtiofsd of " + id + " left");
+        Leftovers.await(() -> Sandboxes.vmProcesses(id).isEmpty());
+        assertEquals(List.of(), Sandboxes.vmProcesses(id), "no QEMU/virtiofsd of " + id + " left");
     }
 
     private Path rootfs() throws IOException {
-        Path r = Distribution.busyboxRootfs(work.resolve("rootfs" + rootfsCount++));
+        Path r = Rootfs.busybox(work.resolve("rootfs" + rootfsCount++));
         Files.createDirectories(r.resolve("www"));
         Files.writeString(r.resolve("www/index.html"), "served-from-the-pod\n");
         return r;
@@ -206,7 +217,7 @@ class PodNetworkTest {
     }
 
     private String id(String base) {
-        return base + "-" + pid;
+        return LEFTOVERS.sandbox(base + "-" + pid);
     }
 
     @Test
@@ -227,10 +238,10 @@ class PodNetworkTest {
         assertTrue(out.contains("default via " + hostIp + " dev eth0"), "default route via the host end: " + out);
         assertTrue(out.contains("PING-OK"), "ping to the host end: " + out);
         assertTrue(out.contains(MARKER), "HTTP GET to the host end: " + out);
-        String host = new String(new ProcessBuilder("uname", "-r").start().getInputStream().readAllBytes()).strip();
+        String host = ShimScenarios.hostKernel();
         List<String> lines = out.strip().lines().toList();
         String guestKernel = lines.get(lines.size() - 1).strip();
-        assertEquals(dist.guestImage().orElseThrow().kernelRelease(), guestKernel);
+        assertEquals(image.kernelRelease(), guestKernel);
         assertNotEquals(host, guestKernel, "it ran in the VM");
         assertNetnsClean(id);
     }
@@ -262,12 +273,7 @@ class PodNetworkTest {
         System.out.println("host GET " + uri + " answered " + (System.nanoTime() - t0) / 1_000_000
                 + " ms after ctr run -d: " + body);
         assertEquals("served-from-the-pod\n", body, "no answer from the pod's httpd: " + last);
-        ctr(List.of("task", "kill", "-s", "SIGKILL", id)).requireOk();
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (!ctr(List.of("task", "ls")).stdout().matches("(?s).*" + id + "\\s+\\d+\\s+STOPPED.*")
-                && System.nanoTime() < deadline) {
-            Thread.sleep(200);
-        }
+        containerd.killTask(id, RUN);
         ctr(List.of("task", "rm", id)).requireOk();
         ctr(List.of("c", "rm", id)).requireOk();
         assertNetnsClean(id);
@@ -279,14 +285,13 @@ class PodNetworkTest {
         ContainerdEvents events = containerd.events();
         ctr(ctrRun("-d", "--rootfs", rootfs().toString(), id, "/bin/sleep", "600")).requireOk();
         assertTrue(netnsLinks().contains("tap0_kata"), netnsLinks().toString());
-        assertTrue(Files.readString(Path.of("/run/nemu/sandboxes", id, "network.json")).contains("tap0_kata"));
-        long shim = Long.parseLong(Files.readString(Path.of("/run/nemu/sandboxes", id, "shim.pid")).strip());
-        ProcessHandle.of(shim).orElseThrow().destroyForcibly();
+        assertTrue(Files.readString(SandboxPaths.of(id).state().resolve("network.json")).contains("tap0_kata"));
+        ProcessHandle.of(Sandboxes.pid(id, "shim")).orElseThrow().destroyForcibly();
         // containerd runs the shim's delete command, which removes what network.json lists.
         events.await("exit of " + id, e -> e.topic().equals("/tasks/exit")
                 && e.json().contains("\"container_id\":\"" + id + "\""), Duration.ofSeconds(60));
         assertNetnsClean(id);
-        assertFalse(Files.exists(Path.of("/run/nemu/sandboxes", id)));
+        assertFalse(Files.exists(SandboxPaths.of(id).state()));
         ctr(List.of("c", "rm", id));
     }
 

@@ -4,15 +4,18 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.nemu.e2e.support.Containerd;
+import io.nemu.e2e.support.Distribution;
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Leftovers;
+import io.nemu.e2e.support.Rootfs;
+import io.nemu.e2e.support.Sandboxes;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,6 +23,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -36,6 +40,8 @@ class PodSemanticsTest {
     private static final String SANDBOX = "io.kubernetes.cri.sandbox-id";
     private static final String[] APPLETS = {"id", "pwd", "touch", "wget", "httpd", "grep", "cut", "readlink", "ps",
         "nproc", "mkdir", "seq", "test", "[", "sed", "wc", "tr"};
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
 
     @TempDir
     Path work;
@@ -45,11 +51,11 @@ class PodSemanticsTest {
 
     @BeforeEach
     void setUp() throws IOException {
-        assumeTrue(dist.guestImage().isPresent(), "no guest image in " + dist.guestDir() + " (nemu image build)");
-        assumeTrue(dist.guestHasAgent(), "the guest image has no guest agent");
+        GuestImages.assumeOfDistribution(dist, true);
+        LEFTOVERS.dir(work);
         config = dist.writeConfig(work, "enable_annotations = [\"default_vcpus\", \"default_memory\"]",
                 "dial_timeout = 90");
-        containerd = Containerd.builder().extraPath(dist.bin()).ctrTimeout(RUN).start();
+        containerd = LEFTOVERS.containerd(Containerd.builder().extraPath(dist.bin()).ctrTimeout(RUN).start());
     }
 
     @AfterEach
@@ -60,11 +66,7 @@ class PodSemanticsTest {
     }
 
     private Path rootfs(String name) throws IOException {
-        Path r = Distribution.busyboxRootfs(work.resolve("rootfs-" + name));
-        for (String a : APPLETS) {
-            Files.createSymbolicLink(r.resolve("bin").resolve(a), Path.of("busybox"));
-        }
-        return r;
+        return Rootfs.busybox(work.resolve("rootfs-" + name), APPLETS);
     }
 
     private List<String> run(String... tail) {
@@ -82,6 +84,7 @@ class PodSemanticsTest {
 
     @Test
     void twoContainersOfOnePodShareTheVmAndSeeTheirSpecs() throws Exception {
+        LEFTOVERS.sandbox("poda");
         Path data = worldWritable(Files.createDirectories(work.resolve("data")));
         worldWritable(Files.writeString(data.resolve("hello.txt"), "from-host"));
         Path file = worldWritable(Files.writeString(work.resolve("extra.conf"), "one-file"));
@@ -108,7 +111,7 @@ class PodSemanticsTest {
                 "--mount", "type=bind,src=" + www + ",dst=/www,options=rbind:rw",
                 "--rootfs", a.toString(), "poda", "/bin/sh", "-c", aScript)).requireOk();
         long sandboxUp = System.nanoTime();
-        List<Long> qemu = ShimContainerdTest.qemuOf("poda");
+        List<Long> qemu = Sandboxes.vmProcesses("poda");
         assertFalse(qemu.isEmpty(), "no QEMU for the pod");
 
         // The app container, from a spec shaped as containerd 1.6.20's CRI plugin writes it.
@@ -163,8 +166,8 @@ class PodSemanticsTest {
                 + (bDone - sandboxUp) / 1_000_000 + " ms\n" + r.stdout());
         assertEquals(0, r.exitCode(), r.stderr() + r.stdout());
         Map<String, String> o = lines(r.stdout());
-        assertEquals(qemu, ShimContainerdTest.qemuOf("poda"), "the second container booted no VM of its own");
-        assertTrue(ShimContainerdTest.qemuOf("podb").isEmpty(), "podb has a VM of its own");
+        assertEquals(qemu, Sandboxes.vmProcesses("poda"), "the second container booted no VM of its own");
+        assertTrue(Sandboxes.vmProcesses("podb").isEmpty(), "podb has a VM of its own");
 
         // ctr's flags on the sandbox container
         assertEquals("/www", o.get("a.cwd"));
@@ -216,14 +219,10 @@ class PodSemanticsTest {
             assertEquals(List.of(), list.toList(), "the pod's /dev/shm is the guest's tmpfs, not the host folder");
         }
 
-        ctr(List.of("task", "kill", "-s", "SIGKILL", "poda")).requireOk();
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (!ctr(List.of("task", "ls")).stdout().matches("(?s).*poda\\s+\\d+\\s+STOPPED.*") && System.nanoTime() < deadline) {
-            Thread.sleep(200);
-        }
+        containerd.killTask("poda", RUN);
         ctr(List.of("task", "rm", "poda")).requireOk();
         ctr(List.of("c", "rm", "poda")).requireOk();
-        ShimContainerdTest.waitGone(() -> ShimContainerdTest.qemuOf("poda").isEmpty(), "QEMU of poda");
+        Leftovers.await(() -> Sandboxes.vmProcesses("poda").isEmpty());
         assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(work.toString()), "mounts of the pod left");
     }
 
@@ -234,6 +233,8 @@ class PodSemanticsTest {
 
     @Test
     void sandboxSizeFromAnnotations() throws Exception {
+        LEFTOVERS.sandbox("sized");
+        LEFTOVERS.sandbox("badsize");
         // Base: Kata's default_memory annotation (300 MiB); on top: the pod's 1 CPU and 512 MiB from CRI.
         Containerd.CtrResult r = ctr(run("--rm", "--annotation", "io.katacontainers.config.hypervisor.default_memory=300",
                 "--annotation", "io.kubernetes.cri.sandbox-memory=536870912",
@@ -255,7 +256,7 @@ class PodSemanticsTest {
         assertNotEquals(0, bad.exitCode());
         assertTrue(bad.stderr().contains("io.katacontainers.config.hypervisor.default_vcpus must be an integer, got 'two'"),
                 bad.stderr());
-        assertTrue(ShimContainerdTest.qemuOf("badsize").isEmpty());
+        assertTrue(Sandboxes.vmProcesses("badsize").isEmpty());
     }
 
     private static Map<String, String> lines(String out) {

@@ -4,11 +4,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.nemu.e2e.support.Distribution;
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.firmware.GuestImage;
 import io.nemu.shim.mount.Mounts;
-import io.nemu.shim.daemon.StateCleaner;
 import io.nemu.shim.sandbox.SharedDir;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.MachineProfile;
@@ -21,6 +23,7 @@ import java.util.List;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * A container rootfs mounted into the shared folder after the VM started must reach virtiofsd, which
@@ -28,12 +31,13 @@ import org.junit.jupiter.api.Test;
  */
 @Tag("system")
 class SharedDirTest {
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
+
     @Test
     void mountsMadeAfterBootReachVirtiofsd() throws Exception {
-        Distribution dist = Distribution.locate();
-        assumeTrue(dist.guestImage().isPresent(), "no guest image in " + dist.guestDir());
-        GuestImage img = dist.guestImage().get();
-        Path base = Files.createTempDirectory(Path.of("/run"), "nemu-shared-");
+        GuestImage img = GuestImages.assumeOfDistribution(Distribution.locate(), false);
+        Path base = LEFTOVERS.gone(LEFTOVERS.dir(Files.createTempDirectory(Path.of("/run"), "nemu-shared-")));
         Path shared = base.resolve("shared");
         Path source = base.resolve("source");
         Files.createDirectories(source);
@@ -61,8 +65,8 @@ class SharedDirTest {
                 assertTrue(mountinfo.contains("/c1/rootfs"), "virtiofsd does not see the rootfs mount:\n" + mountinfo);
             }
         } finally {
-            StateCleaner.unmountUnder(base);
-            StateCleaner.removeTree(base);
+            FileTrees.unmountUnder(base);
+            FileTrees.delete(base);
         }
         assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(base.toString()), "mounts left");
         assertEquals(false, Files.exists(base));

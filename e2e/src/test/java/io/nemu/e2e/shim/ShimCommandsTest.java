@@ -5,12 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nemu.e2e.support.Distribution;
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.proto.containerd.task.v2.ConnectRequest;
 import io.nemu.proto.containerd.task.v2.ConnectResponse;
 import io.nemu.proto.containerd.task.v2.DeleteResponse;
 import io.nemu.proto.containerd.task.v2.ShutdownRequest;
 import io.nemu.proto.containerd.task.v2.TaskGrpc;
 import io.nemu.shim.sandbox.PidFile;
+import io.nemu.shim.sandbox.SandboxPaths;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.vmm.process.ProcessTools;
 import java.nio.charset.StandardCharsets;
@@ -28,6 +32,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -39,7 +44,9 @@ import org.junit.jupiter.api.io.TempDir;
 class ShimCommandsTest {
     private static final AtomicInteger SEQ = new AtomicInteger();
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
-    private static final Path RUN = Path.of("/run/nemu/sandboxes");
+    private static final Path RUN = SandboxPaths.defaultRoot().resolve("sandboxes");
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
 
     @TempDir
     Path work;
@@ -51,7 +58,7 @@ class ShimCommandsTest {
     private String newId() {
         String id = "nemu-e2e-" + ProcessHandle.current().pid() + "-" + SEQ.incrementAndGet();
         ids.add(id);
-        return id;
+        return LEFTOVERS.sandbox(id);
     }
 
     private Map<String, String> env() {
@@ -77,7 +84,7 @@ class ShimCommandsTest {
         }
         for (String id : ids) {
             Files.deleteIfExists(socketFor(id));
-            io.nemu.shim.daemon.StateCleaner.removeTree(RUN.resolve(id));
+            FileTrees.delete(RUN.resolve(id));
         }
     }
 
@@ -90,13 +97,18 @@ class ShimCommandsTest {
         return Path.of("/run/containerd/s", HexFormat.of().formatHex(d));
     }
 
+    /** {@code start} of sandbox {@code id} in the test's bundle, with a configuration given these [hypervisor.qemu] lines. */
+    private Distribution.Run start(String id, String qemuExtra) throws Exception {
+        Path bundle = Distribution.bundle(work.resolve("bundle"), Map.of());
+        Path config = dist.writeConfig(work, qemuExtra, "");
+        return dist.shim(bundle, env(), Distribution.runtimeOptions(config), TIMEOUT, flags(id, "start"));
+    }
+
     @Test
     void startPrintsTheAddressOfADaemonThatAnswersConnect() throws Exception {
         String id = newId();
-        Path bundle = Distribution.bundle(work.resolve("bundle"), Map.of());
-        Path config = dist.writeConfig(work, "", "");
         long t0 = System.nanoTime();
-        Distribution.Run start = dist.shim(bundle, env(), Distribution.runtimeOptions(config), TIMEOUT, flags(id, "start"));
+        Distribution.Run start = start(id, "");
         long ms = (System.nanoTime() - t0) / 1_000_000;
         assertEquals(0, start.exitCode(), start.stderr());
         assertEquals("", start.stderr(), "containerd 1.6 reads stdout and stderr together: stderr must stay empty");
@@ -118,7 +130,7 @@ class ShimCommandsTest {
             System.out.println("daemon pid " + r.getShimPid() + " RSS " + ProcessTools.rssKib(r.getShimPid()) + " KiB");
 
             // A second start for the same id finds the running daemon.
-            Distribution.Run again = dist.shim(bundle, env(), Distribution.runtimeOptions(config), TIMEOUT, flags(id, "start"));
+            Distribution.Run again = start(id, "");
             assertEquals(0, again.exitCode(), again.stderr());
             assertEquals(start.out(), again.out());
 
@@ -143,9 +155,7 @@ class ShimCommandsTest {
     @Test
     void deleteAfterTheDaemonWasKilledCleansUpAndPrintsADeleteResponse() throws Exception {
         String id = newId();
-        Path bundle = Distribution.bundle(work.resolve("bundle"), Map.of());
-        Path config = dist.writeConfig(work, "", "");
-        Distribution.Run start = dist.shim(bundle, env(), Distribution.runtimeOptions(config), TIMEOUT, flags(id, "start"));
+        Distribution.Run start = start(id, "");
         assertEquals(0, start.exitCode(), start.stderr());
         long pid = readPid(RUN.resolve(id).resolve("shim.pid")).orElseThrow();
         daemons.add(pid);
@@ -154,7 +164,7 @@ class ShimCommandsTest {
         assertTrue(Files.exists(socketFor(id)), "a killed daemon leaves its socket");
 
         long before = System.currentTimeMillis() / 1000;
-        Distribution.Run delete = dist.shim(bundle, env(), new byte[0], TIMEOUT, flags(id, "delete"));
+        Distribution.Run delete = dist.shim(work.resolve("bundle"), env(), new byte[0], TIMEOUT, flags(id, "delete"));
         assertEquals(0, delete.exitCode(), delete.stderr());
         DeleteResponse r = DeleteResponse.parseFrom(delete.stdout());
         assertEquals(137, r.getExitStatus());
@@ -166,9 +176,7 @@ class ShimCommandsTest {
     @Test
     void startFailsWithOneLineNamingTheBadKey() throws Exception {
         String id = newId();
-        Path bundle = Distribution.bundle(work.resolve("bundle"), Map.of());
-        Path config = dist.writeConfig(work, "default_vcpus = \"lots\"", "");
-        Distribution.Run start = dist.shim(bundle, env(), Distribution.runtimeOptions(config), TIMEOUT, flags(id, "start"));
+        Distribution.Run start = start(id, "default_vcpus = \"lots\"");
         assertEquals(1, start.exitCode());
         assertEquals("", start.out());
         assertEquals(1, start.stderr().strip().lines().count(), start.stderr());

@@ -5,10 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.ContainerdEvents;
+import io.nemu.e2e.support.Distribution;
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Leftovers;
+import io.nemu.e2e.support.Rootfs;
+import io.nemu.e2e.support.Sandboxes;
+import io.nemu.shim.sandbox.SandboxPaths;
 import io.nemu.proto.containerd.events.TaskExit;
 import io.nemu.shim.events.EventForwarder;
 import java.io.IOException;
@@ -18,6 +23,7 @@ import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -27,19 +33,22 @@ import org.junit.jupiter.api.io.TempDir;
 @Tag("system")
 class ShimContainerdTest {
     private static final String RUNTIME = "io.containerd.nemu.v2";
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
 
     @TempDir
     Path work;
     private final Distribution dist = Distribution.locate();
 
     private Containerd containerd() throws IOException {
-        return Containerd.builder().extraPath(dist.bin()).ctrTimeout(Duration.ofSeconds(120)).start();
+        return LEFTOVERS.containerd(Containerd.builder().extraPath(dist.bin()).ctrTimeout(Duration.ofSeconds(120)).start());
     }
 
     @Test
     void aBadConfigStopsCtrRunWithTheKeyNamed() throws Exception {
-        Path rootfs = Distribution.busyboxRootfs(work.resolve("rootfs"));
+        Path rootfs = Rootfs.busybox(work.resolve("rootfs"));
         Path config = dist.writeConfig(work, "machine_type = \"pc-i440fx\"", "");
+        LEFTOVERS.sandbox("badcfg");
         try (Containerd c = containerd()) {
             Containerd.CtrResult r = c.ctr("run", "--rm", "--runtime", RUNTIME, "--runtime-config-path",
                     config.toString(), "--rootfs", rootfs.toString(), "badcfg", "/bin/true");
@@ -69,13 +78,13 @@ class ShimContainerdTest {
 
     @Test
     void withoutAnAgentTheVmBootsThenEverythingIsRemoved() throws Exception {
-        assumeTrue(dist.guestImage().isPresent(), "no guest image in " + dist.guestDir() + " (nemu image build)");
-        assumeFalse(dist.guestHasAgent(), "the guest image has an agent: covered by ShimAcceptanceTest");
-        Path rootfs = Distribution.busyboxRootfs(work.resolve("rootfs"));
+        assumeFalse(GuestImages.hasAgent(GuestImages.assumeOfDistribution(dist, false)),
+                "the guest image has an agent: covered by ShimAcceptanceTest");
+        Path rootfs = Rootfs.busybox(work.resolve("rootfs"));
         Path config = dist.writeConfig(work, "", "dial_timeout = 15");
-        String id = "noagent-" + ProcessHandle.current().pid();
-        Path state = Path.of("/run/nemu/sandboxes", id);
-        Path shared = Path.of("/run/nemu/shared/sandboxes", id);
+        String id = LEFTOVERS.sandbox("noagent-" + ProcessHandle.current().pid());
+        Path state = SandboxPaths.of(id).state();
+        Path shared = SandboxPaths.of(id).sharedBase();
         try (Containerd c = containerd()) {
             long t0 = System.nanoTime();
             Containerd.CtrResult r = c.ctr(Duration.ofSeconds(120), "run", "--rm", "--runtime", RUNTIME,
@@ -89,31 +98,13 @@ class ShimContainerdTest {
             assertTrue(log.contains("sandbox=" + id + " VmSandbox: booting VM for sandbox " + id), log);
             assertTrue(log.contains("sandbox=" + id + " VmSandbox: stopping VM of sandbox " + id), log);
             // The VM really ran: its console shows the guest's ready line in the log of the failed create.
-            waitGone(() -> qemuOf(id).isEmpty(), "QEMU of " + id);
-            assertEquals(List.of(), qemuOf(id));
+            Leftovers.await(() -> Sandboxes.vmProcesses(id).isEmpty());
+            assertEquals(List.of(), Sandboxes.vmProcesses(id));
             assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(shared.toString()), "mounts left");
             assertFalse(Files.exists(shared), shared + " left");
-            waitGone(() -> c.shimProcesses().isEmpty(), "shim daemon");
+            Leftovers.await(() -> c.shimProcesses().isEmpty());
             assertEquals(List.of(), c.shimProcesses());
             assertFalse(Files.exists(state), state + " left");
-        }
-    }
-
-    /** Pids of QEMU or virtiofsd processes whose command line names this sandbox. */
-    static List<Long> qemuOf(String id) {
-        return ProcessHandle.allProcesses().filter(h -> h.info().commandLine().map(
-                cl -> (cl.contains("qemu-system") || cl.contains("virtiofsd")) && cl.contains("/" + id + "/")).orElse(false))
-                .map(ProcessHandle::pid).toList();
-    }
-
-    interface Check {
-        boolean ok() throws Exception;
-    }
-
-    static void waitGone(Check check, String what) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        while (!check.ok() && System.nanoTime() < deadline) {
-            Thread.sleep(100);
         }
     }
 }

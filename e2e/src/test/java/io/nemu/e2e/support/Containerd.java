@@ -11,7 +11,6 @@ import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -96,8 +95,8 @@ public final class Containerd implements AutoCloseable {
                 removeHook(hook);
             }
             try {
-                unmountUnder(dir);
-                deleteTree(dir);
+                FileTrees.unmountUnder(dir);
+                FileTrees.delete(dir);
             } catch (IOException cleanup) {
                 e.addSuppressed(cleanup);
             }
@@ -209,6 +208,29 @@ public final class Containerd implements AutoCloseable {
         }
     }
 
+    /** {@code ctr task kill -s SIGKILL}, then up to 30 s for the task to show STOPPED; whether it did. */
+    public boolean killTask(String id, Duration ctrTimeout) {
+        ctr(ctrTimeout, "task", "kill", "-s", "SIGKILL", id).requireOk();
+        String stopped = "(?s).*" + java.util.regex.Pattern.quote(id) + "\\s+\\d+\\s+STOPPED.*";
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (true) {
+            boolean done = ctr(ctrTimeout, "task", "ls").stdout().matches(stopped);
+            if (done || System.nanoTime() > deadline) {
+                return done;
+            }
+            sleep(200);
+        }
+    }
+
+    /** Best effort, for a finally block: SIGKILL the task, remove it once it stopped (up to 20 s), then the container. */
+    public void forceRemove(String id) {
+        ctr("task", "kill", "-s", "SIGKILL", id);
+        for (int i = 0; i < 100 && !ctr("task", "rm", id).ok() && ctr("task", "ls").stdout().contains(id); i++) {
+            sleep(200);
+        }
+        ctr("container", "rm", id);
+    }
+
     /**
      * Starts a long-lived {@code ctr events [filters...]} and returns once it is subscribed (a probe
      * event has come through). Closed by {@link #close()} if the test does not close it first.
@@ -295,12 +317,12 @@ public final class Containerd implements AutoCloseable {
             problems.add(e);
         }
         try {
-            unmountUnder(dir);
+            FileTrees.unmountUnder(dir);
         } catch (IOException | RuntimeException e) {
             problems.add(e);
         }
         try {
-            deleteTree(dir);
+            FileTrees.delete(dir);
         } catch (IOException | RuntimeException e) {
             problems.add(e);
         }
@@ -565,7 +587,7 @@ public final class Containerd implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 problems.add(e);
             }
-            unmountUnder(bundle.resolve("rootfs"));
+            FileTrees.unmountUnder(bundle.resolve("rootfs"));
         }
         return problems;
     }
@@ -613,92 +635,7 @@ public final class Containerd implements AutoCloseable {
         }
     }
 
-    // ---- mounts and files
-
-    /** Unmounts every mount point at or below {@code top}, deepest first (lazily if busy). */
-    static void unmountUnder(Path top) throws IOException {
-        List<String> points = mountPointsUnder(top);
-        List<String> failed = new ArrayList<>();
-        for (String point : points) {
-            if (run("umount", point) != 0 && run("umount", "-l", point) != 0) {
-                failed.add(point);
-            }
-        }
-        if (!failed.isEmpty()) {
-            throw new IOException("cannot unmount " + failed);
-        }
-    }
-
-    static List<String> mountPointsUnder(Path top) throws IOException {
-        String prefix = top.toString();
-        List<String> points = new ArrayList<>();
-        for (String line : Files.readAllLines(Paths.get("/proc/self/mountinfo"))) {
-            String[] f = line.split(" ");
-            if (f.length < 5) {
-                continue;
-            }
-            String point = unescapeMountinfo(f[4]);
-            if (point.equals(prefix) || point.startsWith(prefix + "/")) {
-                points.add(point);
-            }
-        }
-        // Later mounts may sit on earlier ones: undo them in reverse order.
-        java.util.Collections.reverse(points);
-        return points;
-    }
-
-    /** mountinfo writes space, tab, newline and backslash as octal escapes. */
-    static String unescapeMountinfo(String s) {
-        StringBuilder b = new StringBuilder();
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '\\' && i + 4 <= s.length() && s.substring(i + 1, i + 4).matches("[0-7]{3}")) {
-                b.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
-                i += 3;
-            } else {
-                b.append(c);
-            }
-        }
-        return b.toString();
-    }
-
-    static void deleteTree(Path top) throws IOException {
-        if (!Files.exists(top, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        List<Path> paths;
-        try (Stream<Path> walk = Files.walk(top)) {
-            paths = walk.sorted(Comparator.reverseOrder()).toList();
-        }
-        List<String> failed = new ArrayList<>();
-        for (Path p : paths) {
-            try {
-                Files.deleteIfExists(p);
-            } catch (IOException e) {
-                failed.add(p + " (" + e.getMessage() + ")");
-            }
-        }
-        if (!failed.isEmpty()) {
-            throw new IOException("cannot delete " + failed.size() + " path(s), first: " + failed.get(0));
-        }
-    }
-
-    private static int run(String... command) {
-        try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            if (!p.waitFor(30, TimeUnit.SECONDS)) {
-                stopProcess(p, Duration.ofSeconds(1));
-                return -1;
-            }
-            return p.exitValue();
-        } catch (IOException e) {
-            return -1;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return -1;
-        }
-    }
+    // ---- files
 
     static String tail(Path file, int lines) {
         try {

@@ -16,7 +16,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.TreeSet;
-import java.util.concurrent.TimeUnit;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 
@@ -143,7 +142,7 @@ public final class OciImages {
             tar.putArchiveEntry(tmp);
             tar.closeArchiveEntry();
             addFile(tar, "bin/busybox", Files.readAllBytes(busybox), 0755);
-            for (String applet : applets()) {
+            for (String applet : Rootfs.allApplets()) {
                 if (applet.equals("busybox")) {
                     continue;
                 }
@@ -159,20 +158,6 @@ public final class OciImages {
             addFile(tar, "pause", PAUSE_SCRIPT.getBytes(StandardCharsets.UTF_8), 0755);
         }
         return out.toByteArray();
-    }
-
-    private static List<String> applets() throws IOException {
-        Process p = new ProcessBuilder("/bin/busybox", "--list").redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        try {
-            if (!p.waitFor(10, TimeUnit.SECONDS) || p.exitValue() != 0) {
-                throw new IOException("busybox --list failed: " + out);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted", e);
-        }
-        return out.lines().map(String::strip).filter(s -> s.matches("[a-z0-9_.\\[\\-]+")).toList();
     }
 
     private static void addDir(TarArchiveOutputStream tar, String name) throws IOException {

@@ -12,6 +12,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.MetadataUtils;
 import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.ContainerdEvents;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.proto.containerd.events.TaskExit;
 import io.nemu.proto.containerd.services.ttrpc.events.v1.EventsGrpc;
 import io.nemu.proto.containerd.services.ttrpc.events.v1.ForwardRequest;
@@ -22,6 +23,7 @@ import java.time.Duration;
 import java.time.Instant;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Our ttrpc client against containerd's own ttrpc server: a TaskExit forwarded through
@@ -29,13 +31,15 @@ import org.junit.jupiter.api.Test;
  */
 @Tag("system")
 class EventsForwardInteropTest {
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
 
     private static final Metadata.Key<String> NAMESPACE_KEY =
             Metadata.Key.of("containerd-namespace-ttrpc", Metadata.ASCII_STRING_MARSHALLER);
 
     @Test
     void forwardedTaskExitReachesContainerdSubscribers() throws Exception {
-        try (Containerd containerd = Containerd.start();
+        try (Containerd containerd = LEFTOVERS.containerd(Containerd.start());
              ContainerdEvents events = containerd.events();
              TtrpcClient client = TtrpcClient.connect(Path.of(containerd.ttrpcAddress()))) {
             var stub = stub(client, "default");
@@ -55,7 +59,7 @@ class EventsForwardInteropTest {
 
     @Test
     void containerdStatusComesBackThroughOurClient() throws Exception {
-        try (Containerd containerd = Containerd.start();
+        try (Containerd containerd = LEFTOVERS.containerd(Containerd.start());
              TtrpcClient client = TtrpcClient.connect(Path.of(containerd.ttrpcAddress()))) {
             var stub = stub(client, "default");
             // containerd refuses an envelope without a timestamp; its status must reach us intact.

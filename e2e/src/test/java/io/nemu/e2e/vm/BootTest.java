@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.firmware.GuestImage;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.AgentTransport;
@@ -25,6 +27,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -35,6 +38,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 @Tag("system")
 class BootTest {
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
     private static GuestImage image;
 
     @TempDir
@@ -43,11 +48,12 @@ class BootTest {
 
     @BeforeAll
     static void image() throws Exception {
-        image = GuestImages.get();
+        image = GuestImages.base();
     }
 
     @AfterEach
     void nothingLeft() throws Exception {
+        LEFTOVERS.dir(tmp);
         tracker.assertNoneLeft();
     }
 

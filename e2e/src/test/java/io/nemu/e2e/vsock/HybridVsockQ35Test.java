@@ -3,6 +3,8 @@ package io.nemu.e2e.vsock;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.firmware.GuestImage;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.AgentTransport;
@@ -19,17 +21,22 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The hybrid vsock channel on the q35 profile (vhost-user-vsock-pci), with a real guest under TCG. */
 @Tag("system")
 class HybridVsockQ35Test {
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterEach();
+
     @TempDir
     Path tmp;
 
     @Test
     void echoOnQ35() throws Exception {
-        GuestImage image = VsockGuest.image();
+        LEFTOVERS.dir(tmp);
+        GuestImage image = GuestImages.vsockGuest();
         VmConfig config = VmConfig.builder().profile(MachineProfile.virtHotplug()).kernel(image.kernel())
                 .initrd(image.initrd()).accelerator(Accelerator.TCG).vcpus(2).memoryMib(512)
                 .agentTransport(AgentTransport.VSOCK).runDir(tmp.resolve("run")).startTimeout(Duration.ofSeconds(30))

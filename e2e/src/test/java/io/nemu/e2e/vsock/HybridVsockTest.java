@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Leftovers;
 import io.nemu.firmware.GuestImage;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.AgentTransport;
@@ -40,6 +43,7 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The in-process vhost-user-vsock backend against a real guest under TCG (microvm): the guest runs
@@ -49,6 +53,8 @@ import org.junit.jupiter.api.TestMethodOrder;
 @Tag("system")
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class HybridVsockTest {
+    @RegisterExtension
+    static final Leftovers LEFTOVERS = Leftovers.afterAll();
     static final long STREAM_BYTES = Long.getLong("nemu.vsock.streamMiB", 256) << 20;
 
     private static Path dir;
@@ -60,8 +66,8 @@ class HybridVsockTest {
 
     @BeforeAll
     static void boot() throws Exception {
-        GuestImage image = VsockGuest.image();
-        dir = Files.createTempDirectory("nemu-vsock");
+        GuestImage image = GuestImages.vsockGuest();
+        dir = LEFTOVERS.gone(LEFTOVERS.dir(Files.createTempDirectory("nemu-vsock")));
         VmConfig config = VmConfig.builder().kernel(image.kernel()).initrd(image.initrd()).accelerator(Accelerator.TCG)
                 .vcpus(2).memoryMib(512).agentTransport(AgentTransport.HYBRID_VSOCK).runDir(dir.resolve("run"))
                 .startTimeout(Duration.ofSeconds(30)).build();
@@ -102,11 +108,7 @@ class HybridVsockTest {
         if (hostListener != null) {
             hostListener.close();
         }
-        if (dir != null) {
-            try (var s = Files.walk(dir)) {
-                s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
-        }
+        FileTrees.delete(dir);
     }
 
     static String readLine(SocketChannel c) throws IOException {

@@ -27,25 +27,34 @@ public final class MountTable {
      * @throws IOException when the table cannot be read: callers must then assume that anything may be mounted
      */
     public List<String> pointsUnder(Path dir) throws IOException {
-        String prefix = dir.toAbsolutePath().normalize().toString();
+        // mountinfo names real paths: resolve links in the folder's own path first.
+        String prefix = (Files.exists(dir) ? dir.toRealPath() : dir.toAbsolutePath().normalize()).toString();
         List<String> points = new ArrayList<>();
+        for (String mp : points()) {
+            if (mp.equals(prefix) || mp.startsWith(prefix.equals("/") ? "/" : prefix + "/")) {
+                points.add(mp);
+            }
+        }
+        points.sort(Comparator.comparingInt(String::length).reversed());
+        return points;
+    }
+
+    /** Every mount point, in the table's order (a later mount may sit on an earlier one). */
+    public List<String> points() throws IOException {
         List<String> lines;
         try {
             lines = Files.readAllLines(mountinfo);
         } catch (IOException e) {
             throw new IOException("cannot read " + mountinfo + ": " + e.getMessage(), e);
         }
+        List<String> points = new ArrayList<>(lines.size());
         for (String line : lines) {
             String[] f = line.split(" ");
             if (f.length < 5) {
                 throw new IOException(mountinfo + ": malformed line '" + line + "'");
             }
-            String mp = unescape(f[4]);
-            if (mp.equals(prefix) || mp.startsWith(prefix.equals("/") ? "/" : prefix + "/")) {
-                points.add(mp);
-            }
+            points.add(unescape(f[4]));
         }
-        points.sort(Comparator.comparingInt(String::length).reversed());
         return points;
     }
 

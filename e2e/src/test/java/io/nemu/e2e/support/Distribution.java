@@ -1,7 +1,6 @@
-package io.nemu.e2e.shim;
+package io.nemu.e2e.support;
 
 import com.google.protobuf.Any;
-import io.nemu.firmware.GuestImage;
 import io.nemu.firmware.GuestPaths;
 import io.nemu.proto.containerd.runtimeoptions.v1.Options;
 import java.io.ByteArrayOutputStream;
@@ -14,7 +13,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -27,7 +25,7 @@ public final class Distribution {
     }
 
     /** {@code ctr run} arguments for our runtime with this configuration, then {@code tail}. */
-    static List<String> runArgs(Path config, String... tail) {
+    public static List<String> runArgs(Path config, String... tail) {
         List<String> a = new ArrayList<>(List.of("run", "--runtime", "io.containerd.nemu.v2", "--runtime-config-path",
                 config.toString()));
         a.addAll(List.of(tail));
@@ -45,28 +43,20 @@ public final class Distribution {
         return new Distribution(home);
     }
 
-    Path bin() {
+    public Path bin() {
         return home.resolve("bin");
     }
 
-    Path shim() {
+    public Path shim() {
         return bin().resolve("containerd-shim-nemu-v2");
     }
 
-    Path guestDir() {
+    public Path guestDir() {
         return home.resolve("share/guest");
     }
 
-    Optional<GuestImage> guestImage() {
-        try {
-            return Optional.of(GuestImage.load(guestDir()));
-        } catch (IOException e) {
-            return Optional.empty();
-        }
-    }
-
     /** A configuration.toml for tests: the distribution's guest, TCG, and extra lines in [hypervisor.qemu]/[agent.kata]. */
-    Path writeConfig(Path dir, String qemuExtra, String agentExtra) throws IOException {
+    public Path writeConfig(Path dir, String qemuExtra, String agentExtra) throws IOException {
         Path file = dir.resolve("configuration.toml");
         Files.writeString(file, "[hypervisor.qemu]\n"
                 + "kernel = \"" + guestDir().resolve("vmlinux") + "\"\n"
@@ -76,20 +66,20 @@ public final class Distribution {
         return file;
     }
 
-    static byte[] runtimeOptions(Path configPath) {
+    public static byte[] runtimeOptions(Path configPath) {
         return Any.newBuilder().setTypeUrl("runtimeoptions.v1.Options")
                 .setValue(Options.newBuilder().setConfigPath(configPath.toString()).build().toByteString())
                 .build().toByteArray();
     }
 
-    record Run(int exitCode, byte[] stdout, String stderr) {
-        String out() {
+    public record Run(int exitCode, byte[] stdout, String stderr) {
+        public String out() {
             return new String(stdout, StandardCharsets.UTF_8);
         }
     }
 
     /** Runs the shim binary in {@code bundle} with containerd's flags and environment. */
-    Run shim(Path bundle, Map<String, String> env, byte[] stdin, Duration timeout, String... args) throws Exception {
+    public Run shim(Path bundle, Map<String, String> env, byte[] stdin, Duration timeout, String... args) throws Exception {
         List<String> cmd = new ArrayList<>();
         cmd.add(shim().toString());
         cmd.addAll(List.of(args));
@@ -119,7 +109,7 @@ public final class Distribution {
     }
 
     /** A bundle folder with a config.json carrying the given annotations. */
-    static Path bundle(Path dir, Map<String, String> annotations) throws IOException {
+    public static Path bundle(Path dir, Map<String, String> annotations) throws IOException {
         Files.createDirectories(dir);
         StringBuilder a = new StringBuilder();
         for (Map.Entry<String, String> e : annotations.entrySet()) {
@@ -128,46 +118,5 @@ public final class Distribution {
         Files.writeString(dir.resolve("config.json"), "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"true\"],\"cwd\":\"/\"},"
                 + "\"root\":{\"path\":\"rootfs\"},\"annotations\":{" + a + "}}");
         return dir;
-    }
-
-    /** A root filesystem holding only busybox-static and links for its applets. */
-    static Path busyboxRootfs(Path rootfs) throws IOException {
-        Path busybox = Path.of("/bin/busybox");
-        if (!Files.isExecutable(busybox)) {
-            throw new IllegalStateException("/bin/busybox missing: run scripts/install-deps.sh");
-        }
-        Files.createDirectories(rootfs.resolve("bin"));
-        for (String d : new String[] {"proc", "sys", "dev", "tmp", "etc"}) {
-            Files.createDirectories(rootfs.resolve(d));
-        }
-        Files.copy(busybox, rootfs.resolve("bin/busybox"));
-        for (String applet : new String[] {"sh", "echo", "cat", "uname", "sleep", "true", "ls", "stty"}) {
-            Files.createSymbolicLink(rootfs.resolve("bin").resolve(applet), Path.of("busybox"));
-        }
-        return rootfs;
-    }
-
-    /** Whether the built guest image carries the guest agent (the initramfs holds its jar). */
-    boolean guestHasAgent() {
-        Optional<GuestImage> img = guestImage();
-        if (img.isEmpty()) {
-            return false;
-        }
-        String decompress = switch (img.get().manifest().compression().toString().toLowerCase()) {
-            case "zstd" -> "zstd -dc";
-            case "gzip" -> "gzip -dc";
-            default -> "lz4 -dc";
-        };
-        try {
-            Process p = new ProcessBuilder("sh", "-c", decompress + " '" + img.get().initrd()
-                    + "' | cpio -it 2>/dev/null | grep -q 'opt/nemu/agent/agent.jar'")
-                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            return p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0;
-        } catch (IOException e) {
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
-        }
     }
 }

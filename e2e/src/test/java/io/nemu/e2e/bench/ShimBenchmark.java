@@ -1,6 +1,11 @@
-package io.nemu.e2e.shim;
+package io.nemu.e2e.bench;
 
 import io.nemu.e2e.support.Containerd;
+import io.nemu.e2e.support.Distribution;
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.HostAgent;
+import io.nemu.e2e.support.Rootfs;
 import io.nemu.firmware.GuestImage;
 import io.nemu.proto.containerd.task.v2.ConnectRequest;
 import io.nemu.proto.containerd.task.v2.ShutdownRequest;
@@ -32,7 +37,7 @@ public final class ShimBenchmark {
             startLatencyAndRss(dist, work, runs);
             ctrRuns(dist, work, runs);
         } finally {
-            io.nemu.shim.daemon.StateCleaner.removeTree(work);
+            FileTrees.delete(work);
         }
     }
 
@@ -81,25 +86,26 @@ public final class ShimBenchmark {
         List<Long> nemu = new ArrayList<>();
         List<Long> hostAgent = new ArrayList<>();
         List<String> memory = List.of();
-        boolean agent = dist.guestHasAgent();
+        GuestImage img = GuestImages.ofDistribution(dist).orElse(null);
+        boolean agent = img != null && GuestImages.hasAgent(img);
         Path agentSocket = work.resolve("host-agent.sock");
         Path hostAgentConfig = Files.createDirectories(work.resolve("host-agent"));
         hostAgentConfig = dist.writeConfig(hostAgentConfig, "", "agent_socket = \"" + agentSocket + "\"");
         try (Containerd c = Containerd.builder().extraPath(dist.bin()).ctrTimeout(Duration.ofSeconds(180)).start();
              HostAgent stand = new HostAgent(agentSocket)) {
             for (int i = 0; i < runs; i++) {
-                Path rootfs = Distribution.busyboxRootfs(work.resolve("rootfs-runc-" + i));
+                Path rootfs = Rootfs.busybox(work.resolve("rootfs-runc-" + i));
                 long t0 = System.nanoTime();
                 c.ctr("run", "--rm", "--runtime", "io.containerd.runc.v2", "--rootfs", rootfs.toString(), "br" + i,
                         "/bin/echo", "hi").requireOk();
                 runc.add((System.nanoTime() - t0) / 1_000_000);
-                Path r3 = Distribution.busyboxRootfs(work.resolve("rootfs-host-" + i));
+                Path r3 = Rootfs.busybox(work.resolve("rootfs-host-" + i));
                 t0 = System.nanoTime();
                 c.ctr("run", "--rm", "--runtime", "io.containerd.nemu.v2", "--runtime-config-path",
                         hostAgentConfig.toString(), "--rootfs", r3.toString(), "bh" + i, "/bin/echo", "hi").requireOk();
                 hostAgent.add((System.nanoTime() - t0) / 1_000_000);
                 if (agent) {
-                    Path r2 = Distribution.busyboxRootfs(work.resolve("rootfs-nemu-" + i));
+                    Path r2 = Rootfs.busybox(work.resolve("rootfs-nemu-" + i));
                     t0 = System.nanoTime();
                     c.ctr("run", "--rm", "--runtime", "io.containerd.nemu.v2", "--runtime-config-path", config.toString(),
                             "--rootfs", r2.toString(), "bn" + i, "/bin/echo", "hi").requireOk();
@@ -110,8 +116,7 @@ public final class ShimBenchmark {
                 memory = memoryPerPod(c, config, work);
             }
         }
-        GuestImage img = dist.guestImage().orElse(null);
-        List<Long> floor = img == null ? List.of() : io.nemu.e2e.bench.VmFloor.readyMillis(img, runs);
+        List<Long> floor = img == null ? List.of() : VmFloor.readyMillis(img, runs);
         long r = median(runc);
         System.out.printf("ctr run echo, runc:          median %d ms of %s%n", r, runc);
         if (!floor.isEmpty()) {
@@ -140,7 +145,7 @@ public final class ShimBenchmark {
         List<Thread> starts = new ArrayList<>();
         List<String> failures = Collections.synchronizedList(new ArrayList<>());
         for (String id : ids) {
-            Path rootfs = Distribution.busyboxRootfs(work.resolve("rootfs-" + id));
+            Path rootfs = Rootfs.busybox(work.resolve("rootfs-" + id));
             Thread t = new Thread(() -> {
                 Containerd.CtrResult r = c.ctr("run", "-d", "--runtime", "io.containerd.nemu.v2",
                         "--runtime-config-path", config.toString(), "--rootfs", rootfs.toString(), id,
@@ -181,14 +186,7 @@ public final class ShimBenchmark {
             }
             return lines;
         } finally {
-            for (String id : ids) {
-                c.ctr("task", "kill", "-s", "SIGKILL", id);
-                for (int i = 0; i < 100 && !c.ctr("task", "rm", id).ok()
-                        && c.ctr("task", "ls").stdout().contains(id); i++) {
-                    Thread.sleep(200);
-                }
-                c.ctr("container", "rm", id);
-            }
+            ids.forEach(c::forceRemove);
         }
     }
 
@@ -198,6 +196,6 @@ public final class ShimBenchmark {
     }
 
     static long median(List<Long> v) {
-        return io.nemu.e2e.bench.VmFloor.median(v);
+        return VmFloor.median(v);
     }
 }

@@ -1,10 +1,13 @@
-package io.nemu.e2e.cri;
+package io.nemu.e2e.bench;
 
-import io.nemu.firmware.GuestImage;
+import io.nemu.e2e.support.CriEnv;
+import io.nemu.e2e.support.Distribution;
+import io.nemu.e2e.support.FileTrees;
+import io.nemu.e2e.support.GuestImages;
+import io.nemu.e2e.support.Sandboxes;
 import io.nemu.proto.cri.ContainerConfig;
 import io.nemu.proto.cri.PodSandboxConfig;
-import io.nemu.shim.sandbox.PidFile;
-import io.nemu.shim.sandbox.SandboxPaths;
+import io.nemu.vmm.process.ProcessTools;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,7 +50,7 @@ public final class CriBenchmark {
                 cost = hostCost(env);
             }
         } finally {
-            CriEnv.deleteTree(work);
+            FileTrees.delete(work);
         }
         List<Long> floor = floor(runs);
         print(cycles, floor, cost, runs);
@@ -94,7 +97,7 @@ public final class CriBenchmark {
             env.cri.startContainer(cid);
             env.cri.execSync(cid, Duration.ofSeconds(60), "echo", "hi").requireOk("echo hi");
             Thread.sleep(5_000); // let the guest settle after boot
-            Map<String, Long> procs = sandboxProcesses(podId);
+            Map<String, Long> procs = Sandboxes.hostProcesses(podId);
             if (procs.isEmpty()) {
                 throw new IllegalStateException("no process of sandbox " + podId + " found");
             }
@@ -102,7 +105,8 @@ public final class CriBenchmark {
             long rss = 0;
             long pss = 0;
             for (Map.Entry<String, Long> p : procs.entrySet()) {
-                long[] m = smapsRollup(p.getValue());
+                long[] m = {ProcessTools.procKib(p.getValue(), "smaps_rollup", "Rss"),
+                    ProcessTools.procKib(p.getValue(), "smaps_rollup", "Pss")};
                 per.put(p.getKey(), m);
                 rss += m[0];
                 pss += m[1];
@@ -118,38 +122,6 @@ public final class CriBenchmark {
             env.cri.stopPodSandbox(podId);
             env.cri.removePodSandbox(podId);
         }
-    }
-
-    /** The shim daemon (from its pid file) and what it runs (QEMU, virtiofsd). */
-    static Map<String, Long> sandboxProcesses(String podId) throws IOException {
-        Map<String, Long> found = new LinkedHashMap<>();
-        Path pidFile = SandboxPaths.of(podId).pidFile("shim");
-        if (!Files.exists(pidFile)) {
-            throw new IllegalStateException("no shim pid file " + pidFile + " for running sandbox " + podId);
-        }
-        long shim = PidFile.read(pidFile).orElseThrow().pid();
-        found.put("shim daemon", shim);
-        ProcessHandle.of(shim).orElseThrow(() -> new IllegalStateException("shim daemon " + shim + " is gone"))
-                .descendants().forEach(h -> {
-                    String exe = h.info().command().orElse("?");
-                    String name = exe.substring(exe.lastIndexOf('/') + 1);
-                    found.put(found.containsKey(name) ? name + " " + h.pid() : name, h.pid());
-                });
-        return found;
-    }
-
-    /** {RSS, PSS} in KiB. */
-    static long[] smapsRollup(long pid) throws IOException {
-        long rss = -1;
-        long pss = -1;
-        for (String l : Files.readAllLines(Path.of("/proc", Long.toString(pid), "smaps_rollup"))) {
-            if (l.startsWith("Rss:")) {
-                rss = Long.parseLong(l.replaceAll("[^0-9]", ""));
-            } else if (l.startsWith("Pss:")) {
-                pss = Long.parseLong(l.replaceAll("[^0-9]", ""));
-            }
-        }
-        return new long[] {rss, pss};
     }
 
     /** utime + stime of the processes and their threads, in clock ticks. */
@@ -168,7 +140,7 @@ public final class CriBenchmark {
     }
 
     static List<Long> floor(int runs) throws Exception {
-        return io.nemu.e2e.bench.VmFloor.readyMillis(GuestImage.load(CriEnv.distribution().resolve("share/guest")), runs);
+        return VmFloor.readyMillis(GuestImages.ofDistribution(Distribution.locate()).orElseThrow(), runs);
     }
 
     static void print(Map<String, List<long[]>> cycles, List<Long> floor, HostCost cost, int runs) {
@@ -234,6 +206,6 @@ public final class CriBenchmark {
     }
 
     static long median(List<Long> v) {
-        return io.nemu.e2e.bench.VmFloor.median(v);
+        return VmFloor.median(v);
     }
 }

@@ -1,9 +1,5 @@
-package io.nemu.e2e.cri;
+package io.nemu.e2e.support;
 
-import io.nemu.e2e.support.CniBridge;
-import io.nemu.e2e.support.Containerd;
-import io.nemu.e2e.support.CriClient;
-import io.nemu.e2e.support.OciImages;
 import io.nemu.proto.cri.ContainerConfig;
 import io.nemu.proto.cri.ContainerMetadata;
 import io.nemu.proto.cri.ImageSpec;
@@ -32,16 +28,16 @@ import java.util.regex.Pattern;
  * configuration), a CNI bridge network of its own, the local busybox and pause images, and a CRI
  * client. {@link #close()} removes every pod still there, then stops containerd and deletes the bridge.
  */
-final class CriEnv implements AutoCloseable {
-    static final String RUNC = "runc";
-    static final String NEMU = "nemu";
+public final class CriEnv implements AutoCloseable {
+    public static final String RUNC = "runc";
+    public static final String NEMU = "nemu";
 
-    final Path work;
-    final Path dist;
-    final Path configPath;
-    final CniBridge network;
-    final Containerd containerd;
-    final CriClient cri;
+    public final Path work;
+    public final Path dist;
+    public final Path configPath;
+    public final CniBridge network;
+    public final Containerd containerd;
+    public final CriClient cri;
 
     private CriEnv(Path work, Path dist, Path configPath, CniBridge network, Containerd containerd, CriClient cri) {
         this.work = work;
@@ -53,21 +49,22 @@ final class CriEnv implements AutoCloseable {
     }
 
     /** The built distribution, packaging/target/nemu. */
-    static Path distribution() {
-        return io.nemu.e2e.shim.Distribution.locate().home;
+    public static Path distribution() {
+        return Distribution.locate().home;
     }
 
-    static boolean guestImageBuilt() {
-        return Files.exists(distribution().resolve("share/guest/manifest.json"));
+    /** Whether {@code nemu image build} gave the distribution its guest image (handler nemu needs it). */
+    public static boolean guestImageBuilt() {
+        return GuestImages.ofDistribution(Distribution.locate()).isPresent();
     }
 
     /** The containerd snippet as shipped in the distribution. */
-    static Path shippedSnippet(Path dist) {
+    public static Path shippedSnippet(Path dist) {
         return dist.resolve("share/containerd/containerd-nemu.toml");
     }
 
     /** The shipped snippet with only its ConfigPath replaced. */
-    static String snippetWithConfigPath(String snippet, Path configPath) {
+    public static String snippetWithConfigPath(String snippet, Path configPath) {
         Matcher m = Pattern.compile("(?m)^(\\s*ConfigPath\\s*=\\s*)\"[^\"]*\"").matcher(snippet);
         if (!m.find()) {
             throw new IllegalStateException("the containerd snippet has no ConfigPath line:\n" + snippet);
@@ -80,7 +77,7 @@ final class CriEnv implements AutoCloseable {
      * relative to its folder), TCG (the probe's answer here anyway), and a longer agent dial timeout
      * for boots on a busy 2-core machine.
      */
-    static Path testConfig(Path dist, Path dir) throws IOException {
+    public static Path testConfig(Path dist, Path dir) throws IOException {
         String text = Files.readString(dist.resolve("share/defaults/configuration.toml"));
         Path guest = dist.resolve("share/guest");
         text = replaceKey(text, "kernel", "\"" + guest.resolve("vmlinux") + "\"");
@@ -101,7 +98,7 @@ final class CriEnv implements AutoCloseable {
     }
 
     /** @param extraPath folders put first on containerd's PATH (before the shim's), e.g. fault-injecting tools */
-    static CriEnv start(Path work, String bridge, String subnet, Path... extraPath) throws IOException {
+    public static CriEnv start(Path work, String bridge, String subnet, Path... extraPath) throws IOException {
         Path dist = distribution();
         Path configPath = testConfig(dist, work);
         String snippet = snippetWithConfigPath(Files.readString(shippedSnippet(dist)), configPath);
@@ -146,7 +143,7 @@ final class CriEnv implements AutoCloseable {
     }
 
     /** A pod config: pod network namespace, its own log folder. */
-    PodSandboxConfig podConfig(String name) throws IOException {
+    public PodSandboxConfig podConfig(String name) throws IOException {
         Path logs = Files.createDirectories(work.resolve("logs").resolve(name));
         return PodSandboxConfig.newBuilder()
                 .setMetadata(PodSandboxMetadata.newBuilder().setName(name).setNamespace("default")
@@ -160,7 +157,7 @@ final class CriEnv implements AutoCloseable {
     }
 
     /** A busybox container running {@code sh -c script}, logging to {@code <name>.log}. */
-    static ContainerConfig.Builder container(String name, String script) {
+    public static ContainerConfig.Builder container(String name, String script) {
         return ContainerConfig.newBuilder()
                 .setMetadata(ContainerMetadata.newBuilder().setName(name))
                 .setImage(ImageSpec.newBuilder().setImage(OciImages.BUSYBOX))
@@ -168,12 +165,12 @@ final class CriEnv implements AutoCloseable {
                 .setLogPath(name + ".log");
     }
 
-    static Mount hostPath(Path host, String containerPath, boolean readOnly) {
+    public static Mount hostPath(Path host, String containerPath, boolean readOnly) {
         return Mount.newBuilder().setHostPath(host.toString()).setContainerPath(containerPath).setReadonly(readOnly).build();
     }
 
     /** Stops and removes every pod containerd still knows of. */
-    void removeAllPods() {
+    public void removeAllPods() {
         for (var pod : cri.listPodSandboxes()) {
             cri.stopPodSandbox(pod.getId());
             cri.removePodSandbox(pod.getId());
@@ -224,19 +221,7 @@ final class CriEnv implements AutoCloseable {
         }
     }
 
-    /** Deletes a folder the test made (nothing may be mounted below it by then). */
-    static void deleteTree(Path top) throws IOException {
-        if (!Files.exists(top)) {
-            return;
-        }
-        try (var walk = Files.walk(top)) {
-            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
-
-    static void sleep(long millis) {
+    public static void sleep(long millis) {
         Containerd.sleep(millis);
     }
 }

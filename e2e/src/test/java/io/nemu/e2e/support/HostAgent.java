@@ -1,9 +1,10 @@
-package io.nemu.e2e.shim;
+package io.nemu.e2e.support;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Empty;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
+import io.nemu.contract.GuestContract;
 import io.nemu.proto.kata.AgentServiceGrpc;
 import io.nemu.proto.kata.CgroupStats;
 import io.nemu.proto.kata.CheckRequest;
@@ -32,6 +33,7 @@ import io.nemu.proto.kata.WaitProcessRequest;
 import io.nemu.proto.kata.WaitProcessResponse;
 import io.nemu.proto.kata.WriteStreamRequest;
 import io.nemu.proto.kata.WriteStreamResponse;
+import io.nemu.shim.sandbox.SandboxPaths;
 import io.nemu.ttrpc.TtrpcServer;
 import java.io.IOException;
 import java.io.InputStream;
@@ -50,22 +52,23 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * {@code chroot} in the container's rootfs as the shim shared it (the host side of the virtio-fs folder).
  * It checks what a guest agent relies on: the rootfs and bind mounts are visible under the shared folder.
  */
-final class HostAgent implements AutoCloseable {
-    static final String GUEST_SHARED = "/run/kata-containers/shared/containers";
-    static final Path HOST_SHARED = Path.of("/run/nemu/shared/sandboxes");
+public final class HostAgent implements AutoCloseable {
+    private static final String GUEST_SHARED = GuestContract.SHARED_DIR;
+    private static final Path HOST_SHARED = SandboxPaths.defaultRoot().resolve("shared").resolve("sandboxes");
 
-    final List<String> calls = new CopyOnWriteArrayList<>();
+    /** What the shim asked, one line a call (e.g. {@code CreateContainer c1 /bin/echo joined}), in order. */
+    public final List<String> calls = new CopyOnWriteArrayList<>();
     private final Map<String, Spec> specs = new ConcurrentHashMap<>();
     private final Map<String, Process> procs = new ConcurrentHashMap<>();
     private final TtrpcServer server;
     private final java.util.concurrent.BlockingQueue<String> ooms = new java.util.concurrent.LinkedBlockingQueue<>();
 
     /** Makes the next GetOOMEvent answer name this container (as a guest OOM kill would). */
-    void oom(String containerId) {
+    public void oom(String containerId) {
         ooms.add(containerId);
     }
 
-    HostAgent(Path socket) throws IOException {
+    public HostAgent(Path socket) throws IOException {
         server = TtrpcServer.builder().addService(new Agent()).addService(new Health()).build();
         server.bind(socket);
     }
@@ -80,7 +83,7 @@ final class HostAgent implements AutoCloseable {
     }
 
     /** Where the shim put a guest path of the shared folder on the host. */
-    static Path hostPath(String guestPath) {
+    private static Path hostPath(String guestPath) {
         if (!guestPath.startsWith(GUEST_SHARED + "/")) {
             throw Status.INVALID_ARGUMENT.withDescription("not under the shared folder: " + guestPath).asRuntimeException();
         }
@@ -125,6 +128,15 @@ final class HostAgent implements AutoCloseable {
         Process p = pb.start();
         procs.put(key(cid, eid), p);
         return p;
+    }
+
+    /** Signals every process of the container (its init and its execs). */
+    private void signalAll(String cid, int signal) {
+        procs.forEach((k, p) -> {
+            if (k.startsWith(cid + "/")) {
+                kill(p.pid(), signal);
+            }
+        });
     }
 
     private static <T> void reply(StreamObserver<T> o, T v) {
@@ -222,11 +234,7 @@ final class HostAgent implements AutoCloseable {
             try {
                 calls.add("SignalProcess " + r.getContainerId() + " " + r.getExecId() + " " + r.getSignal());
                 if (r.getExecId().isEmpty()) {
-                    procs.forEach((k, p) -> {
-                        if (k.startsWith(r.getContainerId() + "/")) {
-                            kill(p.pid(), r.getSignal());
-                        }
-                    });
+                    signalAll(r.getContainerId(), r.getSignal());
                 } else {
                     kill(proc(r.getContainerId(), r.getExecId()).pid(), r.getSignal());
                 }
@@ -284,22 +292,14 @@ final class HostAgent implements AutoCloseable {
 
         @Override
         public void pauseContainer(PauseContainerRequest r, StreamObserver<Empty> o) {
-            procs.forEach((k, p) -> {
-                if (k.startsWith(r.getContainerId() + "/")) {
-                    kill(p.pid(), 19);
-                }
-            });
+            signalAll(r.getContainerId(), 19); // SIGSTOP
             calls.add("PauseContainer " + r.getContainerId());
             reply(o, Empty.getDefaultInstance());
         }
 
         @Override
         public void resumeContainer(ResumeContainerRequest r, StreamObserver<Empty> o) {
-            procs.forEach((k, p) -> {
-                if (k.startsWith(r.getContainerId() + "/")) {
-                    kill(p.pid(), 18);
-                }
-            });
+            signalAll(r.getContainerId(), 18); // SIGCONT
             calls.add("ResumeContainer " + r.getContainerId());
             reply(o, Empty.getDefaultInstance());
         }

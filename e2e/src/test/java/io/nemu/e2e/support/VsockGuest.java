@@ -1,9 +1,7 @@
-package io.nemu.e2e.vsock;
+package io.nemu.e2e.support;
 
 import com.sun.jna.Native;
 import io.nemu.e2e.vsock.guest.VsockGuestMain;
-import io.nemu.firmware.GuestImage;
-import io.nemu.firmware.ImageBuilder;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -20,8 +18,8 @@ import java.util.jar.Manifest;
 import java.util.stream.Stream;
 
 /**
- * The guest image for the vsock tests: the base image plus {@link VsockGuestMain} as its agent jar
- * (our classes + JNA in one jar, fixed timestamps so an unchanged jar leaves the image up to date).
+ * The guest program of the vsock tests as an agent jar: {@link VsockGuestMain}'s package and JNA in one jar,
+ * fixed timestamps so an unchanged jar leaves the image up to date ({@link GuestImages#vsockGuest()} boots it).
  */
 public final class VsockGuest {
     private static final long FIXED_TIME = 1_600_000_000_000L;
@@ -29,19 +27,8 @@ public final class VsockGuest {
     private VsockGuest() {
     }
 
-    public static synchronized GuestImage image() throws IOException {
-        Path target = Path.of(System.getProperty("nemu.e2e.target", "target")).toAbsolutePath();
-        Path jar = target.resolve("vsock-guest.jar");
-        writeJar(jar);
-        Path out = target.resolve("vsock-guest-image");
-        ImageBuilder.Result r = ImageBuilder.builder().output(out).agentJar(jar)
-                .listener((step, total, what) -> System.out.printf("vsock image [%d/%d] %s%n", step, total, what))
-                .build().run();
-        System.out.println("vsock guest image " + r.dir() + (r.upToDate() ? " (up to date)" : " (built)"));
-        return GuestImage.load(r.dir());
-    }
-
-    static void writeJar(Path jar) throws IOException {
+    /** Writes the jar, leaving an unchanged one untouched (so the image stays up to date). */
+    public static void writeJar(Path jar) throws IOException {
         Path classes;
         Path jna;
         try {

@@ -1,0 +1,47 @@
+package io.nemu.e2e.support;
+
+import io.nemu.shim.sandbox.PidFile;
+import io.nemu.shim.sandbox.SandboxPaths;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** A nemu sandbox seen from the host by its id: its folders (the shim's {@link SandboxPaths}), pid files, processes. */
+public final class Sandboxes {
+    private Sandboxes() {
+    }
+
+    /** A pid the shim daemon recorded in the sandbox's state folder ({@code shim}, {@code qemu}). */
+    public static long pid(String id, String what) throws IOException {
+        Path file = SandboxPaths.of(id).pidFile(what);
+        return PidFile.read(file).orElseThrow(() -> new IOException("no pid record in " + file)).pid();
+    }
+
+    /** Pids of QEMU or virtiofsd processes whose command line names this sandbox (its folders hold their sockets). */
+    public static List<Long> vmProcesses(String id) {
+        return ProcessHandle.allProcesses().filter(h -> h.info().commandLine().map(
+                cl -> (cl.contains("qemu-system") || cl.contains("virtiofsd")) && cl.contains("/" + id + "/")).orElse(false))
+                .map(ProcessHandle::pid).toList();
+    }
+
+    /** The shim daemon of a running sandbox (from its pid file) and what it runs (QEMU, virtiofsd), by name. */
+    public static Map<String, Long> hostProcesses(String id) throws IOException {
+        Map<String, Long> found = new LinkedHashMap<>();
+        Path pidFile = SandboxPaths.of(id).pidFile("shim");
+        if (!Files.exists(pidFile)) {
+            throw new IllegalStateException("no shim pid file " + pidFile + " for running sandbox " + id);
+        }
+        long shim = pid(id, "shim");
+        found.put("shim daemon", shim);
+        ProcessHandle.of(shim).orElseThrow(() -> new IllegalStateException("shim daemon " + shim + " is gone"))
+                .descendants().forEach(h -> {
+                    String exe = h.info().command().orElse("?");
+                    String name = exe.substring(exe.lastIndexOf('/') + 1);
+                    found.put(found.containsKey(name) ? name + " " + h.pid() : name, h.pid());
+                });
+        return found;
+    }
+}
