@@ -116,7 +116,7 @@ class AgentInVmTest {
         tmp = LEFTOVERS.gone(LEFTOVERS.dir(Files.createTempDirectory(Path.of("/tmp"), "agentvm")));
         share = Files.createDirectories(tmp.resolve("share"));
         VmConfig cfg = VmConfig.builder().profile(MachineProfile.virt()).kernel(image.kernel()).initrd(image.initrd())
-                .accelerator(Accelerator.TCG).vcpus(2).memoryMib(512).sharedDir(share)
+                .accelerator(Accelerator.TCG).vcpus(2).memoryMib(512).sharedDir(share).sharedTag(GuestContract.SHARED_FS_TAG)
                 .agentTransport(AgentTransport.SERIAL).runDir(tmp.resolve("run")).startTimeout(Duration.ofSeconds(30))
                 .build();
         vm = new Vm(cfg, children);

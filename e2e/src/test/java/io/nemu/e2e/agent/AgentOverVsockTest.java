@@ -3,6 +3,7 @@ package io.nemu.e2e.agent;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
+import io.nemu.contract.GuestContract;
 import io.nemu.e2e.support.GuestImages;
 import io.nemu.e2e.support.Leftovers;
 import io.nemu.firmware.GuestImage;
@@ -44,8 +45,8 @@ class AgentOverVsockTest {
         LEFTOVERS.dir(tmp);
         Path share = Files.createDirectories(tmp.resolve("share"));
         VmConfig cfg = VmConfig.builder().profile(MachineProfile.virt()).kernel(image.kernel())
-                .initrd(image.initrd()).accelerator(Accelerator.TCG).vcpus(2).memoryMib(512).sharedDir(share)
-                .agentTransport(AgentTransport.HYBRID_VSOCK).runDir(tmp.resolve("run"))
+                .initrd(image.initrd()).accelerator(Accelerator.TCG).vcpus(2).memoryMib(512).sharedDir(share).sharedTag(GuestContract.SHARED_FS_TAG)
+                .agentTransport(AgentTransport.HYBRID_VSOCK).agentPort(GuestContract.AGENT_VSOCK_PORT).runDir(tmp.resolve("run"))
                 .startTimeout(Duration.ofSeconds(30)).build();
         ChildProcesses children = new ChildProcesses();
         Vm vm = new Vm(cfg, children);

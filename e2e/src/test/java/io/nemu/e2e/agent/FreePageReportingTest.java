@@ -2,6 +2,7 @@ package io.nemu.e2e.agent;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nemu.contract.GuestContract;
 import io.nemu.e2e.support.GuestImages;
 import io.nemu.e2e.support.Leftovers;
 import io.nemu.e2e.support.QemuMemory;
@@ -67,7 +68,7 @@ class FreePageReportingTest {
         Path dir = Files.createDirectories(tmp.resolve(profile.name() + "-" + reporting));
         Path share = Files.createDirectories(dir.resolve("share"));
         VmConfig.Builder b = VmConfig.builder().profile(profile).kernel(image.kernel()).initrd(image.initrd())
-                .accelerator(Accelerator.TCG).vcpus(1).memoryMib(512).sharedDir(share)
+                .accelerator(Accelerator.TCG).vcpus(1).memoryMib(512).sharedDir(share).sharedTag(GuestContract.SHARED_FS_TAG)
                 .agentTransport(AgentTransport.SERIAL).runDir(dir.resolve("run")).startTimeout(Duration.ofSeconds(30))
                 .freePageReporting(reporting);
         Vm vm = new Vm(b.build(), children);

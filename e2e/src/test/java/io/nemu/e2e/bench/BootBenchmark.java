@@ -1,5 +1,6 @@
 package io.nemu.e2e.bench;
 
+import io.nemu.contract.GuestContract;
 import io.nemu.e2e.support.FileTrees;
 import io.nemu.e2e.support.GuestImages;
 import io.nemu.firmware.GuestImage;
@@ -108,7 +109,7 @@ public final class BootBenchmark {
             throws Exception {
         Path share = Files.createDirectories(dir.resolve("share"));
         VmConfig.Builder b = VmConfig.builder().profile(profile).kernel(image.kernel()).initrd(image.initrd())
-                .accelerator(accel).vcpus(1).memoryMib(512).sharedDir(share).agentTransport(AgentTransport.SERIAL)
+                .accelerator(accel).vcpus(1).memoryMib(512).sharedDir(share).sharedTag(GuestContract.SHARED_FS_TAG).agentTransport(AgentTransport.SERIAL)
                 .runDir(dir.resolve("run")).startTimeout(Duration.ofSeconds(30));
         if (profile.hotplug()) {
             b.maxVcpus(2).memorySlots(1).maxMemoryMib(1024).pciRootPorts(1);

@@ -1,5 +1,6 @@
 package io.nemu.e2e.bench;
 
+import io.nemu.contract.GuestContract;
 import io.nemu.e2e.support.FileTrees;
 import io.nemu.e2e.support.GuestImages;
 import io.nemu.firmware.GuestImage;
@@ -76,7 +77,8 @@ public final class VsockBenchmark {
             int size) throws Exception {
         Path runDir = work.resolve(t.name().toLowerCase());
         VmConfig config = VmConfig.builder().kernel(image.kernel()).initrd(image.initrd()).accelerator(accel).vcpus(2)
-                .memoryMib(512).agentTransport(t).runDir(runDir).startTimeout(Duration.ofSeconds(30)).build();
+                .memoryMib(512).agentTransport(t)
+                .agentPort(t.vsock() ? GuestContract.AGENT_VSOCK_PORT : 0).runDir(runDir).startTimeout(Duration.ofSeconds(30)).build();
         try (Vm vm = new Vm(config)) {
             vm.start();
             String marker = t == AgentTransport.SERIAL ? "SERIAL-ECHO-READY" : "VSOCK-ECHO-READY";

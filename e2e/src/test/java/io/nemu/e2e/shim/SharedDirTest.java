@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nemu.contract.GuestContract;
 import io.nemu.e2e.support.Distribution;
 import io.nemu.e2e.support.FileTrees;
 import io.nemu.e2e.support.GuestImages;
@@ -45,7 +46,7 @@ class SharedDirTest {
         try {
             SharedDir.prepare(shared);
             try (Vm vm = new Vm(VmConfig.builder().profile(MachineProfile.virt()).kernel(img.kernel())
-                    .initrd(img.initrd()).sharedDir(shared).runDir(base.resolve("vm")).accelerator(Accelerator.AUTO)
+                    .initrd(img.initrd()).sharedDir(shared).sharedTag(GuestContract.SHARED_FS_TAG).runDir(base.resolve("vm")).accelerator(Accelerator.AUTO)
                     .build())) {
                 vm.start();
                 vm.waitForConsoleLine(Pattern.compile(Pattern.quote(img.readyLine())), Duration.ofSeconds(120));

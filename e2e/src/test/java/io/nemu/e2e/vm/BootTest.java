@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nemu.contract.GuestContract;
 import io.nemu.e2e.support.GuestImages;
 import io.nemu.e2e.support.Leftovers;
 import io.nemu.firmware.GuestImage;
@@ -60,7 +61,7 @@ class BootTest {
     private VmConfig.Builder config(MachineProfile profile, Path share) {
         VmConfig.Builder b = VmConfig.builder().profile(profile).kernel(image.kernel()).initrd(image.initrd())
                 .kernelArg("nemu.fsprobe=1").accelerator(Accelerator.TCG).vcpus(1).memoryMib(512)
-                .sharedDir(share).agentTransport(AgentTransport.SERIAL).runDir(tmp.resolve("run"))
+                .sharedDir(share).sharedTag(GuestContract.SHARED_FS_TAG).agentTransport(AgentTransport.SERIAL).runDir(tmp.resolve("run"))
                 .startTimeout(Duration.ofSeconds(30));
         if (profile.hotplug()) {
             b.maxVcpus(2).memorySlots(1).maxMemoryMib(1024).pciRootPorts(1);

@@ -3,6 +3,7 @@ package io.nemu.e2e.vsock;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.nemu.contract.GuestContract;
 import io.nemu.e2e.support.GuestImages;
 import io.nemu.e2e.support.Leftovers;
 import io.nemu.firmware.GuestImage;
@@ -39,7 +40,7 @@ class HybridVsockQ35Test {
         GuestImage image = GuestImages.vsockGuest();
         VmConfig config = VmConfig.builder().profile(MachineProfile.virtHotplug()).kernel(image.kernel())
                 .initrd(image.initrd()).accelerator(Accelerator.TCG).vcpus(2).memoryMib(512)
-                .agentTransport(AgentTransport.VSOCK).runDir(tmp.resolve("run")).startTimeout(Duration.ofSeconds(30))
+                .agentTransport(AgentTransport.VSOCK).agentPort(GuestContract.AGENT_VSOCK_PORT).runDir(tmp.resolve("run")).startTimeout(Duration.ofSeconds(30))
                 .build();
         try (Vm vm = new Vm(config)) {
             vm.start();

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.nemu.contract.GuestContract;
 import io.nemu.e2e.support.FileTrees;
 import io.nemu.e2e.support.GuestImages;
 import io.nemu.e2e.support.Leftovers;
@@ -69,7 +70,7 @@ class HybridVsockTest {
         GuestImage image = GuestImages.vsockGuest();
         dir = LEFTOVERS.gone(LEFTOVERS.dir(Files.createTempDirectory("nemu-vsock")));
         VmConfig config = VmConfig.builder().kernel(image.kernel()).initrd(image.initrd()).accelerator(Accelerator.TCG)
-                .vcpus(2).memoryMib(512).agentTransport(AgentTransport.HYBRID_VSOCK).runDir(dir.resolve("run"))
+                .vcpus(2).memoryMib(512).agentTransport(AgentTransport.HYBRID_VSOCK).agentPort(GuestContract.AGENT_VSOCK_PORT).runDir(dir.resolve("run"))
                 .startTimeout(Duration.ofSeconds(30)).build();
         // The guest dials host port 1025 at start: have <socket>_1025 listening before it boots.
         Files.createDirectories(config.runDir());
