@@ -5,6 +5,7 @@ import com.google.protobuf.Timestamp;
 import io.nemu.proto.containerd.task.v2.DeleteResponse;
 import io.nemu.shim.config.ConfigException;
 import io.nemu.shim.config.ConfigLoader;
+import io.nemu.shim.config.RuntimeOptions;
 import io.nemu.shim.daemon.ShimDaemon;
 import io.nemu.shim.daemon.StateCleaner;
 import io.nemu.shim.oci.Bundle;
@@ -353,6 +354,7 @@ public final class ShimMain {
         PrintStream ready = System.out;
         // From here on nothing else may reach the start command's pipe.
         System.setOut(System.err);
-        return ShimDaemon.run(args, ready);
+        return ShimDaemon.run(new ShimDaemon.Settings(args.id(), args.namespace(), args.address(),
+                Path.of(args.socket()), args.configPath()), ready);
     }
 }

@@ -1,23 +1,14 @@
 package io.nemu.shim.sandbox;
 
-import io.nemu.shim.daemon.Mounts;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 
-/**
- * The folder virtiofsd exports. virtiofsd moves into its own mount namespace (a slave copy of ours) once
- * QEMU connects, so container rootfs mounted under the folder later only reach it if the folder is a
- * shared mount: it is bind-mounted onto itself and marked shared before virtiofsd starts.
- */
+/** The folder virtiofsd exports, made a shared mount: see {@link SharedFs#prepare}, where it is done. */
 public final class SharedDir {
     private SharedDir() {
     }
 
     public static void prepare(Path dir) throws IOException {
-        Files.createDirectories(dir);
-        Mounts.mount(List.of("--bind", dir.toString(), dir.toString()));
-        Mounts.mount(List.of("--make-shared", dir.toString()));
+        SharedFs.prepare(dir);
     }
 }

@@ -1,4 +1,4 @@
-package io.nemu.shim.sandbox;
+package io.nemu.shim.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,7 +13,6 @@ import io.nemu.proto.kata.ReadStreamRequest;
 import io.nemu.proto.kata.ReadStreamResponse;
 import io.nemu.proto.kata.WriteStreamRequest;
 import io.nemu.proto.kata.WriteStreamResponse;
-import io.nemu.shim.task.Stdio;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.ttrpc.TtrpcServer;
 import java.io.ByteArrayOutputStream;
