@@ -27,6 +27,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -88,6 +90,28 @@ class ProcessIoTest {
         }
     }
 
+    private final EchoAgent agent = new EchoAgent();
+    private TtrpcServer server;
+    private TtrpcClient client;
+
+    @BeforeEach
+    void serve() throws Exception {
+        Path sock = dir.resolve("agent.sock");
+        server = TtrpcServer.builder().addService(agent).build();
+        server.bind(sock);
+        client = TtrpcClient.connect(sock);
+    }
+
+    @AfterEach
+    void stop() {
+        client.close();
+        server.close();
+    }
+
+    private ProcessIo io(Stdio stdio) {
+        return new ProcessIo(AgentServiceGrpc.newBlockingStub(client), "c1", "c1", stdio);
+    }
+
     private static Path mkfifo(Path p) throws Exception {
         Process mk = new ProcessBuilder("mkfifo", p.toString()).start();
         assertEquals(0, mk.waitFor());
@@ -96,101 +120,69 @@ class ProcessIoTest {
 
     @Test
     void copiesStdinToTheAgentAndAllOutputBackBeforeDrained() throws Exception {
-        EchoAgent agent = new EchoAgent();
-        Path sock = dir.resolve("agent.sock");
-        try (TtrpcServer server = TtrpcServer.builder().addService(agent).build()) {
-            server.bind(sock);
-            try (TtrpcClient client = TtrpcClient.connect(sock)) {
-                Path in = mkfifo(dir.resolve("stdin"));
-                Path out = mkfifo(dir.resolve("stdout"));
-                Path err = mkfifo(dir.resolve("stderr"));
-                // containerd's side: reads stdout/stderr, writes stdin then closes it.
-                CompletableFuture<String> stdout = CompletableFuture.supplyAsync(() -> readAll(out));
-                CompletableFuture<String> stderr = CompletableFuture.supplyAsync(() -> readAll(err));
-                ProcessIo io = new ProcessIo(AgentServiceGrpc.newBlockingStub(client), "c1", "c1",
-                        new Stdio(in.toString(), out.toString(), err.toString(), false));
-                io.start();
-                try (OutputStream w = new FileOutputStream(in.toFile())) {
-                    w.write("hello\n".getBytes(StandardCharsets.UTF_8));
-                    w.flush();
-                    Thread.sleep(100);
-                    w.write("world\n".getBytes(StandardCharsets.UTF_8));
-                }
-                assertTrue(agent.stdinClosed.await(10, TimeUnit.SECONDS), "EOF on the fifo closes stdin in the guest");
-                io.drained().get(10, TimeUnit.SECONDS);
-                assertEquals("HELLO\nWORLD\n", stdout.get(10, TimeUnit.SECONDS));
-                assertEquals("err\n", stderr.get(10, TimeUnit.SECONDS));
-            }
+        Path in = mkfifo(dir.resolve("stdin"));
+        Path out = mkfifo(dir.resolve("stdout"));
+        Path err = mkfifo(dir.resolve("stderr"));
+        // containerd's side: reads stdout/stderr, writes stdin then closes it.
+        CompletableFuture<String> stdout = CompletableFuture.supplyAsync(() -> readAll(out));
+        CompletableFuture<String> stderr = CompletableFuture.supplyAsync(() -> readAll(err));
+        ProcessIo io = io(new Stdio(in.toString(), out.toString(), err.toString(), false));
+        io.start();
+        try (OutputStream w = new FileOutputStream(in.toFile())) {
+            w.write("hello\n".getBytes(StandardCharsets.UTF_8));
+            w.flush();
+            Thread.sleep(100);
+            w.write("world\n".getBytes(StandardCharsets.UTF_8));
         }
+        assertTrue(agent.stdinClosed.await(10, TimeUnit.SECONDS), "EOF on the fifo closes stdin in the guest");
+        io.drained().get(10, TimeUnit.SECONDS);
+        assertEquals("HELLO\nWORLD\n", stdout.get(10, TimeUnit.SECONDS));
+        assertEquals("err\n", stderr.get(10, TimeUnit.SECONDS));
     }
 
     @Test
     void closeIoKeepsWhatIsStillInTheFifo() throws Exception {
-        EchoAgent agent = new EchoAgent();
-        Path sock = dir.resolve("agent.sock");
-        try (TtrpcServer server = TtrpcServer.builder().addService(agent).build()) {
-            server.bind(sock);
-            try (TtrpcClient client = TtrpcClient.connect(sock)) {
-                Path in = mkfifo(dir.resolve("stdin"));
-                Path out = mkfifo(dir.resolve("stdout"));
-                CompletableFuture<String> stdout = CompletableFuture.supplyAsync(() -> readAll(out));
-                ProcessIo io = new ProcessIo(AgentServiceGrpc.newBlockingStub(client), "c1", "c1",
-                        new Stdio(in.toString(), out.toString(), "", false));
-                // containerd writes and closes its end, then calls CloseIO right away (ctr does).
-                CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
-                    try (OutputStream w = new FileOutputStream(in.toFile())) {
-                        w.write("data\n".getBytes(StandardCharsets.UTF_8));
-                    } catch (Exception e) {
-                        throw new IllegalStateException(e);
-                    }
-                });
-                io.start();
-                writer.get(10, TimeUnit.SECONDS);
-                io.closeIo();
-                io.drained().get(10, TimeUnit.SECONDS);
-                assertEquals("DATA\n", stdout.get(10, TimeUnit.SECONDS));
+        Path in = mkfifo(dir.resolve("stdin"));
+        Path out = mkfifo(dir.resolve("stdout"));
+        CompletableFuture<String> stdout = CompletableFuture.supplyAsync(() -> readAll(out));
+        ProcessIo io = io(new Stdio(in.toString(), out.toString(), "", false));
+        // containerd writes and closes its end, then calls CloseIO right away (ctr does).
+        CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+            try (OutputStream w = new FileOutputStream(in.toFile())) {
+                w.write("data\n".getBytes(StandardCharsets.UTF_8));
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
             }
-        }
+        });
+        io.start();
+        writer.get(10, TimeUnit.SECONDS);
+        io.closeIo();
+        io.drained().get(10, TimeUnit.SECONDS);
+        assertEquals("DATA\n", stdout.get(10, TimeUnit.SECONDS));
     }
 
     @Test
     void closeIoWithoutAnyWriterStillClosesStdin() throws Exception {
-        EchoAgent agent = new EchoAgent();
-        Path sock = dir.resolve("agent.sock");
-        try (TtrpcServer server = TtrpcServer.builder().addService(agent).build()) {
-            server.bind(sock);
-            try (TtrpcClient client = TtrpcClient.connect(sock)) {
-                Path in = mkfifo(dir.resolve("stdin"));
-                ProcessIo io = new ProcessIo(AgentServiceGrpc.newBlockingStub(client), "c1", "c1",
-                        new Stdio(in.toString(), "", "", false));
-                io.start();
-                long t0 = System.nanoTime();
-                io.closeIo();
-                assertTrue(agent.stdinClosed.await(1, TimeUnit.SECONDS));
-                assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(11));
-            }
-        }
+        Path in = mkfifo(dir.resolve("stdin"));
+        ProcessIo io = io(new Stdio(in.toString(), "", "", false));
+        io.start();
+        long t0 = System.nanoTime();
+        io.closeIo();
+        assertTrue(agent.stdinClosed.await(1, TimeUnit.SECONDS));
+        assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(11));
     }
 
     @Test
     void aTerminalHasNoSeparateStderr() throws Exception {
-        EchoAgent agent = new EchoAgent();
-        Path sock = dir.resolve("agent.sock");
-        try (TtrpcServer server = TtrpcServer.builder().addService(agent).build()) {
-            server.bind(sock);
-            try (TtrpcClient client = TtrpcClient.connect(sock)) {
-                Path out = mkfifo(dir.resolve("stdout"));
-                CompletableFuture<String> stdout = CompletableFuture.supplyAsync(() -> readAll(out));
-                ProcessIo io = new ProcessIo(AgentServiceGrpc.newBlockingStub(client), "c1", "c1",
-                        new Stdio("", out.toString(), dir.resolve("unused").toString(), true));
-                io.start();
-                agent.out.add("tty\n".getBytes(StandardCharsets.UTF_8));
-                io.closeStdin();
-                io.drained().get(10, TimeUnit.SECONDS);
-                assertEquals("tty\n", stdout.get(10, TimeUnit.SECONDS));
-                assertTrue(!agent.errSent, "stderr must not be read for a terminal");
-            }
-        }
+        Path out = mkfifo(dir.resolve("stdout"));
+        CompletableFuture<String> stdout = CompletableFuture.supplyAsync(() -> readAll(out));
+        ProcessIo io = io(new Stdio("", out.toString(), dir.resolve("unused").toString(), true));
+        io.start();
+        agent.out.add("tty\n".getBytes(StandardCharsets.UTF_8));
+        io.closeStdin();
+        io.drained().get(10, TimeUnit.SECONDS);
+        assertEquals("tty\n", stdout.get(10, TimeUnit.SECONDS));
+        assertTrue(!agent.errSent, "stderr must not be read for a terminal");
     }
 
     private static String readAll(Path fifo) {
