@@ -12,7 +12,7 @@ import io.nemu.e2e.support.GuestImages;
 import io.nemu.e2e.support.Leftovers;
 import io.nemu.firmware.GuestImage;
 import io.nemu.shim.mount.Mounts;
-import io.nemu.shim.sandbox.SharedDir;
+import io.nemu.shim.sandbox.SharedFs;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.MachineProfile;
 import io.nemu.vmm.Vm;
@@ -44,7 +44,7 @@ class SharedDirTest {
         Files.createDirectories(source);
         Files.writeString(source.resolve("probe"), "x");
         try {
-            SharedDir.prepare(shared);
+            SharedFs.prepare(shared);
             try (Vm vm = new Vm(VmConfig.builder().profile(MachineProfile.virt()).kernel(img.kernel())
                     .initrd(img.initrd()).sharedDir(shared).sharedTag(GuestContract.SHARED_FS_TAG).runDir(base.resolve("vm")).accelerator(Accelerator.AUTO)
                     .build())) {

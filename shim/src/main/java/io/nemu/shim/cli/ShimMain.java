@@ -5,14 +5,16 @@ import com.google.protobuf.Timestamp;
 import io.nemu.proto.containerd.task.v2.DeleteResponse;
 import io.nemu.shim.config.ConfigException;
 import io.nemu.shim.config.ConfigLoader;
+import io.nemu.shim.config.RuntimeOptions;
 import io.nemu.shim.daemon.ShimDaemon;
 import io.nemu.shim.daemon.StateCleaner;
+import io.nemu.shim.mount.SafeTree;
 import io.nemu.shim.oci.Bundle;
 import io.nemu.shim.sandbox.SandboxPaths;
 import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
-import java.io.FileOutputStream;
 import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
@@ -287,14 +289,17 @@ public final class ShimMain {
             }
         } else {
             Path rootfs = paths.containerRootfs(args.id());
-            done.addAll(StateCleaner.unmountUnder(rootfs.getParent()));
             try {
-                StateCleaner.removeTree(rootfs.getParent());
+                done.addAll(SafeTree.host().unmountAndRemove(rootfs.getParent()));
             } catch (IOException e) {
                 done.add("container folder: " + e.getMessage());
             }
         }
-        done.addAll(StateCleaner.unmountUnder(bundleDir.resolve("rootfs")));
+        try {
+            done.addAll(SafeTree.host().unmountAll(bundleDir.resolve("rootfs")));
+        } catch (IOException e) {
+            done.add("bundle rootfs: " + e.getMessage());
+        }
         for (String d : done) {
             System.err.println(NAME + " delete " + args.id() + ": " + d);
         }
@@ -353,6 +358,7 @@ public final class ShimMain {
         PrintStream ready = System.out;
         // From here on nothing else may reach the start command's pipe.
         System.setOut(System.err);
-        return ShimDaemon.run(args, ready);
+        return ShimDaemon.run(new ShimDaemon.Settings(args.id(), args.namespace(), args.address(),
+                Path.of(args.socket()), args.configPath()), ready);
     }
 }

@@ -5,7 +5,7 @@ import io.nemu.proto.containerd.task.v2.CreateTaskRequest;
 import io.nemu.proto.containerd.task.v2.ShutdownRequest;
 import io.nemu.proto.containerd.task.v2.StateRequest;
 import io.nemu.proto.containerd.task.v2.TaskGrpc;
-import io.nemu.shim.cli.ShimArgs;
+import io.nemu.shim.mount.SafeTree;
 import io.nemu.ttrpc.TtrpcClient;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -36,8 +36,8 @@ public final class CdsTraining {
         Path socket = dir.resolve("shim.sock");
         String id = "cds-training";
         System.setProperty("nemu.sandbox", id);
-        ShimArgs args = ShimArgs.parse(new String[] {"-namespace", "cds", "-address", dir.resolve("containerd.sock").toString(),
-                "-id", id, "-bundle", bundle.toString(), "-socket", socket.toString(), "-config", config.toString(), "daemon"});
+        ShimDaemon.Settings args = new ShimDaemon.Settings(id, "cds", dir.resolve("containerd.sock").toString(), socket,
+                config.toString());
         Thread daemon = new Thread(() -> ShimDaemon.run(args, new PrintStream(OutputStream.nullOutputStream())), "daemon");
         daemon.start();
         for (int i = 0; i < 200 && !answers(socket); i++) {
@@ -59,7 +59,7 @@ public final class CdsTraining {
             task.shutdown(ShutdownRequest.newBuilder().setId(id).build());
         }
         daemon.join(20_000);
-        StateCleaner.removeTree(dir);
+        SafeTree.host().remove(dir);
         System.exit(0);
     }
 

@@ -1,10 +1,18 @@
 package io.nemu.shim.daemon;
 
+import com.google.protobuf.Any;
 import io.grpc.ServerMethodDefinition;
 import io.grpc.ServerServiceDefinition;
-import io.nemu.shim.cli.ShimArgs;
+import io.grpc.Status;
+import io.nemu.shim.config.ConfigException;
+import io.nemu.shim.config.ConfigLoader;
+import io.nemu.shim.config.RuntimeConfig;
+import io.nemu.shim.config.RuntimeOptions;
+import io.nemu.shim.errdefs.TaskException;
 import io.nemu.shim.events.EventForwarder;
+import io.nemu.shim.mount.SafeTree;
 import io.nemu.shim.sandbox.PidFile;
+import io.nemu.shim.sandbox.Sandbox;
 import io.nemu.shim.sandbox.SandboxPaths;
 import io.nemu.shim.sandbox.VmSandbox;
 import io.nemu.shim.task.TaskService;
@@ -26,6 +34,19 @@ import org.slf4j.LoggerFactory;
 public final class ShimDaemon {
     public static final String READY = "READY";
     public static final String ERROR = "ERROR ";
+    private static final Logger log = LoggerFactory.getLogger(ShimDaemon.class);
+
+    /**
+     * What the daemon is started with.
+     *
+     * @param id         the sandbox id (the shim's -id)
+     * @param namespace  containerd's namespace of the sandbox's tasks
+     * @param address    containerd's address (its ttrpc events socket is beside it unless TTRPC_ADDRESS)
+     * @param socket     where the daemon serves the task API
+     * @param configPath the configuration.toml {@code start} located (runtime options of a create win)
+     */
+    public record Settings(String id, String namespace, String address, Path socket, String configPath) {
+    }
 
     private ShimDaemon() {
     }
@@ -45,9 +66,27 @@ public final class ShimDaemon {
                 .setFullMethodName("containerd.task.v3.Task/" + bare).build(), m.getServerCallHandler());
     }
 
-    public static int run(ShimArgs args, PrintStream readyOut) {
-        Logger log = LoggerFactory.getLogger(ShimDaemon.class);
-        Path socket = Path.of(args.socket());
+    /**
+     * The sandbox's factory: the configuration is resolved here, once, when the sandbox's task is created
+     * (a ConfigPath in its runtime options, else {@code configPath}) and handed to the VM sandbox.
+     */
+    static Sandbox.Factory vmSandboxes(SandboxPaths paths, String configPath) {
+        return (sandboxId, bundle, options, listener) ->
+                VmSandbox.boot(sandboxId, paths, resolveConfig(options, configPath), bundle, listener);
+    }
+
+    static RuntimeConfig resolveConfig(Any options, String configPath) {
+        String fromOptions = RuntimeOptions.configPath(options);
+        try {
+            Path file = ConfigLoader.locate(fromOptions != null ? fromOptions : configPath, System.getenv());
+            return new ConfigLoader(w -> log.warn("{}", w)).load(file);
+        } catch (ConfigException e) {
+            throw new TaskException(Status.Code.INVALID_ARGUMENT, e.getMessage(), e);
+        }
+    }
+
+    public static int run(Settings args, PrintStream readyOut) {
+        Path socket = args.socket();
         SandboxPaths paths = SandboxPaths.of(args.id());
         CountDownLatch done = new CountDownLatch(1);
         String ttrpc = System.getenv("TTRPC_ADDRESS");
@@ -56,8 +95,8 @@ public final class ShimDaemon {
         }
         EventForwarder events = new EventForwarder(Path.of(ttrpc.replaceFirst("^unix://", "")), args.namespace(),
                 Duration.ofSeconds(30));
-        TaskService tasks = new TaskService(args.id(),
-                VmSandbox.factory(paths, args.configPath(), args.namespace(), events), events, done::countDown);
+        TaskService tasks = new TaskService(args.id(), vmSandboxes(paths, args.configPath()), events,
+                done::countDown);
         TtrpcServer server = TtrpcServer.builder().addService(tasks).addService(asV3(tasks.bindService())).build();
         try {
             Files.createDirectories(paths.state());
@@ -91,7 +130,7 @@ public final class ShimDaemon {
         tasks.closeSandbox();
         try {
             Files.deleteIfExists(socket);
-            StateCleaner.removeTree(paths.state());
+            SafeTree.host().remove(paths.state());
         } catch (IOException e) {
             log.warn("cleaning state of {}: {}", args.id(), e.toString());
         }

@@ -58,18 +58,4 @@ public final class StateCleaner {
         h.get().destroyForcibly();
         return h;
     }
-
-    /** Unmounts every mount point at or under {@code dir}; a line per mount, or the reason it could not. */
-    public static List<String> unmountUnder(Path dir) {
-        try {
-            return SafeTree.host().unmountAll(dir);
-        } catch (IOException e) {
-            return List.of(e.getMessage());
-        }
-    }
-
-    /** Deletes a folder tree only if nothing under it is mounted ({@link SafeTree#remove}). */
-    public static void removeTree(Path top) throws IOException {
-        SafeTree.host().remove(top);
-    }
 }

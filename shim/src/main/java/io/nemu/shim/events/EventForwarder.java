@@ -9,7 +9,6 @@ import io.grpc.stub.MetadataUtils;
 import io.nemu.proto.containerd.services.ttrpc.events.v1.EventsGrpc;
 import io.nemu.proto.containerd.services.ttrpc.events.v1.ForwardRequest;
 import io.nemu.proto.containerd.types.Envelope;
-import io.nemu.shim.task.EventSink;
 import io.nemu.ttrpc.TtrpcClient;
 import java.io.IOException;
 import java.nio.file.Path;

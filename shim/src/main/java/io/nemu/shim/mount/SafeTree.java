@@ -130,7 +130,12 @@ public final class SafeTree {
 
     /** {@link #unmountAll} then {@link #remove}: the tree goes only when every unmount worked. */
     public List<String> unmountAndRemove(Path top) throws IOException {
-        List<String> done = unmountAll(top);
+        List<String> done;
+        try {
+            done = unmountAll(top);
+        } catch (IOException e) {
+            throw new IOException("left " + top + " in place: " + e.getMessage(), e);
+        }
         remove(top);
         return done;
     }

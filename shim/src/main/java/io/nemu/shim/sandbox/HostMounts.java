@@ -1,5 +1,6 @@
 package io.nemu.shim.sandbox;
 
+import io.nemu.contract.GuestContract;
 import io.nemu.proto.kata.Mount;
 import io.nemu.proto.kata.Spec;
 import java.util.ArrayList;
@@ -10,13 +11,11 @@ import java.util.List;
  * and folders (its /etc/hosts, /etc/hostname, /etc/resolv.conf of the sandbox, hostPath and emptyDir
  * volumes): each is shared through the sandbox's virtio-fs folder under {@code <cid>/mounts/<n>-<name>}
  * and the spec's source points at the guest path. The pod's /dev/shm (a bind of the sandbox's host
- * tmpfs) becomes the pod's tmpfs in the guest instead, so that shared memory stays in guest RAM and
- * is one per pod. Kernel file systems and /dev paths are the guest's own and are left alone.
+ * tmpfs) becomes the pod's tmpfs in the guest instead ({@link GuestContract#POD_SHM}), so that shared
+ * memory stays in guest RAM and is one per pod. Kernel file systems and /dev paths are the guest's own
+ * and are left alone.
  */
 public final class HostMounts {
-    /** Where the agent mounts the pod's /dev/shm tmpfs (an ephemeral storage of CreateSandbox). */
-    public static final String GUEST_POD_SHM = "/run/kata-containers/sandbox/shm";
-
     private HostMounts() {}
 
     /**
@@ -30,7 +29,7 @@ public final class HostMounts {
     public record Share(String source, String destination, String name, boolean recursive, boolean readOnly) {}
 
     /** Rewrites the spec's host-path mounts to guest paths; returns what must be bound into the shared folder. */
-    public static List<Share> plan(String cid, Spec.Builder spec, String guestShared) {
+    public static List<Share> plan(String cid, Spec.Builder spec) {
         List<Share> shares = new ArrayList<>();
         for (Mount.Builder m : spec.getMountsBuilderList()) {
             List<String> opts = m.getOptionsList();
@@ -40,7 +39,7 @@ public final class HostMounts {
                 continue;
             }
             if (m.getDestination().equals("/dev/shm") && !src.equals("/dev/shm")) {
-                m.setSource(GUEST_POD_SHM);
+                m.setSource(GuestContract.POD_SHM);
                 continue;
             }
             if (src.equals("/dev") || src.startsWith("/dev/") || src.equals("/proc") || src.startsWith("/proc/")
@@ -51,7 +50,7 @@ public final class HostMounts {
                     .replace("/", "");
             String name = shares.size() + "-" + base;
             shares.add(new Share(src, m.getDestination(), name, opts.contains("rbind"), opts.contains("ro")));
-            m.setSource(guestShared + "/" + cid + "/mounts/" + name);
+            m.setSource(GuestContract.containerMount(cid, name));
         }
         return shares;
     }

@@ -1,17 +1,22 @@
 package io.nemu.shim.task;
 
+import io.nemu.shim.agent.Stdio;
+import io.nemu.shim.errdefs.TaskException;
 import java.time.Instant;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Supplier;
 
 /**
- * One process of a task (init when {@code execId} is empty) and its {@link ProcessState}. Every
- * transition is checked here; an illegal one is a FAILED_PRECONDITION naming the state.
+ * One process of a task (init when {@code execId} is empty) and its {@link ProcessState}. Each action is
+ * one method that checks the state, does the work it is given and moves to the next state under this
+ * process's lock (as containerd's {@code pkg/process} state machine), so two calls cannot both pass a
+ * check. An illegal action is a FAILED_PRECONDITION naming the state.
  */
 public final class TaskProcess {
     private final String containerId;
     private final String execId;
     private final Stdio stdio;
-    private volatile long pid;
+    private final long pid;
     private ProcessState state = new ProcessState.Created();
     private final CompletableFuture<ProcessState.Stopped> exited = new CompletableFuture<>();
 
@@ -42,15 +47,15 @@ public final class TaskProcess {
         return pid;
     }
 
-    public void pid(long pid) {
-        this.pid = pid;
-    }
-
     public synchronized ProcessState state() {
         return state;
     }
 
-    /** Completes when the process has stopped. */
+    public synchronized boolean isRunning() {
+        return state instanceof ProcessState.Running || state instanceof ProcessState.Paused;
+    }
+
+    /** Completes when the process has stopped and its exit was published. */
     public CompletableFuture<ProcessState.Stopped> exited() {
         return exited;
     }
@@ -64,37 +69,58 @@ public final class TaskProcess {
                 + state.getClass().getSimpleName().toLowerCase());
     }
 
-    public synchronized void checkCanStart() {
+    /** Created -> Running: {@code launch} starts it and returns the future of its exit status. */
+    public synchronized CompletableFuture<Integer> start(Supplier<CompletableFuture<Integer>> launch) {
         if (!(state instanceof ProcessState.Created)) {
             throw illegal("start");
         }
-    }
-
-    public synchronized void started() {
-        checkCanStart();
+        CompletableFuture<Integer> exit = launch.get();
         state = new ProcessState.Running();
+        return exit;
     }
 
-    public synchronized void checkCanPause() {
+    /** Running -> Paused. */
+    public synchronized void pause(Runnable freeze) {
         if (!(state instanceof ProcessState.Running)) {
             throw illegal("pause");
         }
-    }
-
-    public synchronized void paused() {
-        checkCanPause();
+        freeze.run();
         state = new ProcessState.Paused();
     }
 
-    public synchronized void checkCanResume() {
+    /** Paused -> Running. */
+    public synchronized void resume(Runnable thaw) {
         if (!(state instanceof ProcessState.Paused)) {
             throw illegal("resume");
         }
+        thaw.run();
+        state = new ProcessState.Running();
     }
 
-    public synchronized void resumed() {
-        checkCanResume();
-        state = new ProcessState.Running();
+    /** Adds an exec to this (init) process's container while it runs or is paused. */
+    public synchronized void exec(Runnable add) {
+        if (!isRunning()) {
+            throw TaskException.precondition("cannot exec in task " + containerId + ": it is not running");
+        }
+        add.run();
+    }
+
+    /**
+     * Signals the process; refused only once it is deleted (containerd kills stopped ones harmlessly, and
+     * nothing is sent then). An init process that never started has nothing to signal in the guest: it
+     * just stops, and the new state is returned for its exit to be published (else null).
+     */
+    public synchronized ProcessState.Stopped kill(int signal, boolean all, Runnable deliver) {
+        if (state instanceof ProcessState.Deleted) {
+            throw illegal("signal");
+        }
+        if (state instanceof ProcessState.Created && isInit() && !all) {
+            return stopped(128 + signal, Instant.now());
+        }
+        if (!(state instanceof ProcessState.Stopped)) {
+            deliver.run();
+        }
+        return null;
     }
 
     /**
@@ -115,31 +141,25 @@ public final class TaskProcess {
         exited.complete(s);
     }
 
-    /** Kill is refused only once the process is deleted (containerd kills stopped ones harmlessly). */
-    public synchronized void checkCanSignal() {
-        if (state instanceof ProcessState.Deleted) {
-            throw illegal("signal");
-        }
-    }
-
-    public synchronized boolean isRunning() {
-        return state instanceof ProcessState.Running || state instanceof ProcessState.Paused;
-    }
-
-    /** Created or stopped processes may be deleted; running ones must be killed first. */
-    public synchronized ProcessState.Deleted deleted() {
+    /**
+     * Stopped (or never started) -> Deleted, after {@code remove} has forgotten it; running processes must
+     * be killed first. A created one is deleted with status 0, its waiters released.
+     */
+    public synchronized ProcessState.Deleted delete(Runnable remove) {
+        ProcessState.Deleted d;
         if (state instanceof ProcessState.Stopped s) {
-            ProcessState.Deleted d = new ProcessState.Deleted(s.exitStatus(), s.exitedAt());
-            state = d;
-            return d;
+            d = new ProcessState.Deleted(s.exitStatus(), s.exitedAt());
+        } else if (state instanceof ProcessState.Created) {
+            d = new ProcessState.Deleted(0, Instant.now());
+        } else {
+            throw illegal("delete");
         }
-        if (state instanceof ProcessState.Created) {
-            Instant now = Instant.now();
-            ProcessState.Deleted d = new ProcessState.Deleted(0, now);
-            state = d;
-            exited.complete(new ProcessState.Stopped(0, now));
-            return d;
+        remove.run();
+        boolean neverRan = state instanceof ProcessState.Created;
+        state = d;
+        if (neverRan) {
+            exited.complete(new ProcessState.Stopped(0, d.exitedAt()));
         }
-        throw illegal("delete");
+        return d;
     }
 }

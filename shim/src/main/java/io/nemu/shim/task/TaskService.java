@@ -11,6 +11,7 @@ import io.nemu.proto.containerd.events.TaskExecAdded;
 import io.nemu.proto.containerd.events.TaskExecStarted;
 import io.nemu.proto.containerd.events.TaskExit;
 import io.nemu.proto.containerd.events.TaskIO;
+import io.nemu.proto.containerd.events.TaskOOM;
 import io.nemu.proto.containerd.events.TaskPaused;
 import io.nemu.proto.containerd.events.TaskResumed;
 import io.nemu.proto.containerd.events.TaskStart;
@@ -41,66 +42,48 @@ import io.nemu.proto.containerd.task.v2.UpdateTaskRequest;
 import io.nemu.proto.containerd.task.v2.WaitRequest;
 import io.nemu.proto.containerd.task.v2.WaitResponse;
 import io.nemu.proto.containerd.types.task.ProcessInfo;
+import io.nemu.shim.agent.Stdio;
+import io.nemu.shim.errdefs.TaskException;
+import io.nemu.shim.events.EventSink;
 import io.nemu.shim.oci.Bundle;
+import io.nemu.shim.sandbox.Sandbox;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * {@code containerd.task.v2.Task}: checks each call against the process state machine, hands the work to
- * the {@link Sandbox} and publishes the events containerd expects, in order (create, start, exit,
- * delete; exec-added, exec-started, exit). The first task created is the sandbox's own.
+ * {@code containerd.task.v2.Task}: translates each call into an action of the process it names
+ * ({@link TaskProcess} checks, acts on the {@link Sandbox} and moves its state under one lock) and
+ * publishes the events containerd expects, in order (create, start, exit, delete; exec-added,
+ * exec-started, exit; oom). The first task created is the sandbox's own.
  */
 public final class TaskService extends TaskGrpc.TaskImplBase {
     private static final Logger log = LoggerFactory.getLogger(TaskService.class);
     /** Version of the task API this shim speaks, as Connect reports it. */
     public static final int API_VERSION = 2;
 
-    private final String sandboxId;
-    private final Sandbox.Factory factory;
+    private final SandboxTasks tasks;
     private final EventSink events;
     private final Runnable onShutdown;
-    private final Map<String, Task> tasks = new ConcurrentHashMap<>();
-    private final Object lifecycle = new Object();
-    private volatile Sandbox sandbox;
-    private volatile boolean sandboxGone;
-
-    /** One container: its init process and execs. */
-    static final class Task {
-        final String id;
-        final Path bundle;
-        final TaskProcess init;
-        final Map<String, TaskProcess> execs = new ConcurrentHashMap<>();
-
-        Task(String id, Path bundle, TaskProcess init) {
-            this.id = id;
-            this.bundle = bundle;
-            this.init = init;
-        }
-    }
 
     public TaskService(String sandboxId, Sandbox.Factory factory, EventSink events, Runnable onShutdown) {
-        this.sandboxId = sandboxId;
-        this.factory = factory;
+        this.tasks = new SandboxTasks(sandboxId, factory);
         this.events = events;
         this.onShutdown = onShutdown;
     }
 
-    public String sandboxId() {
-        return sandboxId;
-    }
-
     /** The tasks still held (not deleted). */
     public int taskCount() {
-        return tasks.size();
+        return tasks.count();
+    }
+
+    /** Destroys the sandbox if it was created; later creates are refused. */
+    public void closeSandbox() {
+        tasks.closeSandbox();
     }
 
     // ---- calls
@@ -120,41 +103,14 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
                 throw new TaskException(Status.Code.INVALID_ARGUMENT, e.getMessage(), e);
             }
             Stdio stdio = new Stdio(req.getStdin(), req.getStdout(), req.getStderr(), req.getTerminal());
-            Sandbox sb;
-            synchronized (lifecycle) {
-                if (tasks.containsKey(id)) {
-                    throw new TaskException(Status.Code.ALREADY_EXISTS, "task " + id + " already exists");
-                }
-                if (sandboxGone) {
-                    throw TaskException.precondition("sandbox " + sandboxId + " is shut down");
-                }
-                sb = sandbox;
-                if (sb == null) {
-                    if (!id.equals(sandboxId)) {
-                        throw TaskException.precondition("sandbox " + sandboxId + " has not been created; task "
-                                + id + " cannot join it");
-                    }
-                    log.info("creating sandbox {}", sandboxId);
-                    sb = factory.create(sandboxId, bundle, req.hasOptions() ? req.getOptions() : null);
-                    sandbox = sb;
-                }
-                try {
-                    sb.createContainer(id, bundle, req.getRootfsList(), stdio);
-                } catch (RuntimeException e) {
-                    if (id.equals(sandboxId)) {
-                        closeSandbox();
-                    }
-                    throw e;
-                }
-                TaskProcess init = new TaskProcess(id, "", stdio, sb.pid());
-                tasks.put(id, new Task(id, bundle.dir(), init));
-            }
+            Task t = tasks.create(id, bundle, stdio, req.getRootfsList(), req.hasOptions() ? req.getOptions() : null,
+                    this::oom);
             publish("/tasks/create", TaskCreate.newBuilder().setContainerId(id).setBundle(req.getBundle())
                     .addAllRootfs(req.getRootfsList())
                     .setIo(TaskIO.newBuilder().setStdin(stdio.stdin()).setStdout(stdio.stdout())
                             .setStderr(stdio.stderr()).setTerminal(stdio.terminal()))
-                    .setPid((int) sb.pid()).build());
-            return CreateTaskResponse.newBuilder().setPid((int) sb.pid()).build();
+                    .setPid((int) t.init.pid()).build());
+            return CreateTaskResponse.newBuilder().setPid((int) t.init.pid()).build();
         });
     }
 
@@ -162,9 +118,7 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     public void start(StartRequest req, StreamObserver<StartResponse> out) {
         call(out, () -> {
             TaskProcess p = process(req.getId(), req.getExecId());
-            p.checkCanStart();
-            CompletableFuture<Integer> exit = sandbox().start(p.containerId(), p.execId());
-            p.started();
+            CompletableFuture<Integer> exit = p.start(() -> tasks.sandbox().start(p.containerId(), p.execId()));
             if (p.isInit()) {
                 publish("/tasks/start", TaskStart.newBuilder().setContainerId(p.containerId()).setPid((int) p.pid()).build());
             } else {
@@ -181,45 +135,38 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
         if (err != null) {
             log.warn("lost {} {} of task {}: {}", p.isInit() ? "init" : "exec", p.execId(), p.containerId(), err.toString());
         }
-        Instant at = Instant.now();
-        ProcessState.Stopped s = p.stopped(code, at);
-        if (s != null) {
-            log.info("task {}{} exited with {}", p.containerId(), p.isInit() ? "" : " exec " + p.execId(), code);
-            publish("/tasks/exit", TaskExit.newBuilder().setContainerId(p.containerId())
-                    .setId(p.isInit() ? p.containerId() : p.execId()).setPid((int) p.pid()).setExitStatus(code)
-                    .setExitedAt(ts(at)).build());
-            p.releaseWaiters(s);
+        publishExit(p, p.stopped(code, Instant.now()));
+    }
+
+    /** TaskExit, then the waiters: containerd must not get a Wait answer before the event. */
+    private void publishExit(TaskProcess p, ProcessState.Stopped s) {
+        if (s == null) {
+            return;
         }
+        log.info("task {}{} exited with {}", p.containerId(), p.isInit() ? "" : " exec " + p.execId(), s.exitStatus());
+        publish("/tasks/exit", TaskExit.newBuilder().setContainerId(p.containerId())
+                .setId(p.isInit() ? p.containerId() : p.execId()).setPid((int) p.pid()).setExitStatus(s.exitStatus())
+                .setExitedAt(ts(s.exitedAt())).build());
+        p.releaseWaiters(s);
+    }
+
+    /** The sandbox's report of an OOM kill in a container. */
+    private void oom(String containerId) {
+        publish("/tasks/oom", TaskOOM.newBuilder().setContainerId(containerId).build());
     }
 
     @Override
     public void delete(DeleteRequest req, StreamObserver<DeleteResponse> out) {
         call(out, () -> {
-            Task t = task(req.getId());
+            Task t = tasks.task(req.getId());
             if (!req.getExecId().isEmpty()) {
-                TaskProcess p = process(req.getId(), req.getExecId());
-                ProcessState.Deleted d = p.deleted();
-                t.execs.remove(p.execId());
-                sandboxQuietly(sb -> sb.removeExec(t.id, p.execId()));
-                return deleteResponse(p, d);
+                TaskProcess p = t.process(req.getExecId());
+                return deleteResponse(p, tasks.deleteExec(t, p));
             }
-            synchronized (lifecycle) {
-                for (TaskProcess e : t.execs.values()) {
-                    if (e.isRunning()) {
-                        throw TaskException.precondition("cannot delete task " + t.id + ": exec " + e.execId()
-                                + " is still running");
-                    }
-                }
-                ProcessState.Deleted d = t.init.deleted();
-                tasks.remove(t.id);
-                sandboxQuietly(sb -> sb.removeContainer(t.id));
-                if (t.id.equals(sandboxId)) {
-                    closeSandbox();
-                }
-                publish("/tasks/delete", TaskDelete.newBuilder().setContainerId(t.id).setPid((int) t.init.pid())
-                        .setExitStatus(d.exitStatus()).setExitedAt(ts(d.exitedAt())).build());
-                return deleteResponse(t.init, d);
-            }
+            ProcessState.Deleted d = tasks.delete(t, deleted -> publish("/tasks/delete", TaskDelete.newBuilder()
+                    .setContainerId(t.id).setPid((int) t.init.pid()).setExitStatus(deleted.exitStatus())
+                    .setExitedAt(ts(deleted.exitedAt())).build()));
+            return deleteResponse(t.init, d);
         });
     }
 
@@ -231,7 +178,7 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     @Override
     public void state(StateRequest req, StreamObserver<StateResponse> out) {
         call(out, () -> {
-            Task t = task(req.getId());
+            Task t = tasks.task(req.getId());
             TaskProcess p = process(req.getId(), req.getExecId());
             ProcessState s = p.state();
             StateResponse.Builder b = StateResponse.newBuilder().setId(p.isInit() ? t.id : p.execId())
@@ -250,9 +197,9 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     @Override
     public void pids(PidsRequest req, StreamObserver<PidsResponse> out) {
         call(out, () -> {
-            Task t = task(req.getId());
+            Task t = tasks.task(req.getId());
             PidsResponse.Builder b = PidsResponse.newBuilder();
-            for (int pid : sandbox().pids(t.id)) {
+            for (int pid : tasks.sandbox().pids(t.id)) {
                 b.addProcesses(ProcessInfo.newBuilder().setPid(pid));
             }
             return b.build();
@@ -262,10 +209,8 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     @Override
     public void pause(PauseRequest req, StreamObserver<Empty> out) {
         call(out, () -> {
-            Task t = task(req.getId());
-            t.init.checkCanPause();
-            sandbox().pause(t.id);
-            t.init.paused();
+            Task t = tasks.task(req.getId());
+            t.init.pause(() -> tasks.sandbox().pause(t.id));
             publish("/tasks/paused", TaskPaused.newBuilder().setContainerId(t.id).build());
             return Empty.getDefaultInstance();
         });
@@ -274,10 +219,8 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     @Override
     public void resume(ResumeRequest req, StreamObserver<Empty> out) {
         call(out, () -> {
-            Task t = task(req.getId());
-            t.init.checkCanResume();
-            sandbox().resume(t.id);
-            t.init.resumed();
+            Task t = tasks.task(req.getId());
+            t.init.resume(() -> tasks.sandbox().resume(t.id));
             publish("/tasks/resumed", TaskResumed.newBuilder().setContainerId(t.id).build());
             return Empty.getDefaultInstance();
         });
@@ -294,16 +237,8 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     public void kill(KillRequest req, StreamObserver<Empty> out) {
         call(out, () -> {
             TaskProcess p = process(req.getId(), req.getExecId());
-            p.checkCanSignal();
-            if (p.state() instanceof ProcessState.Created && p.isInit() && !req.getAll()) {
-                // Never started: there is nothing to signal in the guest; it just stops.
-                exited(p, 128 + (int) req.getSignal(), null);
-                return Empty.getDefaultInstance();
-            }
-            if (p.state() instanceof ProcessState.Stopped) {
-                return Empty.getDefaultInstance();
-            }
-            sandbox().signal(p.containerId(), p.execId(), req.getSignal(), req.getAll());
+            publishExit(p, p.kill((int) req.getSignal(), req.getAll(),
+                    () -> tasks.sandbox().signal(p.containerId(), p.execId(), req.getSignal(), req.getAll())));
             return Empty.getDefaultInstance();
         });
     }
@@ -311,22 +246,13 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     @Override
     public void exec(ExecProcessRequest req, StreamObserver<Empty> out) {
         call(out, () -> {
-            Task t = task(req.getId());
+            Task t = tasks.task(req.getId());
             String execId = req.getExecId();
             if (execId.isEmpty()) {
                 throw new TaskException(Status.Code.INVALID_ARGUMENT, "exec id is empty");
             }
-            if (!t.init.isRunning()) {
-                throw TaskException.precondition("cannot exec in task " + t.id + ": it is not running");
-            }
             Stdio stdio = new Stdio(req.getStdin(), req.getStdout(), req.getStderr(), req.getTerminal());
-            synchronized (t) {
-                if (t.execs.containsKey(execId)) {
-                    throw new TaskException(Status.Code.ALREADY_EXISTS, "exec " + execId + " already exists in task " + t.id);
-                }
-                sandbox().exec(t.id, execId, req.getSpec().getValue().toByteArray(), stdio);
-                t.execs.put(execId, new TaskProcess(t.id, execId, stdio, t.init.pid()));
-            }
+            t.addExec(execId, stdio, () -> tasks.sandbox().exec(t.id, execId, req.getSpec().getValue().toByteArray(), stdio));
             publish("/tasks/exec-added", TaskExecAdded.newBuilder().setContainerId(t.id).setExecId(execId).build());
             return Empty.getDefaultInstance();
         });
@@ -339,7 +265,7 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
             if (!p.stdio().terminal()) {
                 throw TaskException.precondition("process has no terminal to resize");
             }
-            sandbox().resizePty(p.containerId(), p.execId(), req.getWidth(), req.getHeight());
+            tasks.sandbox().resizePty(p.containerId(), p.execId(), req.getWidth(), req.getHeight());
             return Empty.getDefaultInstance();
         });
     }
@@ -349,7 +275,7 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
         call(out, () -> {
             TaskProcess p = process(req.getId(), req.getExecId());
             if (req.getStdin()) {
-                sandbox().closeStdin(p.containerId(), p.execId());
+                tasks.sandbox().closeStdin(p.containerId(), p.execId());
             }
             return Empty.getDefaultInstance();
         });
@@ -358,8 +284,8 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     @Override
     public void update(UpdateTaskRequest req, StreamObserver<Empty> out) {
         call(out, () -> {
-            Task t = task(req.getId());
-            sandbox().update(t.id, req.getResources());
+            Task t = tasks.task(req.getId());
+            tasks.sandbox().update(t.id, req.getResources());
             return Empty.getDefaultInstance();
         });
     }
@@ -384,18 +310,18 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     @Override
     public void stats(StatsRequest req, StreamObserver<StatsResponse> out) {
         call(out, () -> {
-            Task t = task(req.getId());
-            return StatsResponse.newBuilder().setStats(sandbox().stats(t.id)).build();
+            Task t = tasks.task(req.getId());
+            return StatsResponse.newBuilder().setStats(tasks.sandbox().stats(t.id)).build();
         });
     }
 
     @Override
     public void connect(ConnectRequest req, StreamObserver<ConnectResponse> out) {
         call(out, () -> {
-            Sandbox sb = sandbox;
+            Sandbox sb = tasks.sandboxOrNull();
             ConnectResponse.Builder b = ConnectResponse.newBuilder().setShimPid((int) ProcessHandle.current().pid())
                     .setVersion(Integer.toString(API_VERSION));
-            Task t = tasks.get(req.getId());
+            Task t = tasks.find(req.getId());
             if (t != null) {
                 b.setTaskPid((int) t.init.pid());
             } else if (sb != null) {
@@ -408,12 +334,8 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     @Override
     public void shutdown(ShutdownRequest req, StreamObserver<Empty> out) {
         call(out, () -> {
-            synchronized (lifecycle) {
-                if (!tasks.isEmpty() && !req.getNow()) {
-                    log.info("shutdown refused: {} task(s) still held", tasks.size());
-                    return Empty.getDefaultInstance();
-                }
-                closeSandbox();
+            if (!tasks.shutdown(req.getNow())) {
+                return Empty.getDefaultInstance();
             }
             log.info("shutting down");
             onShutdown.run();
@@ -423,59 +345,8 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
 
     // ---- helpers
 
-    /** Destroys the sandbox if it was created; later creates are refused. */
-    public void closeSandbox() {
-        synchronized (lifecycle) {
-            sandboxGone = true;
-            Sandbox sb = sandbox;
-            sandbox = null;
-            if (sb != null) {
-                try {
-                    sb.close();
-                } catch (RuntimeException e) {
-                    log.warn("destroying sandbox {}: {}", sandboxId, e.toString());
-                }
-            }
-        }
-    }
-
-    private Sandbox sandbox() {
-        Sandbox sb = sandbox;
-        if (sb == null) {
-            throw TaskException.precondition("sandbox " + sandboxId + " is not running");
-        }
-        return sb;
-    }
-
-    private void sandboxQuietly(java.util.function.Consumer<Sandbox> action) {
-        Sandbox sb = sandbox;
-        if (sb != null) {
-            try {
-                action.accept(sb);
-            } catch (RuntimeException e) {
-                log.warn("sandbox {}: {}", sandboxId, e.toString());
-            }
-        }
-    }
-
-    private Task task(String id) {
-        Task t = tasks.get(id);
-        if (t == null) {
-            throw TaskException.notFound("task " + id);
-        }
-        return t;
-    }
-
     private TaskProcess process(String id, String execId) {
-        Task t = task(id);
-        if (execId == null || execId.isEmpty()) {
-            return t.init;
-        }
-        TaskProcess p = t.execs.get(execId);
-        if (p == null) {
-            throw TaskException.notFound("exec " + execId + " in task " + id);
-        }
-        return p;
+        return tasks.task(id).process(execId);
     }
 
     private static void requireId(String id) {
@@ -517,10 +388,5 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
         }
         out.onNext(result);
         out.onCompleted();
-    }
-
-    /** For tests: ids of the tasks held. */
-    List<String> taskIds() {
-        return new ArrayList<>(tasks.keySet());
     }
 }

@@ -62,14 +62,4 @@ class ShimArgsTest {
         assertEquals(opts, Any.parseFrom(f.getField(3).getLengthDelimitedList().get(0)));
         assertFalse(com.google.protobuf.UnknownFieldSet.parseFrom(ShimMain.runtimeInfo(new byte[0])).hasField(3));
     }
-
-    @Test
-    void configPathFromStdinOptions() {
-        Any opts = Any.newBuilder().setTypeUrl("runtimeoptions.v1.Options")
-                .setValue(Options.newBuilder().setConfigPath("/etc/nemu/c.toml").build().toByteString()).build();
-        assertEquals("/etc/nemu/c.toml", RuntimeOptions.configPathFromStdin(opts.toByteArray()));
-        assertEquals(null, RuntimeOptions.configPathFromStdin(new byte[0]));
-        assertEquals(null, RuntimeOptions.configPathFromStdin(new byte[] {(byte) 0xff, 1, 2}));
-        assertEquals(null, RuntimeOptions.configPath(Any.newBuilder().setTypeUrl("other.Type").build()));
-    }
 }

@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Parsing of real iproute2 output (captured on the build machine) and the commands the tcfilter model runs. */
-class PodNetworkTest {
+public class PodNetworkTest {
     private static final Path NS = Path.of("/var/run/netns/cni-test");
 
     @TempDir
@@ -33,7 +33,8 @@ class PodNetworkTest {
         }
     }
 
-    static PodNetwork sampleNetwork() throws IOException {
+    /** A pod network read from the sample `ip -j` outputs (also for the agent's tests). */
+    public static PodNetwork sampleNetwork() throws IOException {
         return PodNetwork.fromJson(new NetnsCommands(NS), sample("ip-addr.json"), sample("ip-route4.json"),
                 sample("ip-route6.json"), sample("ip-neigh.json"));
     }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.nemu.contract.GuestContract;
 import io.nemu.proto.kata.Mount;
 import io.nemu.proto.kata.Spec;
 import io.nemu.shim.oci.Bundle;
@@ -18,7 +19,7 @@ import org.junit.jupiter.api.Test;
 
 /** The shim's side of CRI's specs (as containerd 1.6.20 writes them): what reaches the agent. */
 class CriSpecTest {
-    private static final String SHARED = VmSandbox.GUEST_SHARED;
+    private static final String SHARED = GuestContract.SHARED_DIR;
 
     private static JsonNode resource(String name) throws Exception {
         try (InputStream in = CriSpecTest.class.getResourceAsStream("/cri/" + name)) {
@@ -64,7 +65,7 @@ class CriSpecTest {
         assertEquals(9, l.getMaskedPathsCount());
         assertEquals(5, l.getReadonlyPathsCount());
 
-        List<HostMounts.Share> shares = HostMounts.plan("c1", s, SHARED);
+        List<HostMounts.Share> shares = HostMounts.plan("c1", s);
         Map<String, Mount> m = byDestination(s);
         assertEquals(List.of("/data", "/config", "/etc/hosts", "/dev/termination-log", "/etc/hostname", "/etc/resolv.conf"),
                 shares.stream().map(HostMounts.Share::destination).toList());
@@ -76,7 +77,7 @@ class CriSpecTest {
         assertEquals(SHARED + "/c1/mounts/1-config", m.get("/config").getSource());
         assertEquals(List.of("rbind", "rprivate", "ro"), m.get("/config").getOptionsList(), "the guest's bind is ro too");
         assertEquals(SHARED + "/c1/mounts/2-etc-hosts", m.get("/etc/hosts").getSource());
-        assertEquals(HostMounts.GUEST_POD_SHM, m.get("/dev/shm").getSource(), "/dev/shm is the pod's guest tmpfs");
+        assertEquals(GuestContract.POD_SHM, m.get("/dev/shm").getSource(), "/dev/shm is the pod's guest tmpfs");
         assertEquals("proc", m.get("/proc").getSource());
         assertEquals("cgroup", m.get("/sys/fs/cgroup").getSource());
         assertEquals("tmpfs", m.get("/dev").getSource());
@@ -93,12 +94,12 @@ class CriSpecTest {
         assertEquals(1, s.getLinux().getSeccomp().getSyscalls(2).getErrnoret());
         assertEquals("0", s.getLinux().getSysctlMap().get("net.ipv4.ip_unprivileged_port_start"));
 
-        List<HostMounts.Share> shares = HostMounts.plan("5f3c0e7a9b1d", s, SHARED);
+        List<HostMounts.Share> shares = HostMounts.plan("5f3c0e7a9b1d", s);
         assertEquals(1, shares.size());
         assertEquals("/etc/resolv.conf", shares.get(0).destination());
         assertTrue(shares.get(0).readOnly());
         Mount shm = byDestination(s).get("/dev/shm");
-        assertEquals(HostMounts.GUEST_POD_SHM, shm.getSource());
+        assertEquals(GuestContract.POD_SHM, shm.getSource());
         assertEquals(List.of("rbind", "ro"), shm.getOptionsList());
 
         Bundle bundle = new Bundle(Path.of("/b"), json);
@@ -126,7 +127,7 @@ class CriSpecTest {
                 .addMounts(Mount.newBuilder().setDestination("/tmp").setType("tmpfs").setSource("tmpfs"))
                 .addMounts(Mount.newBuilder().setDestination("/host").setSource("/").addOptions("rbind")
                         .addOptions("ro"));
-        List<HostMounts.Share> shares = HostMounts.plan("c", s, SHARED);
+        List<HostMounts.Share> shares = HostMounts.plan("c", s);
         assertEquals(List.of("0-root"), shares.stream().map(HostMounts.Share::name).toList());
         assertEquals("/dev/shm", s.getMounts(0).getSource(), "hostIPC: the guest's own /dev/shm");
         assertEquals("/sys", s.getMounts(1).getSource());

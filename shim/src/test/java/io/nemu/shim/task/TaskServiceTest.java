@@ -11,6 +11,7 @@ import com.google.protobuf.Message;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.nemu.proto.containerd.events.TaskExit;
+import io.nemu.proto.containerd.events.TaskOOM;
 import io.nemu.proto.containerd.task.v2.CheckpointTaskRequest;
 import io.nemu.proto.containerd.task.v2.ConnectRequest;
 import io.nemu.proto.containerd.task.v2.ConnectResponse;
@@ -33,7 +34,10 @@ import static io.nemu.proto.containerd.types.task.Status.CREATED;
 import static io.nemu.proto.containerd.types.task.Status.PAUSED;
 import static io.nemu.proto.containerd.types.task.Status.RUNNING;
 import static io.nemu.proto.containerd.types.task.Status.STOPPED;
+import io.nemu.shim.agent.Stdio;
+import io.nemu.shim.errdefs.TaskException;
 import io.nemu.shim.oci.Bundle;
+import io.nemu.shim.sandbox.Sandbox;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.ttrpc.TtrpcServer;
 import java.nio.file.Files;
@@ -65,6 +69,7 @@ class TaskServiceTest {
     private TtrpcClient client;
     private TaskGrpc.TaskBlockingStub task;
     private Path bundle;
+    private volatile Sandbox.Listener oomListener;
 
     static final class FakeSandbox implements Sandbox {
         final List<String> calls = Collections.synchronizedList(new ArrayList<>());
@@ -164,7 +169,10 @@ class TaskServiceTest {
         bundle = dir.resolve("bundle");
         Files.createDirectories(bundle);
         Files.writeString(bundle.resolve("config.json"), "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"]}}");
-        service = new TaskService("sb", (id, b, opts) -> fake, (topic, e) -> {
+        service = new TaskService("sb", (id, b, opts, listener) -> {
+            oomListener = listener;
+            return fake;
+        }, (topic, e) -> {
             events.add(topic);
             eventBodies.add(e);
         }, shutdown::countDown);
@@ -299,8 +307,17 @@ class TaskServiceTest {
     }
 
     @Test
+    void theSandboxsOomReportsBecomeTaskOomEvents() throws Exception {
+        task.create(create("sb"));
+        oomListener.oom("sb");
+        awaitEvents(2);
+        assertEquals(List.of("/tasks/create", "/tasks/oom"), events);
+        assertEquals("sb", ((TaskOOM) eventBodies.get(1)).getContainerId());
+    }
+
+    @Test
     void aFailingSandboxBootIsReportedAndLeavesNoTask() {
-        TaskService failing = new TaskService("sb", (id, b, o) -> {
+        TaskService failing = new TaskService("sb", (id, b, o, l) -> {
             throw new TaskException(Status.Code.INVALID_ARGUMENT, "/etc/x.toml: hypervisor.qemu.default_vcpus must be 1..255, got 0");
         }, (t, e) -> events.add(t), () -> { });
         TtrpcServer s2 = TtrpcServer.builder().addService(failing).build();

@@ -1,4 +1,4 @@
-package io.nemu.shim.task;
+package io.nemu.shim.events;
 
 import com.google.protobuf.Message;
 

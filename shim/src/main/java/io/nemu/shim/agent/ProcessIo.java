@@ -1,4 +1,4 @@
-package io.nemu.shim.sandbox;
+package io.nemu.shim.agent;
 
 import com.google.protobuf.ByteString;
 import io.grpc.StatusRuntimeException;
@@ -7,7 +7,6 @@ import io.nemu.proto.kata.CloseStdinRequest;
 import io.nemu.proto.kata.ReadStreamRequest;
 import io.nemu.proto.kata.ReadStreamResponse;
 import io.nemu.proto.kata.WriteStreamRequest;
-import io.nemu.shim.task.Stdio;
 import java.io.FileInputStream;
 import java.io.FileOutputStream;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package io.nemu.shim.task;
+package io.nemu.shim.errdefs;
 
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;

@@ -1,7 +1,9 @@
-package io.nemu.shim.task;
+package io.nemu.shim.sandbox;
 
 import com.google.protobuf.Any;
 import io.nemu.proto.containerd.types.Mount;
+import io.nemu.shim.agent.Stdio;
+import io.nemu.shim.errdefs.TaskException;
 import io.nemu.shim.oci.Bundle;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -55,8 +57,14 @@ public interface Sandbox extends AutoCloseable {
     @Override
     void close();
 
-    /** Boots a sandbox for its first task. */
+    /** What the sandbox reports on its own, between calls. */
+    interface Listener {
+        /** The guest's OOM killer hit a process of this container. */
+        void oom(String containerId);
+    }
+
+    /** Boots a sandbox for its first task; {@code options} are containerd's runtime options (may be null). */
     interface Factory {
-        Sandbox create(String sandboxId, Bundle bundle, com.google.protobuf.Any options);
+        Sandbox create(String sandboxId, Bundle bundle, Any options, Listener listener);
     }
 }

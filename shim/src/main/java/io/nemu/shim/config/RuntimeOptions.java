@@ -1,4 +1,4 @@
-package io.nemu.shim.cli;
+package io.nemu.shim.config;
 
 import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;

@@ -1,4 +1,4 @@
-package io.nemu.shim.network;
+package io.nemu.shim.agent;
 
 import io.grpc.StatusRuntimeException;
 import io.nemu.proto.kata.ARPNeighbor;
@@ -12,6 +12,8 @@ import io.nemu.proto.kata.Route;
 import io.nemu.proto.kata.Routes;
 import io.nemu.proto.kata.UpdateInterfaceRequest;
 import io.nemu.proto.kata.UpdateRoutesRequest;
+import io.nemu.shim.network.Endpoint;
+import io.nemu.shim.network.PodNetwork;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * named as the veth), the routes (link-scope first, so gateways are reachable when their routes are added)
  * and the permanent neighbours.
  */
-public final class GuestNetwork {
+final class GuestNetwork {
     private static final Logger log = LoggerFactory.getLogger(GuestNetwork.class);
     private static final long CALL_SECONDS = 30;
 
@@ -35,7 +37,7 @@ public final class GuestNetwork {
         return v6 ? IPFamily.v6 : IPFamily.v4;
     }
 
-    public static List<Interface> interfaces(PodNetwork net) {
+    static List<Interface> interfaces(PodNetwork net) {
         List<Interface> out = new ArrayList<>();
         for (Endpoint e : net.endpoints()) {
             Interface.Builder b = Interface.newBuilder().setDevice(e.veth()).setName(e.veth()).setHwAddr(e.mac())
@@ -49,7 +51,7 @@ public final class GuestNetwork {
         return out;
     }
 
-    public static Routes routes(PodNetwork net) {
+    static Routes routes(PodNetwork net) {
         Routes.Builder out = Routes.newBuilder();
         List<Endpoint.Route> viaGateway = new ArrayList<>();
         for (Endpoint.Route r : net.routes()) {
@@ -68,7 +70,7 @@ public final class GuestNetwork {
                 .setDevice(r.device()).setSource(r.source()).setScope(r.scope()).build();
     }
 
-    public static ARPNeighbors neighbors(PodNetwork net) {
+    static ARPNeighbors neighbors(PodNetwork net) {
         ARPNeighbors.Builder out = ARPNeighbors.newBuilder();
         for (Endpoint.Neighbor n : net.neighbors()) {
             out.addARPNeighbors(ARPNeighbor.newBuilder().setToIPAddress(IPAddress.newBuilder()
@@ -80,7 +82,7 @@ public final class GuestNetwork {
     }
 
     /** UpdateInterface for each endpoint, UpdateRoutes, AddARPNeighbors: after Health, before CreateSandbox. */
-    public static void apply(PodNetwork net, AgentServiceGrpc.AgentServiceBlockingStub agent) throws IOException {
+    static void apply(PodNetwork net, AgentServiceGrpc.AgentServiceBlockingStub agent) throws IOException {
         long t0 = System.nanoTime();
         String step = "UpdateInterface";
         try {

@@ -1,4 +1,4 @@
-package io.nemu.shim.network;
+package io.nemu.shim.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -6,6 +6,7 @@ import io.nemu.proto.kata.ARPNeighbors;
 import io.nemu.proto.kata.IPFamily;
 import io.nemu.proto.kata.Interface;
 import io.nemu.proto.kata.Route;
+import io.nemu.shim.network.PodNetworkTest;
 import java.io.IOException;
 import java.util.List;
 import org.junit.jupiter.api.Test;

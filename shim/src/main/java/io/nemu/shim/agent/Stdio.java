@@ -1,4 +1,4 @@
-package io.nemu.shim.task;
+package io.nemu.shim.agent;
 
 /** The stdio containerd hands a process: fifo paths (empty when absent) and whether it has a terminal. */
 public record Stdio(String stdin, String stdout, String stderr, boolean terminal) {

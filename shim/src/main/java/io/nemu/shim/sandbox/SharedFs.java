@@ -1,0 +1,111 @@
+package io.nemu.shim.sandbox;
+
+import io.nemu.contract.GuestContract;
+import io.nemu.proto.containerd.types.Mount;
+import io.nemu.proto.kata.Spec;
+import io.nemu.proto.kata.Storage;
+import io.nemu.shim.mount.Mounts;
+import io.nemu.shim.mount.SafeTree;
+import io.nemu.shim.oci.Bundle;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The sandbox's folder on the host that the guest sees as {@link GuestContract#SHARED_DIR} (virtio-fs,
+ * tag {@link GuestContract#SHARED_FS_TAG}): each container's rootfs is mounted at {@code <cid>/rootfs},
+ * the host paths its spec binds ({@link HostMounts}) under {@code <cid>/mounts/}. Every mount the shim
+ * makes, and its removal, happens here.
+ */
+public final class SharedFs {
+    private static final Logger log = LoggerFactory.getLogger(SharedFs.class);
+
+    private final SandboxPaths paths;
+
+    SharedFs(SandboxPaths paths) {
+        this.paths = paths;
+    }
+
+    /**
+     * Makes {@code dir} the folder virtiofsd exports. virtiofsd moves into its own mount namespace (a slave
+     * copy of ours) once QEMU connects, so rootfs mounted under the folder later only reach it if the folder
+     * is a shared mount: it is bind-mounted onto itself and marked shared before virtiofsd starts.
+     */
+    public static void prepare(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        Mounts.mount(List.of("--bind", dir.toString(), dir.toString()));
+        Mounts.mount(List.of("--make-shared", dir.toString()));
+    }
+
+    /** The guest's mount of the folder, a storage of CreateSandbox. */
+    static Storage guestStorage() {
+        return Storage.newBuilder().setDriver("virtio-fs").setSource(GuestContract.SHARED_FS_TAG)
+                .setFstype("virtiofs").setMountPoint(GuestContract.SHARED_DIR).addOptions("nodev").build();
+    }
+
+    /** Mounts the container's rootfs (containerd's mounts, else the bundle's root folder) into the folder. */
+    void mountRootfs(String cid, Bundle bundle, List<Mount> rootfs) throws IOException {
+        Path target = paths.containerRootfs(cid);
+        Files.createDirectories(target);
+        if (rootfs.isEmpty()) {
+            Path own = bundle.dir().resolve(bundle.spec().path("root").path("path").asText("rootfs"));
+            Mounts.mount(List.of("--bind", own.toString(), target.toString()));
+            return;
+        }
+        for (Mount m : rootfs) {
+            List<String> args = new ArrayList<>(List.of("-t", m.getType()));
+            if (m.getOptionsCount() > 0) {
+                args.addAll(List.of("-o", String.join(",", m.getOptionsList())));
+            }
+            args.addAll(List.of(m.getSource(), target.toString()));
+            Mounts.mount(args);
+        }
+    }
+
+    /**
+     * Binds the spec's host paths into the folder (read-only on the host too where the mount is) and points
+     * the spec at their guest paths.
+     */
+    void shareHostMounts(String cid, Spec.Builder spec) throws IOException {
+        for (HostMounts.Share share : HostMounts.plan(cid, spec)) {
+            Path source = Path.of(share.source());
+            if (!Files.exists(source)) {
+                throw new IOException("bind mount source " + share.source() + " (for " + share.destination()
+                        + ") does not exist");
+            }
+            Path target = paths.shared().resolve(cid).resolve("mounts").resolve(share.name());
+            Files.createDirectories(target.getParent());
+            if (Files.isDirectory(source)) {
+                Files.createDirectories(target);
+            } else if (!Files.exists(target)) {
+                Files.createFile(target);
+            }
+            Mounts.mount(List.of(share.recursive() ? "--rbind" : "--bind", share.source(), target.toString()));
+            if (share.readOnly()) {
+                // Read-only on the host side too: a guest that ignored its own ro bind still cannot write.
+                Mounts.mount(List.of("-o", "remount,bind,ro", target.toString()));
+            }
+        }
+    }
+
+    /**
+     * Unmounts and removes a container's folder. It holds the container's host volumes: when anything stays
+     * mounted the folder stays too ({@link SafeTree}), and the log says what and why.
+     */
+    void removeContainer(String cid) {
+        try {
+            SafeTree.host().unmountAndRemove(paths.shared().resolve(cid)).forEach(l -> log.debug("{}", l));
+        } catch (IOException e) {
+            log.error("container {}: {}", cid, e.getMessage());
+        }
+    }
+
+    /** Unmounts (each logged) and removes everything under the sandbox's shared base, or leaves it and throws. */
+    void removeAll() throws IOException {
+        SafeTree.host().unmountAndRemove(paths.sharedBase()).forEach(l -> log.info("{}", l));
+    }
+}
