@@ -1,5 +1,6 @@
 package io.nemu.shim.sandbox;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.google.protobuf.Any;
 import com.google.protobuf.Message;
 import io.grpc.Status;
@@ -68,6 +69,7 @@ public final class VmSandbox implements Sandbox {
      */
     public static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, Bundle bundle,
                                  Listener listener) {
+        containerSpec(sandboxId, bundle); // a wrong-typed spec fails before anything is started
         PodSizing size;
         try {
             size = PodSizing.of(cfg.hypervisor(), bundle.annotations());
@@ -220,14 +222,13 @@ public final class VmSandbox implements Sandbox {
 
     @Override
     public void createContainer(String cid, Bundle bundle, List<Mount> rootfs, Stdio stdio) {
+        Spec.Builder spec = containerSpec(cid, bundle);
         try {
             sharedFs.mountRootfs(cid, bundle, rootfs);
         } catch (IOException e) {
             sharedFs.removeContainer(cid);
             throw new TaskException(Status.Code.INTERNAL, "rootfs of " + cid + ": " + e.getMessage(), e);
         }
-        Spec.Builder spec = Spec.newBuilder();
-        JsonToProto.merge(bundle.spec(), spec, k -> log.debug("spec key {} not passed to the agent", k));
         spec.clearHooks();
         spec.getRootBuilder().setPath(GuestContract.containerRootfs(cid));
         try {
@@ -244,12 +245,37 @@ public final class VmSandbox implements Sandbox {
         }
     }
 
-    /** OCI JSON (a Process, LinuxResources) as the agent's message; keys it has no field for are skipped. */
-    private static <B extends Message.Builder> B fromJson(byte[] json, B into, String notJson) {
+    /** The bundle's config.json as Kata's spec; a value of the wrong type is an invalid argument naming it. */
+    static Spec.Builder containerSpec(String cid, Bundle bundle) {
+        return toProto(bundle.spec(), Spec.newBuilder(), "", "config.json of " + cid);
+    }
+
+    /** An exec's OCI process spec as the agent's Process. */
+    static io.nemu.proto.kata.Process execSpec(String cid, String execId, byte[] json) {
+        return fromJson(json, io.nemu.proto.kata.Process.newBuilder(), "process", "exec " + execId + " of " + cid)
+                .build();
+    }
+
+    /** An update's OCI LinuxResources as the agent's. */
+    static LinuxResources resources(String cid, byte[] json) {
+        return fromJson(json, LinuxResources.newBuilder(), "linux.resources", "update of " + cid).build();
+    }
+
+    /** OCI JSON (a Process, LinuxResources) as the agent's message; {@code root} is its path in the spec. */
+    private static <B extends Message.Builder> B fromJson(byte[] json, B into, String root, String what) {
         try {
-            JsonToProto.merge(Bundle.json().readTree(json), into, k -> log.debug("key {} not passed to the agent", k));
+            return toProto(Bundle.json().readTree(json), into, root, what);
         } catch (IOException e) {
-            throw new TaskException(Status.Code.INVALID_ARGUMENT, notJson + ": " + e.getMessage());
+            throw new TaskException(Status.Code.INVALID_ARGUMENT, what + " is not JSON: " + e.getMessage());
+        }
+    }
+
+    /** Keys the agent's message has no field for are skipped (logged); a wrong-typed value fails the call. */
+    private static <B extends Message.Builder> B toProto(JsonNode json, B into, String root, String what) {
+        try {
+            JsonToProto.merge(json, into, root, k -> log.debug("{}: key {} not passed to the agent", what, k));
+        } catch (JsonToProto.Mismatch e) {
+            throw new TaskException(Status.Code.INVALID_ARGUMENT, what + ": " + e.getMessage(), e);
         }
         return into;
     }
@@ -261,9 +287,7 @@ public final class VmSandbox implements Sandbox {
 
     @Override
     public void exec(String cid, String execId, byte[] processJson, Stdio stdio) {
-        io.nemu.proto.kata.Process p = fromJson(processJson, io.nemu.proto.kata.Process.newBuilder(),
-                "exec spec is not JSON").build();
-        agent.addExec(cid, execId, p, stdio);
+        agent.addExec(cid, execId, execSpec(cid, execId, processJson), stdio);
     }
 
     @Override
@@ -298,9 +322,7 @@ public final class VmSandbox implements Sandbox {
 
     @Override
     public void update(String cid, Any resources) {
-        LinuxResources r = fromJson(resources.getValue().toByteArray(), LinuxResources.newBuilder(),
-                "resources are not JSON").build();
-        agent.update(cid, r);
+        agent.update(cid, resources(cid, resources.getValue().toByteArray()));
     }
 
     @Override
