@@ -138,9 +138,9 @@ public final class ShimMain {
             System.out.flush();
             return 0;
         }
-        String configPath = RuntimeOptions.configPathFromStdin(stdin);
         Path config;
         try {
+            String configPath = RuntimeOptions.configPathFromStdin(stdin, args.id());
             config = ConfigLoader.locate(configPath, System.getenv());
             // Checked now so that a bad file shows in ctr's error instead of a dead daemon.
             new ConfigLoader(w -> { }).load(config);

@@ -76,8 +76,8 @@ public final class ShimDaemon {
     }
 
     static RuntimeConfig resolveConfig(Any options, String configPath) {
-        String fromOptions = RuntimeOptions.configPath(options);
         try {
+            String fromOptions = RuntimeOptions.configPath(options);
             Path file = ConfigLoader.locate(fromOptions != null ? fromOptions : configPath, System.getenv());
             return new ConfigLoader(w -> log.warn("{}", w)).load(file);
         } catch (ConfigException e) {

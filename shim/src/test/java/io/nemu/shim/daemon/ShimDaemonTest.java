@@ -44,4 +44,13 @@ class ShimDaemonTest {
         assertEquals(Status.Code.INVALID_ARGUMENT, e.code());
         assertTrue(e.getMessage().contains("default_vcpus"), e.getMessage());
     }
+
+    @Test
+    void runtimeOptionsOfAnUnknownTypeFailTheCreateNamingTheType() throws Exception {
+        Path located = config("located.toml", 1);
+        Any runc = Any.newBuilder().setTypeUrl("containerd.runc.v1.Options").build();
+        TaskException e = assertThrows(TaskException.class, () -> ShimDaemon.resolveConfig(runc, located.toString()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.code());
+        assertTrue(e.getMessage().contains("runtime options of type containerd.runc.v1.Options"), e.getMessage());
+    }
 }
