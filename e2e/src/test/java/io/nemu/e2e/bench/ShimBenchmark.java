@@ -10,6 +10,7 @@ import io.nemu.firmware.GuestImage;
 import io.nemu.proto.containerd.task.v2.ConnectRequest;
 import io.nemu.proto.containerd.task.v2.ShutdownRequest;
 import io.nemu.proto.containerd.task.v2.TaskGrpc;
+import io.nemu.shim.daemon.ShimDaemon;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.vmm.process.ProcessTools;
 import java.nio.file.Files;
@@ -89,10 +90,11 @@ public final class ShimBenchmark {
         GuestImage img = GuestImages.ofDistribution(dist).orElse(null);
         boolean agent = img != null && GuestImages.hasAgent(img);
         Path agentSocket = work.resolve("host-agent.sock");
-        Path hostAgentConfig = Files.createDirectories(work.resolve("host-agent"));
-        hostAgentConfig = dist.writeConfig(hostAgentConfig, "", "agent_socket = \"" + agentSocket + "\"");
-        try (Containerd c = Containerd.builder().extraPath(dist.bin()).ctrTimeout(Duration.ofSeconds(180)).start();
-             HostAgent stand = new HostAgent(agentSocket)) {
+        // The stand-in is reached through the shim's test hook in containerd's environment: a containerd of its own.
+        try (HostAgent stand = new HostAgent(agentSocket);
+             Containerd c = Containerd.builder().extraPath(dist.bin()).ctrTimeout(Duration.ofSeconds(180)).start();
+             Containerd hc = Containerd.builder().extraPath(dist.bin()).ctrTimeout(Duration.ofSeconds(180))
+                     .env(ShimDaemon.ENV_TEST_AGENT_SOCKET, agentSocket.toString()).start()) {
             for (int i = 0; i < runs; i++) {
                 Path rootfs = Rootfs.busybox(work.resolve("rootfs-runc-" + i));
                 long t0 = System.nanoTime();
@@ -101,8 +103,8 @@ public final class ShimBenchmark {
                 runc.add((System.nanoTime() - t0) / 1_000_000);
                 Path r3 = Rootfs.busybox(work.resolve("rootfs-host-" + i));
                 t0 = System.nanoTime();
-                c.ctr("run", "--rm", "--runtime", "io.containerd.nemu.v2", "--runtime-config-path",
-                        hostAgentConfig.toString(), "--rootfs", r3.toString(), "bh" + i, "/bin/echo", "hi").requireOk();
+                hc.ctr("run", "--rm", "--runtime", "io.containerd.nemu.v2", "--runtime-config-path",
+                        config.toString(), "--rootfs", r3.toString(), "bh" + i, "/bin/echo", "hi").requireOk();
                 hostAgent.add((System.nanoTime() - t0) / 1_000_000);
                 if (agent) {
                     Path r2 = Rootfs.busybox(work.resolve("rootfs-nemu-" + i));

@@ -8,17 +8,21 @@ import com.fasterxml.jackson.dataformat.toml.TomlMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
 import io.nemu.e2e.support.CriEnv;
 import io.nemu.firmware.GuestPaths;
+import io.nemu.shim.config.ConfigLoader;
+import io.nemu.shim.config.RuntimeConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
- * The containerd snippet and the RuntimeClass manifest that packaging ships: both parse, the snippet
- * declares handler nemu with our runtime type and a ConfigPath, and the RuntimeClass names that handler
- * with a pod overhead.
+ * The containerd snippet, the RuntimeClass manifest and the configuration.toml that packaging ships: all
+ * parse, the snippet declares handler nemu with our runtime type and a ConfigPath, the RuntimeClass names
+ * that handler with a pod overhead, and the shim takes the configuration without a warning.
  */
 class PackagingSnippetsTest {
     private static final Path SHARE = GuestPaths.repoRoot(Path.of("").toAbsolutePath())
@@ -68,5 +72,14 @@ class PackagingSnippetsTest {
         // The figure must say where it comes from.
         Matcher m = Pattern.compile("(?m)^\\s*#.*measured.*$", Pattern.CASE_INSENSITIVE).matcher(yaml);
         assertTrue(m.find(), "runtimeclass.yaml must say where its overhead comes from");
+    }
+
+    @Test
+    void shippedConfigurationLoadsWithoutWarnings() throws Exception {
+        List<String> warnings = new ArrayList<>();
+        RuntimeConfig c = new ConfigLoader(warnings::add).load(SHARE.resolve("defaults/configuration.toml"));
+        assertEquals(List.of(), warnings);
+        assertEquals(false, c.debug(), "debug logs are off as shipped");
+        assertEquals(SHARE.resolve("guest/vmlinux").normalize(), c.hypervisor().kernel());
     }
 }

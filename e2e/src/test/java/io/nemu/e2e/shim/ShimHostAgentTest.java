@@ -8,6 +8,7 @@ import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.ContainerdEvents;
 import io.nemu.e2e.support.HostAgent;
 import io.nemu.e2e.support.Sandboxes;
+import io.nemu.shim.daemon.ShimDaemon;
 import io.nemu.shim.sandbox.SandboxPaths;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -18,13 +19,15 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The shim's scenarios with everything real but the agent: a {@link HostAgent} on the host stands in for the
- * guest's, reached through the config key agent_socket, and runs each process chrooted into the rootfs the
- * shim shared. Its call log shows what the shim asked of the agent.
+ * guest's, reached through the shim daemon's test hook NEMU_TEST_AGENT_SOCKET (set in containerd's
+ * environment, which its shims inherit; no configuration.toml can name it), and runs each process chrooted
+ * into the rootfs the shim shared. Its call log shows what the shim asked of the agent.
  */
 class ShimHostAgentTest extends ShimScenarios {
     private static final Duration RUN = Duration.ofSeconds(120);
 
     private HostAgent agent;
+    private Path socket;
 
     @Override
     boolean agentInGuest() {
@@ -38,9 +41,14 @@ class ShimHostAgentTest extends ShimScenarios {
 
     @Override
     String startAgent() throws IOException {
-        Path socket = work.resolve("agent.sock");
+        socket = work.resolve("agent.sock");
         agent = new HostAgent(socket);
-        return "dial_timeout = 20\nagent_socket = \"" + socket + "\"";
+        return "dial_timeout = 20";
+    }
+
+    @Override
+    void configure(Containerd.Builder containerd) {
+        containerd.env(ShimDaemon.ENV_TEST_AGENT_SOCKET, socket.toString());
     }
 
     @Override

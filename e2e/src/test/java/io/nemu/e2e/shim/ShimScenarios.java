@@ -35,8 +35,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The shim's scenarios through real containerd, {@code ctr}, the daemon, QEMU, virtiofsd, mounts, fifos and
  * events, written once for both places the agent can run: in the guest ({@link ShimAcceptanceTest}, the
- * issue's acceptance) or on the host ({@link ShimHostAgentTest}, a stand-in reached through the config key
- * agent_socket). A subclass says where the agent is and adds what only its side can check or provoke.
+ * issue's acceptance) or on the host ({@link ShimHostAgentTest}, a stand-in reached through the shim's test
+ * hook NEMU_TEST_AGENT_SOCKET in containerd's environment). A subclass says where the agent is and adds what
+ * only its side can check or provoke.
  */
 @Tag("system")
 abstract class ShimScenarios {
@@ -57,8 +58,12 @@ abstract class ShimScenarios {
     /** How long one ctr call may take (a guest boot under TCG, or only the VM's start). */
     abstract Duration ctrTimeout();
 
-    /** Starts the agent if it runs on the host; returns the lines of [agent.kata] that reach it. */
+    /** Starts the agent if it runs on the host; returns the lines of [agent.kata] for this side. */
     abstract String startAgent() throws IOException;
+
+    /** What containerd needs for the shims to reach this side's agent (its environment, say). */
+    void configure(Containerd.Builder containerd) {
+    }
 
     /** Stops what {@link #startAgent()} started (after containerd, so that its shims could still reach it). */
     void stopAgent() {
@@ -82,7 +87,9 @@ abstract class ShimScenarios {
     void setUp() throws IOException {
         image = GuestImages.assumeOfDistribution(dist, agentInGuest());
         config = dist.writeConfig(work, "", startAgent());
-        containerd = LEFTOVERS.containerd(Containerd.builder().extraPath(dist.bin()).ctrTimeout(ctrTimeout()).start());
+        Containerd.Builder b = Containerd.builder().extraPath(dist.bin()).ctrTimeout(ctrTimeout());
+        configure(b);
+        containerd = LEFTOVERS.containerd(b.start());
     }
 
     @AfterEach

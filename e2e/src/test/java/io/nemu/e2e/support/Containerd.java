@@ -81,6 +81,7 @@ public final class Containerd implements AutoCloseable {
                     .redirectErrorStream(true)
                     .redirectOutput(logFile.toFile());
             pb.environment().put("PATH", path);
+            pb.environment().putAll(options.env);
             started = pb.start();
             Process child = started;
             // A JVM killed by Ctrl-C or a surefire timeout must not leave containerd behind.
@@ -741,6 +742,7 @@ public final class Containerd implements AutoCloseable {
         private Path cniBinDir = Paths.get("/usr/lib/cni");
         private Path cniConfDir;
         private final List<Path> extraPath = new ArrayList<>();
+        private final Map<String, String> env = new LinkedHashMap<>();
         private String extraConfig = "";
         private String logLevel = "info";
         private String containerdBinary = "containerd";
@@ -791,6 +793,15 @@ public final class Containerd implements AutoCloseable {
         /** Put first on containerd's PATH, e.g. the folder holding containerd-shim-nemu-v2. */
         public Builder extraPath(Path dir) {
             this.extraPath.add(Objects.requireNonNull(dir, "PATH entry"));
+            return this;
+        }
+
+        /**
+         * Sets a variable in containerd's environment, which the shims it starts inherit (e.g. the shim's
+         * test hook {@code NEMU_TEST_AGENT_SOCKET}).
+         */
+        public Builder env(String name, String value) {
+            env.put(requireText(name, "variable name"), Objects.requireNonNull(value, "value of " + name));
             return this;
         }
 

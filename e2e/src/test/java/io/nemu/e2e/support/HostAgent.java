@@ -48,7 +48,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * A Kata agent on the host, for testing the shim's host side while the guest has no agent: it answers
- * the agent API on a unix socket (config key {@code agent_socket}) and runs each process with
+ * the agent API on a unix socket (the shim daemon dials it when {@code NEMU_TEST_AGENT_SOCKET} names it in
+ * the daemon's environment) and runs each process with
  * {@code chroot} in the container's rootfs as the shim shared it (the host side of the virtio-fs folder).
  * It checks what a guest agent relies on: the rootfs and bind mounts are visible under the shared folder.
  */

@@ -50,8 +50,8 @@ public final class ConfigCommand {
                         : String.join(", ", h.enableAnnotations().stream().map(java.util.regex.Pattern::pattern).toList()));
                 out.printf("  shared_fs %s via %s (cache %s)%n", h.sharedFs().key(), h.virtioFsDaemon(),
                         h.virtioFsCache().option());
-                out.printf("  agent dial timeout %d s%s; debug %s%n", c.agent().dialTimeout().toSeconds(),
-                        c.agent().agentSocket() == null ? "" : ", agent on host socket " + c.agent().agentSocket(), c.debug());
+                out.printf("  agent dial timeout %d s; debug logs %s%n", c.agent().dialTimeout().toSeconds(),
+                        c.runtime().enableDebug() ? "all" : c.hypervisor().enableDebug() ? "of the VM" : "off");
                 return 0;
             } catch (ConfigException e) {
                 warnings.forEach(w -> err.println("warning: " + w));

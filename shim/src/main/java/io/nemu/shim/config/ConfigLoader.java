@@ -21,9 +21,10 @@ import java.util.Set;
 import java.util.function.Consumer;
 
 /**
- * Reads and checks a Kata-style {@code configuration.toml}. Keys the shim does not use are reported to
+ * Reads and checks a Kata-style {@code configuration.toml}. Keys the shim does not know are reported to
  * the warning sink and ignored (a Kata file has many); a key we use with a wrong type or value stops
- * with a {@link ConfigException} naming it. Relative paths are taken from the file's own folder, so a
+ * with a {@link ConfigException} naming it, and so does a Kata key set to a value we would not honour
+ * (a user must not get other behaviour than the file says). Relative paths are taken from the file's own folder, so a
  * distribution's default file can point at its {@code share/guest} assets wherever it is installed.
  */
 public final class ConfigLoader {
@@ -108,16 +109,35 @@ public final class ConfigLoader {
         }
         Section a = agents.table("kata");
         long dial = a.integer("dial_timeout", 45, 1, 3600);
-        RuntimeConfig.Agent agent = new RuntimeConfig.Agent(Duration.ofSeconds(dial), a.bool("debug", false),
-                a.path("agent_socket", null));
+        unsupported(a, "debug", false, "the guest agent has no debug logs yet; [runtime] enable_debug turns on"
+                + " the shim's");
+        if (a.has("agent_socket")) {
+            throw a.error("agent_socket", "is not a configuration key: the agent is the guest's (tests reach a"
+                    + " host-side agent through the environment variable NEMU_TEST_AGENT_SOCKET)");
+        }
+        RuntimeConfig.Agent agent = new RuntimeConfig.Agent(Duration.ofSeconds(dial));
         a.warnUnused(warnings);
 
         Section r = top.table("runtime");
-        String model = r.choice("internetworking_model", "tcfilter", "tcfilter", "macvtap", "none");
-        RuntimeConfig.Runtime rt = new RuntimeConfig.Runtime(r.bool("enable_debug", false), model,
-                r.bool("sandbox_cgroup_only", false), r.bool("disable_new_netns", false));
+        String model = r.string("internetworking_model", "tcfilter");
+        if (!model.equals("tcfilter")) {
+            throw r.error("internetworking_model", "'" + model + "' is not supported by this runtime (yet):"
+                    + " only tcfilter");
+        }
+        unsupported(r, "sandbox_cgroup_only", false, "QEMU and virtiofsd are not moved into the pod's cgroup");
+        unsupported(r, "disable_new_netns", false, "the pod's network is always joined through taps in"
+                + " its network namespace (tcfilter)");
+        RuntimeConfig.Runtime rt = new RuntimeConfig.Runtime(r.bool("enable_debug", false), model);
         r.warnUnused(warnings);
         return new RuntimeConfig(source, hv, agent, rt);
+    }
+
+    /** A boolean key of which only {@code supported} works yet; the other value is refused, saying why. */
+    private static void unsupported(Section s, String name, boolean supported, String why) throws ConfigException {
+        boolean v = s.bool(name, supported);
+        if (v != supported) {
+            throw s.error(name, "= " + v + " is not supported by this runtime (yet): " + why);
+        }
     }
 
     private RuntimeConfig.Hypervisor hypervisor(Section q) throws ConfigException {
@@ -238,6 +258,10 @@ public final class ConfigLoader {
                 throw error(name, "must be a table, got " + describe(v));
             }
             return new Section(source, key(name), (ObjectNode) v, base);
+        }
+
+        boolean has(String name) {
+            return get(name) != null;
         }
 
         private JsonNode get(String name) {

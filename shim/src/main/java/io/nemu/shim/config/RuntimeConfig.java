@@ -63,21 +63,20 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
         }
     }
 
+    /** {@code [agent.kata]}. */
+    public record Agent(Duration dialTimeout) {
+    }
+
     /**
-     * {@code [agent.kata]}. {@code agentSocket} (our key {@code agent_socket}, null when unset): dial an agent
-     * listening on this host unix socket instead of the VM's channel, for development and tests of the
-     * host side with an agent that is not in the guest.
+     * {@code [runtime]}. Kata keys with one supported value are checked by {@link ConfigLoader} and not kept:
+     * {@code sandbox_cgroup_only = false}, {@code disable_new_netns = false}; {@code internetworking_model}
+     * is tcfilter.
      */
-    public record Agent(Duration dialTimeout, boolean debug, Path agentSocket) {
+    public record Runtime(boolean enableDebug, String internetworkingModel) {
     }
 
-    /** {@code [runtime]}. */
-    public record Runtime(boolean enableDebug, String internetworkingModel, boolean sandboxCgroupOnly,
-                          boolean disableNewNetns) {
-    }
-
-    /** Any debug switch turns on debug logs. */
+    /** Whether a debug switch is on: {@code [runtime]}'s (all debug logs) or {@code [hypervisor.qemu]}'s (the VM's). */
     public boolean debug() {
-        return runtime.enableDebug() || hypervisor.enableDebug() || agent.debug();
+        return runtime.enableDebug() || hypervisor.enableDebug();
     }
 }

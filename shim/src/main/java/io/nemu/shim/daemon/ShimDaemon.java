@@ -22,6 +22,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,6 +35,8 @@ import org.slf4j.LoggerFactory;
 public final class ShimDaemon {
     public static final String READY = "READY";
     public static final String ERROR = "ERROR ";
+    /** Test hook: dial an agent on this host socket instead of the guest's (see {@link #testAgentSocket}). */
+    public static final String ENV_TEST_AGENT_SOCKET = "NEMU_TEST_AGENT_SOCKET";
     private static final Logger log = LoggerFactory.getLogger(ShimDaemon.class);
 
     /**
@@ -68,11 +71,15 @@ public final class ShimDaemon {
 
     /**
      * The sandbox's factory: the configuration is resolved here, once, when the sandbox's task is created
-     * (a ConfigPath in its runtime options, else {@code configPath}) and handed to the VM sandbox.
+     * (a ConfigPath in its runtime options, else {@code configPath}), its debug switches applied to the
+     * daemon's logs, and handed to the VM sandbox.
      */
-    static Sandbox.Factory vmSandboxes(SandboxPaths paths, String configPath) {
-        return (sandboxId, bundle, options, listener) ->
-                VmSandbox.boot(sandboxId, paths, resolveConfig(options, configPath), bundle, listener);
+    static Sandbox.Factory vmSandboxes(SandboxPaths paths, String configPath, Path hostAgent) {
+        return (sandboxId, bundle, options, listener) -> {
+            RuntimeConfig cfg = resolveConfig(options, configPath);
+            DebugLogs.apply(cfg);
+            return VmSandbox.boot(sandboxId, paths, cfg, hostAgent, bundle, listener);
+        };
     }
 
     static RuntimeConfig resolveConfig(Any options, String configPath) {
@@ -85,6 +92,23 @@ public final class ShimDaemon {
         }
     }
 
+    /**
+     * The test hook {@value #ENV_TEST_AGENT_SOCKET}: the unix socket of an agent on this host, dialed instead
+     * of the guest's (the e2e harness's stand-in agent); null when unset. An environment variable, so that no
+     * configuration.toml can turn it on: containerd passes its own environment to the shims it starts.
+     */
+    static Path testAgentSocket(Map<String, String> env) {
+        String s = env.get(ENV_TEST_AGENT_SOCKET);
+        if (s == null || s.isBlank()) {
+            return null;
+        }
+        Path p = Path.of(s);
+        if (!p.isAbsolute()) {
+            throw new IllegalArgumentException(ENV_TEST_AGENT_SOCKET + " must be an absolute path, got '" + s + "'");
+        }
+        return p;
+    }
+
     public static int run(Settings args, PrintStream readyOut) {
         Path socket = args.socket();
         SandboxPaths paths = SandboxPaths.of(args.id());
@@ -93,9 +117,21 @@ public final class ShimDaemon {
         if (ttrpc == null || ttrpc.isBlank()) {
             ttrpc = args.address() + ".ttrpc";
         }
+        Path hostAgent;
+        try {
+            hostAgent = testAgentSocket(System.getenv());
+        } catch (IllegalArgumentException e) {
+            readyOut.println(ERROR + e.getMessage());
+            readyOut.flush();
+            return 1;
+        }
+        if (hostAgent != null) {
+            log.warn("{} is set: the agent is dialed on the host socket {}, not in the guest (a test hook)",
+                    ENV_TEST_AGENT_SOCKET, hostAgent);
+        }
         EventForwarder events = new EventForwarder(Path.of(ttrpc.replaceFirst("^unix://", "")), args.namespace(),
                 Duration.ofSeconds(30));
-        TaskService tasks = new TaskService(args.id(), vmSandboxes(paths, args.configPath()), events,
+        TaskService tasks = new TaskService(args.id(), vmSandboxes(paths, args.configPath(), hostAgent), events,
                 done::countDown);
         TtrpcServer server = TtrpcServer.builder().addService(tasks).addService(asV3(tasks.bindService())).build();
         try {

@@ -65,10 +65,11 @@ public final class VmSandbox implements Sandbox {
     /**
      * Boots the sandbox of a pod's first task: the VM sized by the configuration and the pod's annotations
      * ({@link PodSizing}), with a NIC per interface of the spec's network namespace, named after the spec's
-     * hostname; then the agent's CreateSandbox. A failure leaves nothing behind.
+     * hostname; then the agent's CreateSandbox. A failure leaves nothing behind. {@code hostAgent}: the
+     * daemon's test hook (an agent on this host socket instead of the guest's), else null.
      */
-    public static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, Bundle bundle,
-                                 Listener listener) {
+    public static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, Path hostAgent,
+                                 Bundle bundle, Listener listener) {
         containerSpec(sandboxId, bundle); // a wrong-typed spec fails before anything is started
         PodSizing size;
         try {
@@ -117,7 +118,7 @@ public final class VmSandbox implements Sandbox {
             long started = System.nanoTime();
             log.info("QEMU pid {} up ({}) in {} ms; dialing the agent", vm.pid(), vm.accelerator(),
                     (started - t0) / 1_000_000);
-            sb.agent = AgentClient.connect(sandboxId, sb.dialer(cfg.agent().agentSocket()), cfg.agent().dialTimeout(),
+            sb.agent = AgentClient.connect(sandboxId, sb.dialer(hostAgent), cfg.agent().dialTimeout(),
                     AgentClient.CALL_TIMEOUT);
             sb.createSandbox(hostname, virtioFs, listener);
             log.info("sandbox {} ready: agent answered {} ms after QEMU started", sandboxId,

@@ -84,13 +84,13 @@ class ConfigLoaderTest {
 
                 [agent.kata]
                 dial_timeout = 10
-                debug = true
-                agent_socket = "/run/dev-agent.sock"
+                debug = false
 
                 [runtime]
                 enable_debug = true
-                internetworking_model = "none"
-                sandbox_cgroup_only = true
+                internetworking_model = "tcfilter"
+                sandbox_cgroup_only = false
+                disable_new_netns = false
                 """);
         RuntimeConfig.Hypervisor h = c.hypervisor();
         assertEquals("virt-hotplug", h.machineType().name());
@@ -105,8 +105,8 @@ class ConfigLoaderTest {
         assertEquals(CacheMode.NONE, h.virtioFsCache());
         assertEquals(Accelerator.TCG, h.accelerator());
         assertEquals(Duration.ofSeconds(10), c.agent().dialTimeout());
-        assertEquals(Path.of("/run/dev-agent.sock"), c.agent().agentSocket());
-        assertTrue(c.runtime().sandboxCgroupOnly());
+        assertTrue(c.runtime().enableDebug());
+        assertTrue(c.hypervisor().enableDebug());
         assertTrue(c.debug());
         assertTrue(warnings.isEmpty(), warnings::toString);
     }
@@ -202,5 +202,33 @@ class ConfigLoaderTest {
                 .endsWith("hypervisor.qemu.enable_annotations must be an array of strings, has the number 1"));
         assertTrue(fails(MINIMAL + "enable_annotations = [\"default_(\"]\n").getMessage()
                 .contains("hypervisor.qemu.enable_annotations entry 'default_(' is not a regular expression"));
+    }
+
+    private String refused(String toml, String key) {
+        ConfigException e = fails(toml);
+        assertEquals(key, e.key(), e.getMessage());
+        return e.getMessage();
+    }
+
+    @Test
+    void keysThatWouldDoNothingAreRefusedNamingKeyAndValue() {
+        String model = refused(MINIMAL + "[runtime]\ninternetworking_model = \"macvtap\"\n", "runtime.internetworking_model");
+        assertTrue(model.contains("runtime.internetworking_model 'macvtap' is not supported by this runtime (yet)"), model);
+        assertTrue(refused(MINIMAL + "[runtime]\ninternetworking_model = \"none\"\n", "runtime.internetworking_model")
+                .contains("'none' is not supported"));
+        String cgroup = refused(MINIMAL + "[runtime]\nsandbox_cgroup_only = true\n", "runtime.sandbox_cgroup_only");
+        assertTrue(cgroup.contains("runtime.sandbox_cgroup_only = true is not supported by this runtime (yet)"), cgroup);
+        String netns = refused(MINIMAL + "[runtime]\ndisable_new_netns = true\n", "runtime.disable_new_netns");
+        assertTrue(netns.contains("runtime.disable_new_netns = true is not supported by this runtime (yet)"), netns);
+        String agentDebug = refused(MINIMAL + "[agent.kata]\ndebug = true\n", "agent.kata.debug");
+        assertTrue(agentDebug.contains("agent.kata.debug = true is not supported by this runtime (yet)"), agentDebug);
+        assertEquals("runtime.disable_new_netns", fails(MINIMAL + "[runtime]\ndisable_new_netns = \"no\"\n").key());
+        assertTrue(warnings.isEmpty(), warnings::toString);
+    }
+
+    @Test
+    void agentSocketIsNotAConfigurationKey() {
+        String m = refused(MINIMAL + "[agent.kata]\nagent_socket = \"/run/dev-agent.sock\"\n", "agent.kata.agent_socket");
+        assertTrue(m.contains("agent.kata.agent_socket is not a configuration key"), m);
     }
 }
