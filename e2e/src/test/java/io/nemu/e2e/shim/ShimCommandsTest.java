@@ -3,13 +3,19 @@ package io.nemu.e2e.shim;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.Any;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 
 import io.nemu.e2e.support.Distribution;
 import io.nemu.e2e.support.FileTrees;
 import io.nemu.e2e.support.Leftovers;
 import io.nemu.proto.containerd.task.v2.ConnectRequest;
 import io.nemu.proto.containerd.task.v2.ConnectResponse;
+import io.nemu.proto.containerd.task.v2.CreateTaskRequest;
 import io.nemu.proto.containerd.task.v2.DeleteResponse;
 import io.nemu.proto.containerd.task.v2.ShutdownRequest;
 import io.nemu.proto.containerd.task.v2.TaskGrpc;
@@ -188,6 +194,47 @@ class ShimCommandsTest {
                 env(), new byte[0], TIMEOUT, flags(newId(), "start"));
         assertEquals(1, orphan.exitCode());
         assertTrue(orphan.stderr().contains("sandbox no-such-sandbox"), orphan.stderr());
+    }
+
+    @Test
+    void startRefusesRuntimeOptionsOfAnotherTypeNamingIt() throws Exception {
+        String id = newId();
+        Path bundle = Distribution.bundle(work.resolve("bundle"), Map.of());
+        byte[] runc = Any.newBuilder().setTypeUrl("containerd.runc.v1.Options").build().toByteArray();
+        Distribution.Run start = dist.shim(bundle, env(), runc, TIMEOUT, flags(id, "start"));
+        assertEquals(1, start.exitCode(), start.stderr());
+        assertEquals("", start.out());
+        assertEquals(1, start.stderr().strip().lines().count(), start.stderr());
+        assertTrue(start.stderr().contains("runtime options of type containerd.runc.v1.Options are not supported"),
+                start.stderr());
+        assertFalse(Files.exists(socketFor(id)));
+    }
+
+    @Test
+    void aWrongTypedSpecFailsCreateNamingTheFieldAndLeavesNothing() throws Exception {
+        String id = newId();
+        Distribution.Run start = start(id, "");
+        assertEquals(0, start.exitCode(), start.stderr());
+        Path bad = Files.createDirectories(work.resolve("bad").resolve("rootfs")).getParent();
+        Files.writeString(bad.resolve("config.json"), "{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"id\"],"
+                + "\"cwd\":\"/\",\"user\":{\"uid\":\"1000\",\"gid\":0}},\"root\":{\"path\":\"rootfs\"}}");
+        try (TtrpcClient c = TtrpcClient.connect(socketFor(id))) {
+            TaskGrpc.TaskBlockingStub task = TaskGrpc.newBlockingStub(c).withDeadlineAfter(20, TimeUnit.SECONDS);
+            ProcessHandle daemon = ProcessHandle.of(task.connect(ConnectRequest.newBuilder().setId(id).build())
+                    .getShimPid()).orElseThrow();
+            daemons.add(daemon.pid());
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> task.create(
+                    CreateTaskRequest.newBuilder().setId(id).setBundle(bad.toString()).build()));
+            assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode(), e.toString());
+            assertEquals("config.json of " + id + ": process.user.uid: expected a number, got string \"1000\"",
+                    e.getStatus().getDescription());
+            assertFalse(Files.exists(SandboxPaths.of(id).sharedBase()), "nothing was shared");
+            assertFalse(Files.exists(SandboxPaths.of(id).vmRun()), "no VM was started");
+            task.shutdown(ShutdownRequest.newBuilder().setId(id).build());
+            daemon.onExit().get(10, TimeUnit.SECONDS);
+        }
+        assertFalse(Files.exists(socketFor(id)), "socket left");
+        assertFalse(Files.exists(RUN.resolve(id)), "state left");
     }
 
     @Test
