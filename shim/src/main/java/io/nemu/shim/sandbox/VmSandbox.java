@@ -18,6 +18,7 @@ import io.nemu.shim.oci.Bundle;
 import io.nemu.shim.oci.JsonToProto;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.vmm.AgentTransport;
+import io.nemu.vmm.PrivateFiles;
 import io.nemu.vmm.Vm;
 import io.nemu.vmm.VmConfig;
 import io.nemu.vmm.VmException;
@@ -82,8 +83,8 @@ public final class VmSandbox implements Sandbox {
         VmSandbox sb = null;
         PodNetwork net = null;
         try {
-            Files.createDirectories(paths.state());
-            Files.createDirectories(paths.shared());
+            PrivateFiles.directories(paths.state());
+            PrivateFiles.directories(paths.shared());
             VmConfig.Builder vc = VmConfig.builder().profile(h.machineType()).kernel(h.kernel()).initrd(h.initrd())
                     .kernelArgs(h.kernelParams()).vcpus(size.vcpus()).memoryMib(size.memoryMib())
                     .maxVcpus(size.maxVcpus()).memorySlots(h.memorySlots()).maxMemoryMib(size.maxMemoryMib())
