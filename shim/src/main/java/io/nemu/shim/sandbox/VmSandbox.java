@@ -91,7 +91,8 @@ public final class VmSandbox implements Sandbox {
                     .pciRootPorts(h.pcieRootPorts()).runDir(paths.vmRun()).accelerator(h.accelerator())
                     .qemuBinary(h.path()).virtiofsdBinary(h.virtioFsDaemon()).agentTransport(AgentTransport.VSOCK)
                     .agentPort(GuestContract.AGENT_VSOCK_PORT)
-                    .freePageReporting(h.reclaimGuestFreedMemory()).startTimeout(Duration.ofSeconds(30));
+                    .freePageReporting(h.reclaimGuestFreedMemory()).seccompSandbox(h.seccompSandbox())
+                    .startTimeout(Duration.ofSeconds(30));
             if (virtioFs) {
                 SharedFs.prepare(paths.shared());
                 vc.sharedDir(paths.shared()).sharedTag(GuestContract.SHARED_FS_TAG).sharedCache(h.virtioFsCache());
