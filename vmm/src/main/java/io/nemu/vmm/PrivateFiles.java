@@ -2,6 +2,7 @@ package io.nemu.vmm;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
@@ -54,6 +55,11 @@ public final class PrivateFiles {
     public static Path restrict(Path file) throws IOException {
         Files.setPosixFilePermissions(file, FILE);
         return file;
+    }
+
+    /** The permission bits of {@code path} itself (a link is not followed), as {@code ls} shows them: rwx------. */
+    public static String mode(Path path) throws IOException {
+        return PosixFilePermissions.toString(Files.getPosixFilePermissions(path, LinkOption.NOFOLLOW_LINKS));
     }
 
     /** {@link #restrict} for a file that another process may already have removed. */

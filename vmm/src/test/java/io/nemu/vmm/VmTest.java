@@ -76,10 +76,10 @@ class VmTest {
             assertEquals(Accelerator.TCG, vm.accelerator());
             assertVirtiofsdConfinedToTheShare(vm.virtiofsdPid().getAsLong());
             // Owner-only: the run folder, every socket (QEMU's, virtiofsd's) and the logs.
-            assertEquals("rwx------", mode(vm.paths().runDir()));
+            assertEquals("rwx------", PrivateFiles.mode(vm.paths().runDir()));
             for (Path f : List.of(vm.paths().qmpSocket(), vm.paths().agentSocket(), vm.paths().virtiofsdSocket(),
                     vm.consoleLog(), vm.paths().qemuLog(), vm.paths().virtiofsdLog(), vm.paths().commandFile())) {
-                assertEquals("rw-------", mode(f), f.toString());
+                assertEquals("rw-------", PrivateFiles.mode(f), f.toString());
             }
             assertTrue(vm.waitForConsoleLine(Pattern.compile(Pattern.quote(MARKER)), Duration.ofSeconds(20))
                     .contains(MARKER));
@@ -153,11 +153,6 @@ class VmTest {
         assertTrue(Files.readString(proc.resolve("status")).contains("Seccomp:\t2"), "virtiofsd runs under seccomp");
         assertFalse(Files.readSymbolicLink(proc.resolve("ns/mnt"))
                 .equals(Files.readSymbolicLink(Path.of("/proc/self/ns/mnt"))), "its own mount namespace");
-    }
-
-    static String mode(Path p) throws java.io.IOException {
-        return java.nio.file.attribute.PosixFilePermissions.toString(
-                Files.getPosixFilePermissions(p, java.nio.file.LinkOption.NOFOLLOW_LINKS));
     }
 
     private static JsonNode qomGet(Vm vm, String path, String property) throws Exception {

@@ -6,9 +6,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.nemu.proto.kata.Mount;
 import io.nemu.proto.kata.Spec;
-import java.io.IOException;
+import io.nemu.vmm.PrivateFiles;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import org.junit.jupiter.api.Test;
@@ -18,10 +17,6 @@ import org.junit.jupiter.api.io.TempDir;
 class SharedFsModesTest {
     @TempDir
     Path tmp;
-
-    private static String mode(Path p) throws IOException {
-        return PosixFilePermissions.toString(Files.getPosixFilePermissions(p, LinkOption.NOFOLLOW_LINKS));
-    }
 
     @Test
     void sharedFolderAndMountTargetsAreOwnerOnly() throws Exception {
@@ -41,11 +36,11 @@ class SharedFsModesTest {
             fs.shareHostMounts("c1", spec);
             for (Path dir : java.util.List.of(paths.root().resolve("shared"), paths.sharedBase(), paths.shared(),
                     paths.shared().resolve("c1"), paths.shared().resolve("c1/mounts"))) {
-                assertEquals("rwx------", mode(dir), dir.toString());
+                assertEquals("rwx------", PrivateFiles.mode(dir), dir.toString());
             }
             // The mount targets show what is bound on them: the host's own modes, untouched.
-            assertEquals("rwxr-xr-x", mode(paths.shared().resolve("c1/mounts/0-volume")));
-            assertEquals("rwxr-xr-x", mode(volume));
+            assertEquals("rwxr-xr-x", PrivateFiles.mode(paths.shared().resolve("c1/mounts/0-volume")));
+            assertEquals("rwxr-xr-x", PrivateFiles.mode(volume));
         } finally {
             fs.removeAll();
         }

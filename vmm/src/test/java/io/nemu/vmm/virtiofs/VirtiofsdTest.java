@@ -6,11 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nemu.vmm.CacheMode;
+import io.nemu.vmm.PrivateFiles;
 import io.nemu.vmm.VmConfig;
 import io.nemu.vmm.VmException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -31,8 +31,8 @@ class VirtiofsdTest {
         try {
             assertTrue(v.isAlive());
             assertTrue(Files.exists(sock));
-            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(sock)));
-            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(v.logFile())));
+            assertEquals("rw-------", PrivateFiles.mode(sock));
+            assertEquals("rw-------", PrivateFiles.mode(v.logFile()));
             String cmdline = Files.readString(Path.of("/proc/" + pid + "/cmdline")).replace('\0', ' ');
             assertTrue(cmdline.contains("--socket-path=" + sock) && cmdline.contains("source=" + share)
                     && cmdline.contains("cache=auto"), cmdline);

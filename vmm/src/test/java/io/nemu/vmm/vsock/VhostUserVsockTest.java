@@ -212,8 +212,7 @@ class VhostUserVsockTest {
         start("ok");
         // Both sockets are owner-only (root: QEMU and the shim).
         for (String name : new String[] {"ok.vu", "ok.vsock"}) {
-            assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
-                    Files.getPosixFilePermissions(tmp.resolve(name))), name);
+            assertEquals("rw-------", io.nemu.vmm.PrivateFiles.mode(tmp.resolve(name)), name);
         }
         negotiate();
         int[] efds = setUpQueues();
