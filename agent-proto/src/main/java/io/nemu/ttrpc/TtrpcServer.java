@@ -2,6 +2,7 @@ package io.nemu.ttrpc;
 
 import io.grpc.BindableService;
 import io.grpc.ServerServiceDefinition;
+import io.nemu.ttrpc.internal.CallLimits;
 import io.nemu.ttrpc.internal.MethodRegistry;
 import io.nemu.ttrpc.internal.Pipelines;
 import io.nemu.ttrpc.internal.ServerConnection;
@@ -15,6 +16,8 @@ import io.netty.channel.unix.DomainSocketAddress;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -27,10 +30,22 @@ import java.util.concurrent.TimeUnit;
 /**
  * A ttrpc server for gRPC service definitions: the same generated service implementation can be
  * served over gRPC and over ttrpc. It listens on unix sockets ({@link #bind}) or takes over channels
- * connected by someone else ({@link #serve}, {@link #initializer}).
+ * connected by someone else ({@link #serve}, {@link #initializer}). Calls in flight are bounded per
+ * connection and in all ({@link Builder#maxCallsPerConnection}, {@link Builder#maxCalls}); one over a
+ * limit is answered RESOURCE_EXHAUSTED at once, so a flood of calls costs neither threads nor memory.
  */
 public final class TtrpcServer implements AutoCloseable {
+    /**
+     * Default calls in flight on one connection: far above what a shim (a blocking Wait per task) or an
+     * agent (WaitProcess, ReadStdout, ReadStderr, WriteStdin per process; GetOOMEvent) keeps open.
+     */
+    public static final int DEFAULT_MAX_CALLS_PER_CONNECTION = 1024;
+    /** Default calls in flight on all connections together. */
+    public static final int DEFAULT_MAX_CALLS = 4096;
+    private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
+
     private final MethodRegistry registry;
+    private final CallLimits limits;
     private final Executor executor;
     private final ExecutorService ownedExecutor;
     private final EventLoopGroup callerGroup;
@@ -41,6 +56,7 @@ public final class TtrpcServer implements AutoCloseable {
 
     private TtrpcServer(Builder b) {
         this.registry = new MethodRegistry(b.services);
+        this.limits = new CallLimits(b.maxCallsPerConnection, b.maxCalls);
         if (b.executor != null) {
             this.executor = b.executor;
             this.ownedExecutor = null;
@@ -55,7 +71,10 @@ public final class TtrpcServer implements AutoCloseable {
         return new Builder();
     }
 
-    /** Listens on a unix socket; a stale socket file at that path is replaced. Callable repeatedly. */
+    /**
+     * Listens on a unix socket, which only its owner may use (0600); a stale socket file at that path is
+     * replaced. Callable repeatedly.
+     */
     public synchronized void bind(Path socket) throws IOException {
         checkOpen();
         Files.deleteIfExists(socket);
@@ -71,6 +90,8 @@ public final class TtrpcServer implements AutoCloseable {
         }
         track(bound.channel());
         boundPaths.add(socket);
+        // Made with the process umask: until this chmod others may see it but not connect (no write bit).
+        Files.setPosixFilePermissions(socket, OWNER_ONLY);
     }
 
     /** Serves ttrpc on an already connected channel (vsock, local, embedded, ...). */
@@ -95,7 +116,7 @@ public final class TtrpcServer implements AutoCloseable {
     }
 
     private void install(Channel ch) {
-        Pipelines.install(ch, new ServerConnection(registry, executor));
+        Pipelines.install(ch, new ServerConnection(registry, executor, limits));
         track(ch);
     }
 
@@ -125,6 +146,11 @@ public final class TtrpcServer implements AutoCloseable {
 
     public boolean isClosed() {
         return closed;
+    }
+
+    /** Calls whose handlers are still at work, on all connections. */
+    public int callsInFlight() {
+        return limits.inFlight();
     }
 
     /**
@@ -184,8 +210,22 @@ public final class TtrpcServer implements AutoCloseable {
         private final List<ServerServiceDefinition> services = new ArrayList<>();
         private Executor executor;
         private EventLoopGroup group;
+        private int maxCallsPerConnection = DEFAULT_MAX_CALLS_PER_CONNECTION;
+        private int maxCalls = DEFAULT_MAX_CALLS;
 
         private Builder() {}
+
+        /** Calls one connection may have in flight; one more is refused with RESOURCE_EXHAUSTED. */
+        public Builder maxCallsPerConnection(int calls) {
+            this.maxCallsPerConnection = calls;
+            return this;
+        }
+
+        /** Calls all connections together may have in flight; one more is refused with RESOURCE_EXHAUSTED. */
+        public Builder maxCalls(int calls) {
+            this.maxCalls = calls;
+            return this;
+        }
 
         public Builder addService(ServerServiceDefinition service) {
             services.add(Objects.requireNonNull(service, "service"));

@@ -23,11 +23,10 @@ public final class QemuCommandLine {
     /**
      * @param accel     resolved accelerator (KVM or TCG)
      * @param tscKhz    host TSC rate, for guests that cannot calibrate under TCG
-     * @param sandbox   add QEMU's seccomp sandbox
      * @param channel   agent channel, or null
      */
     public static List<String> build(VmConfig c, RunPaths paths, Accelerator accel, OptionalLong tscKhz,
-            boolean sandbox, AgentChannel channel) {
+            AgentChannel channel) {
         if (accel == Accelerator.AUTO) {
             throw new IllegalArgumentException("accelerator must be resolved before building the command line");
         }
@@ -71,8 +70,8 @@ public final class QemuCommandLine {
         if (channel != null) {
             a.addAll(channel.qemuArgs(p));
         }
-        if (sandbox) {
-            a.addAll(List.of("-sandbox", QemuFeatures.SANDBOX));
+        if (c.seccompSandbox() != null) {
+            a.addAll(List.of("-sandbox", c.seccompSandbox()));
         }
         return a;
     }

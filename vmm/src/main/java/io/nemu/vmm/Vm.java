@@ -132,6 +132,7 @@ public final class Vm implements AutoCloseable {
         long deadline = System.nanoTime() + config.startTimeout().toNanos();
         try {
             config.checkHost();
+            QemuFeatures.requireSandbox(config);
             prepareRunDir();
             AcceleratorProbe.Choice choice = AcceleratorProbe.choose(config.accelerator(), config.qemuBinary());
             accelerator = choice.accelerator();
@@ -140,10 +141,6 @@ public final class Vm implements AutoCloseable {
                 log.warn("host TSC rate unknown: the {} guest may fail to calibrate its clock under TCG",
                         config.profile().name());
             }
-            boolean sandbox = QemuFeatures.sandbox(config.qemuBinary());
-            if (!sandbox) {
-                log.warn("{} has no seccomp sandbox; running without -sandbox", config.qemuBinary());
-            }
             if (config.sharedDir() != null) {
                 virtiofsd = Virtiofsd.start(config.virtiofsdBinary(), paths.virtiofsdSocket(), config.sharedDir(),
                         config.sharedCache(), paths.virtiofsdLog(), remaining(deadline));
@@ -151,13 +148,14 @@ public final class Vm implements AutoCloseable {
                 observer.virtiofsdStarted(virtiofsd.pid());
             }
             channel = AgentChannels.open(config, paths);
-            List<String> argv = QemuCommandLine.build(config, paths, accelerator, tsc, sandbox, channel);
-            Files.write(paths.commandFile(), argv, StandardCharsets.UTF_8);
+            List<String> argv = QemuCommandLine.build(config, paths, accelerator, tsc, channel);
+            Files.write(PrivateFiles.newFile(paths.commandFile()), argv, StandardCharsets.UTF_8);
             log.info("starting {} VM ({}, {} vCPU, {} MiB): {}", config.profile().name(),
                     accelerator.name().toLowerCase(), config.vcpus(), config.memoryMib(), String.join(" ", argv));
             Files.createDirectories(paths.consoleLog().toAbsolutePath().getParent());
-            Files.deleteIfExists(paths.consoleLog());
-            Files.createFile(paths.consoleLog());
+            // QEMU appends to the files as they are: owner-only from the start.
+            PrivateFiles.newFile(paths.consoleLog());
+            PrivateFiles.newFile(paths.qemuLog());
             Process p = new ProcessBuilder(argv).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.to(paths.qemuLog().toFile()))
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
@@ -168,6 +166,9 @@ public final class Vm implements AutoCloseable {
             awaitQmpSocket(p, deadline);
             qmp = connectQmp(deadline);
             failures.checkAlive("connecting QMP");
+            // QEMU made its server sockets with our umask before its main loop (and QMP) ran: now owner-only.
+            PrivateFiles.restrictIfExists(paths.qmpSocket());
+            PrivateFiles.restrictIfExists(paths.agentSocket());
             moveTo(new State.Running(p.pid()));
             log.info("VM up: QEMU pid {}, QMP connected, console {}", p.pid(), paths.consoleLog());
         } catch (VmConfigException e) {
@@ -193,7 +194,7 @@ public final class Vm implements AutoCloseable {
     }
 
     private void prepareRunDir() throws IOException {
-        Files.createDirectories(config.runDir());
+        PrivateFiles.directories(config.runDir());
         Files.deleteIfExists(paths.qmpSocket());
         Files.deleteIfExists(paths.agentSocket());
         Files.deleteIfExists(paths.virtiofsdSocket());

@@ -39,6 +39,9 @@ import java.util.List;
  * @param netns           network namespace QEMU runs in (it opens the taps there), or null for the shim's own
  * @param freePageReporting virtio-balloon with free page reporting: the guest hands pages it freed back to
  *                        the host (QEMU discards them), so QEMU's RSS follows what the guest uses
+ * @param seccompSandbox  QEMU's {@code -sandbox} options (default {@link QemuFeatures#SANDBOX}); null or empty
+ *                        runs QEMU without its seccomp filter, which must be asked for: a QEMU that lacks
+ *                        seccomp otherwise fails the start
  */
 public record VmConfig(
         MachineProfile profile,
@@ -64,7 +67,8 @@ public record VmConfig(
         Duration startTimeout,
         List<NetDevice> netDevices,
         Path netns,
-        boolean freePageReporting) {
+        boolean freePageReporting,
+        String seccompSandbox) {
 
     public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
     public static final Path DEFAULT_VIRTIOFSD = Path.of("/usr/lib/qemu/virtiofsd");
@@ -168,6 +172,13 @@ public record VmConfig(
             require(taps.add(d.tap()), "netDevices", "tap '" + d.tap() + "' is used twice");
         }
         require(netns == null || netns.isAbsolute(), "netns", "must be an absolute path, got " + netns);
+        if (seccompSandbox != null && seccompSandbox.isEmpty()) {
+            seccompSandbox = null;
+        }
+        if (seccompSandbox != null) {
+            String problem = QemuFeatures.sandboxOptionsProblem(seccompSandbox);
+            require(problem == null, "seccompSandbox", problem);
+        }
     }
 
     /** Checks the files and binaries this config names; throws naming the first bad one. */
@@ -239,6 +250,7 @@ public record VmConfig(
         private final List<NetDevice> netDevices = new ArrayList<>();
         private Path netns;
         private boolean freePageReporting;
+        private String seccompSandbox = QemuFeatures.SANDBOX;
 
         public Builder profile(MachineProfile v) { profile = v; return this; }
         public Builder kernel(Path v) { kernel = v; return this; }
@@ -265,12 +277,14 @@ public record VmConfig(
         public Builder netDevice(NetDevice v) { netDevices.add(v); return this; }
         public Builder netns(Path v) { netns = v; return this; }
         public Builder freePageReporting(boolean v) { freePageReporting = v; return this; }
+        /** QEMU's -sandbox options; null or empty: no seccomp sandbox, on purpose. */
+        public Builder seccompSandbox(String v) { seccompSandbox = v; return this; }
 
         public VmConfig build() {
             return new VmConfig(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
                     maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog,
                     accelerator, qemuBinary, virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices,
-                    netns, freePageReporting);
+                    netns, freePageReporting, seccompSandbox);
         }
     }
 
@@ -280,6 +294,7 @@ public record VmConfig(
                 + "/" + maxVcpus + ", memoryMib=" + memoryMib + "/" + maxMemoryMib + ", share="
                 + (sharedDir == null ? "none" : sharedDir + " as " + sharedTag) + ", runDir=" + runDir
                 + ", accelerator=" + accelerator + (freePageReporting ? ", free-page-reporting" : "")
+                + (seccompSandbox == null ? ", no seccomp sandbox" : "")
                 + (netDevices.isEmpty() ? "" : ", nics=" + netDevices.stream().map(d -> d.tap() + "/" + d.mac()).toList()
                         + (netns == null ? "" : " in " + netns)) + "]";
     }

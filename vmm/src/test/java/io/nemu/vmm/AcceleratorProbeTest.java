@@ -69,10 +69,4 @@ class AcceleratorProbeTest {
     void tcgRequestedSkipsTheProbe() {
         assertEquals(Accelerator.TCG, AcceleratorProbe.choose(Accelerator.TCG, tmp.resolve("no-qemu")).accelerator());
     }
-
-    @Test
-    void sandboxSupportedByDebianQemu() {
-        assertTrue(QemuFeatures.sandbox(VmConfig.DEFAULT_QEMU));
-        assertFalse(QemuFeatures.sandbox(tmp.resolve("no-qemu")));
-    }
 }

@@ -20,8 +20,8 @@ class QemuCommandLineTest {
                 .kernelArg("nemu.fsprobe=1");
     }
 
-    private static List<String> build(VmConfig c, Accelerator a, boolean sandbox) {
-        return QemuCommandLine.build(c, RunPaths.of(c), a, TSC, sandbox,
+    private static List<String> build(VmConfig c, Accelerator a) {
+        return QemuCommandLine.build(c, RunPaths.of(c), a, TSC,
                 c.agentTransport() == AgentTransport.SERIAL ? new SerialAgentChannel(RunPaths.of(c).agentSocket())
                         : null);
     }
@@ -47,7 +47,7 @@ class QemuCommandLineTest {
     void virtUnderTcg() {
         VmConfig c = base().vcpus(2).memoryMib(512).sharedDir(Path.of("/srv/share")).sharedTag("kataShared")
                 .agentTransport(AgentTransport.SERIAL).build();
-        List<String> a = build(c, Accelerator.TCG, true);
+        List<String> a = build(c, Accelerator.TCG);
         assertEquals("/usr/bin/qemu-system-x86_64", a.get(0));
         assertEquals("microvm,acpi=on,pic=off,pit=off,x-option-roms=off,rtc=on,isa-serial=on,memory-backend=mem",
                 arg(a, "-machine"));
@@ -80,7 +80,7 @@ class QemuCommandLineTest {
 
     @Test
     void virtUnderKvmUsesHostCpuAndNoTscHint() {
-        List<String> a = build(base().build(), Accelerator.KVM, false);
+        List<String> a = build(base().seccompSandbox(null).build(), Accelerator.KVM);
         assertEquals("kvm", arg(a, "-accel"));
         assertEquals("host", arg(a, "-cpu"));
         assertFalse(arg(a, "-append").contains("tsc_early_khz"));
@@ -94,7 +94,7 @@ class QemuCommandLineTest {
         VmConfig c = VmConfig.builder().profile(MachineProfile.virtHotplug()).kernel(Path.of("/k/vmlinux"))
                 .runDir(RUN).vcpus(2).maxVcpus(8).memoryMib(1024).memorySlots(4).maxMemoryMib(8192)
                 .pciRootPorts(3).sharedDir(Path.of("/srv/share")).sharedTag("kataShared").agentTransport(AgentTransport.SERIAL).build();
-        List<String> a = build(c, Accelerator.TCG, true);
+        List<String> a = build(c, Accelerator.TCG);
         assertEquals("q35,acpi=on,sata=off,smbus=off,usb=off,vmport=off,i8042=off,memory-backend=mem",
                 arg(a, "-machine"));
         assertFalse(a.contains("-global"));
@@ -114,7 +114,7 @@ class QemuCommandLineTest {
 
     @Test
     void noShareNoVirtiofsDevice() {
-        List<String> a = build(base().build(), Accelerator.TCG, false);
+        List<String> a = build(base().build(), Accelerator.TCG);
         assertTrue(all(a, "-device").isEmpty(), a.toString());
         assertEquals(2, all(a, "-chardev").size());
     }
@@ -131,7 +131,7 @@ class QemuCommandLineTest {
     void unresolvedAcceleratorIsRefused() {
         VmConfig c = base().build();
         assertThrows(IllegalArgumentException.class,
-                () -> QemuCommandLine.build(c, RunPaths.of(c), Accelerator.AUTO, TSC, false, null));
+                () -> QemuCommandLine.build(c, RunPaths.of(c), Accelerator.AUTO, TSC, null));
     }
 
     @Test
@@ -146,7 +146,7 @@ class QemuCommandLineTest {
     void netDevicesOnMicrovmRunInsideTheNetns() {
         VmConfig c = base().netns(Path.of("/var/run/netns/cni-1234")).netDevice(new NetDevice("net0", "tap0_kata",
                 "D2:04:8E:79:3B:AD")).build();
-        List<String> a = build(c, Accelerator.TCG, true);
+        List<String> a = build(c, Accelerator.TCG);
         assertEquals(List.of("/usr/bin/nsenter", "--net=/var/run/netns/cni-1234", "--", "/usr/bin/qemu-system-x86_64"),
                 a.subList(0, 4));
         assertEquals("tap,id=net0,ifname=tap0_kata,script=no,downscript=no", arg(a, "-netdev"));
@@ -159,7 +159,7 @@ class QemuCommandLineTest {
     void netDevicesOnQ35ArePciWithoutOptionRom() {
         VmConfig c = base().profile(MachineProfile.virtHotplug()).netDevice(new NetDevice("net0", "tap0_kata",
                 "02:00:00:00:00:01")).netDevice(new NetDevice("net1", "tap1_kata", "02:00:00:00:00:02")).build();
-        List<String> a = build(c, Accelerator.TCG, false);
+        List<String> a = build(c, Accelerator.TCG);
         assertEquals("/usr/bin/qemu-system-x86_64", a.get(0), "no netns: QEMU runs in the shim's own");
         assertEquals(List.of("tap,id=net0,ifname=tap0_kata,script=no,downscript=no",
                 "tap,id=net1,ifname=tap1_kata,script=no,downscript=no"), all(a, "-netdev"));
@@ -170,11 +170,11 @@ class QemuCommandLineTest {
 
     @Test
     void balloonWithFreePageReportingOnMicrovmIsVirtioMmio() {
-        List<String> off = all(build(base().build(), Accelerator.TCG, false), "-device");
+        List<String> off = all(build(base().build(), Accelerator.TCG), "-device");
         assertTrue(off.stream().noneMatch(d -> d.contains("balloon")), off.toString());
         VmConfig c = base().freePageReporting(true).build();
         assertTrue(c.freePageReporting());
-        List<String> on = all(build(c, Accelerator.TCG, false), "-device");
+        List<String> on = all(build(c, Accelerator.TCG), "-device");
         assertTrue(on.contains("virtio-balloon-device,id=balloon0,free-page-reporting=on"), on.toString());
         assertEquals(1, on.stream().filter(d -> d.contains("balloon")).count(), on.toString());
     }
@@ -182,10 +182,19 @@ class QemuCommandLineTest {
     @Test
     void balloonWithFreePageReportingOnQ35IsModernPci() {
         VmConfig.Builder b = base().profile(MachineProfile.virtHotplug());
-        List<String> off = all(build(b.build(), Accelerator.TCG, false), "-device");
+        List<String> off = all(build(b.build(), Accelerator.TCG), "-device");
         assertTrue(off.stream().noneMatch(d -> d.contains("balloon")), off.toString());
-        List<String> on = all(build(b.freePageReporting(true).build(), Accelerator.TCG, false), "-device");
+        List<String> on = all(build(b.freePageReporting(true).build(), Accelerator.TCG), "-device");
         assertTrue(on.contains("virtio-balloon-pci,id=balloon0,free-page-reporting=on,disable-legacy=on"),
                 on.toString());
+    }
+
+    @Test
+    void seccompSandboxOptionsAreTheConfigsOrNone() {
+        assertEquals(QemuFeatures.SANDBOX, arg(build(base().build(), Accelerator.TCG), "-sandbox"));
+        assertEquals("on,spawn=deny", arg(build(base().seccompSandbox("on,spawn=deny").build(), Accelerator.TCG),
+                "-sandbox"));
+        assertFalse(build(base().seccompSandbox("").build(), Accelerator.TCG).contains("-sandbox"));
+        assertFalse(build(base().seccompSandbox(null).build(), Accelerator.TCG).contains("-sandbox"));
     }
 }

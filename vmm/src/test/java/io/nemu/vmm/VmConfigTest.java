@@ -38,6 +38,8 @@ class VmConfigTest {
         assertEquals(Accelerator.AUTO, c.accelerator());
         assertEquals(Path.of("/run/nemu/x/console.log"), c.consoleLog());
         assertEquals(Path.of("/usr/lib/qemu/virtiofsd"), c.virtiofsdBinary());
+        assertEquals(QemuFeatures.SANDBOX, c.seccompSandbox());
+        assertEquals(null, ok().seccompSandbox("").build().seccompSandbox(), "empty: no sandbox, on purpose");
     }
 
     @Test
@@ -62,6 +64,8 @@ class VmConfigTest {
         bad("runDir", "too long", b -> b.runDir(Path.of("/" + "d".repeat(100))));
         bad("kernelArgs", "line break", b -> b.kernelArg("a\nb"));
         bad("startTimeout", "positive", b -> b.startTimeout(java.time.Duration.ZERO));
+        bad("seccompSandbox", "got 'off'", b -> b.seccompSandbox("off"));
+        bad("seccompSandbox", "starting with 'on'", b -> b.seccompSandbox("on,spawn=deny -daemonize"));
     }
 
     @Test

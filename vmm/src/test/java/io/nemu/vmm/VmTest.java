@@ -13,6 +13,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
@@ -73,6 +74,13 @@ class VmTest {
             assertTrue(vm.virtiofsdPid().isPresent());
             assertTrue(Files.exists(vm.paths().virtiofsdSocket()));
             assertEquals(Accelerator.TCG, vm.accelerator());
+            assertVirtiofsdConfinedToTheShare(vm.virtiofsdPid().getAsLong());
+            // Owner-only: the run folder, every socket (QEMU's, virtiofsd's) and the logs.
+            assertEquals("rwx------", PrivateFiles.mode(vm.paths().runDir()));
+            for (Path f : List.of(vm.paths().qmpSocket(), vm.paths().agentSocket(), vm.paths().virtiofsdSocket(),
+                    vm.consoleLog(), vm.paths().qemuLog(), vm.paths().virtiofsdLog(), vm.paths().commandFile())) {
+                assertEquals("rw-------", PrivateFiles.mode(f), f.toString());
+            }
             assertTrue(vm.waitForConsoleLine(Pattern.compile(Pattern.quote(MARKER)), Duration.ofSeconds(20))
                     .contains(MARKER));
             assertEquals("running", vm.qmp().queryStatus().get(5, TimeUnit.SECONDS));
@@ -122,6 +130,29 @@ class VmTest {
         } finally {
             vm.stop(Duration.ZERO);
         }
+    }
+
+    /**
+     * virtiofsd's own sandbox (its defaults: sandbox=namespace, seccomp): the process serving the guest (its
+     * child in new namespaces) sees the shared folder as its root, and runs under a seccomp filter.
+     */
+    private static void assertVirtiofsdConfinedToTheShare(long pid) throws Exception {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        java.util.Optional<ProcessHandle> child = java.util.Optional.empty();
+        while (child.isEmpty() && System.nanoTime() < end) {
+            child = ProcessHandle.of(pid).orElseThrow().children().findFirst();
+            Thread.sleep(20);
+        }
+        long server = child.orElseThrow(() -> new AssertionError("virtiofsd " + pid + " did not fork its sandboxed"
+                + " server")).pid();
+        Path proc = Path.of("/proc", Long.toString(server));
+        try (java.util.stream.Stream<Path> root = Files.list(proc.resolve("root"))) {
+            assertEquals(List.of("hello.txt"), root.map(p -> p.getFileName().toString()).toList(),
+                    "virtiofsd's root is the shared folder");
+        }
+        assertTrue(Files.readString(proc.resolve("status")).contains("Seccomp:\t2"), "virtiofsd runs under seccomp");
+        assertFalse(Files.readSymbolicLink(proc.resolve("ns/mnt"))
+                .equals(Files.readSymbolicLink(Path.of("/proc/self/ns/mnt"))), "its own mount namespace");
     }
 
     private static JsonNode qomGet(Vm vm, String path, String property) throws Exception {

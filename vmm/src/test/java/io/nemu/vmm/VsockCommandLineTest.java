@@ -25,7 +25,7 @@ class VsockCommandLineTest {
     }
 
     private static List<String> devicesAndChardevs(VmConfig c, AgentChannel ch) {
-        List<String> a = QemuCommandLine.build(c, RunPaths.of(c), Accelerator.TCG, OptionalLong.empty(), false, ch);
+        List<String> a = QemuCommandLine.build(c, RunPaths.of(c), Accelerator.TCG, OptionalLong.empty(), ch);
         List<String> out = new ArrayList<>();
         for (int i = 0; i + 1 < a.size(); i++) {
             if (a.get(i).equals("-device") || a.get(i).equals("-chardev") && a.get(i + 1).contains("vsock")) {

@@ -11,26 +11,33 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Server side of one ttrpc connection: validates stream ids, routes requests to gRPC method
- * handlers and data frames to their streams. All state here is touched only on the event loop.
+ * handlers and data frames to their streams, refuses calls over the {@link CallLimits}. All state here
+ * but the count of calls in flight is touched only on the event loop. While the peer does not read what
+ * the connection writes (the channel is not writable), it reads no more requests either: the answers
+ * to a flood queue in the peer's socket, not in this process.
  */
 public final class ServerConnection extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = LoggerFactory.getLogger(ServerConnection.class);
 
     private final MethodRegistry registry;
     private final Executor executor;
+    private final CallLimits limits;
+    private final AtomicInteger inFlight = new AtomicInteger();
     private final Map<Integer, ServerStream<?, ?>> streams = new HashMap<>();
     private FrameWriter writer;
     private long lastStreamId;
     private boolean inactive;
 
-    public ServerConnection(MethodRegistry registry, Executor executor) {
+    public ServerConnection(MethodRegistry registry, Executor executor, CallLimits limits) {
         this.registry = registry;
         this.executor = executor;
+        this.limits = limits;
     }
 
     FrameWriter writer() {
@@ -100,6 +107,12 @@ public final class ServerConnection extends ChannelInboundHandlerAdapter {
             sendStatus(id, Status.UNIMPLEMENTED.withDescription(what + " is not implemented"));
             return;
         }
+        String refused = limits.tryAcquire(inFlight);
+        if (refused != null) {
+            LOG.debug("ttrpc: refusing {}/{}: {}", request.getService(), request.getMethod(), refused);
+            sendStatus(id, Status.RESOURCE_EXHAUSTED.withDescription(refused));
+            return;
+        }
         ServerStream<?, ?> stream = new ServerStream<>(this, id, def);
         streams.put(id, stream);
         stream.start(request, frame.flags());
@@ -120,6 +133,11 @@ public final class ServerConnection extends ChannelInboundHandlerAdapter {
                 Response.newBuilder().setStatus(Wire.toProto(status)).build().toByteArray()));
     }
 
+    /** A call's handler is done with it: its place counts no more. Once per call, from any thread. */
+    void callDone() {
+        limits.release(inFlight);
+    }
+
     /** The stream's last frame: forget the stream and send the frame, in that order, on the loop. */
     void finish(ServerStream<?, ?> stream, Frame last) {
         if (writer.loop().inEventLoop()) {
@@ -138,6 +156,8 @@ public final class ServerConnection extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        // Back-pressure: stop reading while the peer is not reading our frames.
+        ctx.channel().config().setAutoRead(ctx.channel().isWritable());
         if (ctx.channel().isWritable()) {
             for (ServerStream<?, ?> stream : streams.values()) {
                 stream.onWritabilityChanged();

@@ -37,6 +37,8 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
     private final MethodDescriptor<ReqT, RespT> method;
     private final SerializingExecutor callExecutor;
     private final AtomicBoolean closed = new AtomicBoolean();
+    /** The handler is done with the call (its last callback ran): its place in the limits is free. */
+    private final AtomicBoolean handlerDone = new AtomicBoolean();
     private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
     private volatile boolean closeCalled;
     private volatile boolean cancelled;
@@ -249,7 +251,7 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
             last = new Frame(id, Frame.TYPE_RESPONSE, (byte) 0, bytes);
         }
         conn.finish(this, last);
-        callExecutor.execute(() -> {
+        afterHandler(() -> {
             if (listener != null) {
                 invokeQuietly(listener::onComplete);
             }
@@ -289,12 +291,37 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
     }
 
     private void notifyCancelled(Status status) {
-        callExecutor.execute(() -> {
+        afterHandler(() -> {
             if (listener != null) {
                 invokeQuietly(listener::onCancel);
             }
         });
         context.cancel(status.asRuntimeException());
+    }
+
+    /**
+     * The call's last callback, queued behind whatever the handler still runs (a blocked unary handler
+     * included): once it has run, the call no longer counts against the server's limits.
+     */
+    private void afterHandler(Runnable last) {
+        try {
+            callExecutor.execute(() -> {
+                try {
+                    last.run();
+                } finally {
+                    releaseOnce();
+                }
+            });
+        } catch (RuntimeException refused) {
+            // The executor is shut down (server closing): nothing will run for this call any more.
+            releaseOnce();
+        }
+    }
+
+    private void releaseOnce() {
+        if (handlerDone.compareAndSet(false, true)) {
+            conn.callDone();
+        }
     }
 
     private void invokeQuietly(Runnable callback) {

@@ -11,10 +11,13 @@ import io.nemu.e2e.support.GuestImages;
 import io.nemu.e2e.support.Leftovers;
 import io.nemu.e2e.support.Rootfs;
 import io.nemu.e2e.support.Sandboxes;
+import io.nemu.e2e.support.StateModes;
 import io.nemu.firmware.GuestImage;
+import io.nemu.shim.sandbox.SandboxPaths;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -125,6 +128,20 @@ abstract class ShimScenarios {
         Leftovers.ofSandboxes(id).assertNone();
     }
 
+    /**
+     * What the shim made on the host for the running sandbox {@code id} is root's alone: folders owner-only,
+     * sockets (the shim's, QMP, virtiofsd's, the vsock ones) and the console log 0600.
+     */
+    static void assertOwnerOnly(String id) throws IOException {
+        StateModes.Report r = StateModes.of(id);
+        System.out.println("modes of sandbox " + id + ": " + r.checked() + " paths, sockets " + r.sockets());
+        assertEquals(List.of(), r.problems());
+        List<String> names = r.sockets().stream().map(p -> p.getFileName().toString()).toList();
+        assertTrue(names.containsAll(List.of("qmp.sock", "virtiofsd.sock")), names.toString());
+        Path shimSocket = Path.of(Files.readString(SandboxPaths.of(id).state().resolve("address")).strip());
+        assertTrue(r.sockets().contains(shimSocket), "the shim's " + shimSocket + " in " + r.sockets());
+    }
+
     /** The host's kernel release. */
     static String hostKernel() throws IOException {
         return new String(new ProcessBuilder("uname", "-r").start().getInputStream().readAllBytes()).strip();
@@ -203,6 +220,7 @@ abstract class ShimScenarios {
         String id = sandbox("detached");
         ctr(run("-d", "--rootfs", rootfs().toString(), id, "/bin/sleep", "600")).requireOk();
         whileDetachedRuns(id, events);
+        assertOwnerOnly(id);
         assertTrue(ctr(List.of("task", "ls")).requireOk().stdout().matches("(?s).*" + id + "\\s+\\d+\\s+RUNNING.*"));
         long qemu = Sandboxes.pid(id, "qemu");
         assertTrue(ctr(List.of("task", "ls")).stdout().matches("(?s).*" + id + "\\s+" + qemu + "\\s+RUNNING.*"),

@@ -3,6 +3,7 @@ package io.nemu.shim.cli;
 import io.nemu.shim.config.ConfigException;
 import io.nemu.shim.config.ConfigLoader;
 import io.nemu.shim.config.RuntimeConfig;
+import io.nemu.vmm.QemuFeatures;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -50,6 +51,9 @@ public final class ConfigCommand {
                         : String.join(", ", h.enableAnnotations().stream().map(java.util.regex.Pattern::pattern).toList()));
                 out.printf("  shared_fs %s via %s (cache %s)%n", h.sharedFs().key(), h.virtioFsDaemon(),
                         h.virtioFsCache().option());
+                out.printf("  QEMU seccomp sandbox %s%n", h.seccompSandbox() == null ? "off (seccompsandbox = \"\")"
+                        : h.seccompSandbox() + (QemuFeatures.sandbox(h.path(), h.seccompSandbox()).supported() ? ""
+                        : "  (this QEMU cannot apply it: sandboxes will not start!)"));
                 out.printf("  agent dial timeout %d s; debug logs %s%n", c.agent().dialTimeout().toSeconds(),
                         c.runtime().enableDebug() ? "all" : c.hypervisor().enableDebug() ? "of the VM" : "off");
                 return 0;

@@ -11,6 +11,7 @@ import io.nemu.shim.daemon.StateCleaner;
 import io.nemu.shim.mount.SafeTree;
 import io.nemu.shim.oci.Bundle;
 import io.nemu.shim.sandbox.SandboxPaths;
+import io.nemu.vmm.PrivateFiles;
 import java.io.BufferedReader;
 import java.io.ByteArrayOutputStream;
 import java.io.FileDescriptor;
@@ -198,7 +199,8 @@ public final class ShimMain {
         } else {
             SandboxPaths paths = SandboxPaths.of(args.id());
             try {
-                Files.createDirectories(paths.state());
+                PrivateFiles.directories(paths.state());
+                PrivateFiles.file(paths.state().resolve("shim.log"));
             } catch (IOException e) {
                 throw new ShimFailure("cannot create " + paths.state() + ": " + e.getMessage());
             }

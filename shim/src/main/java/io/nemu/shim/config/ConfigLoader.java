@@ -7,6 +7,7 @@ import com.fasterxml.jackson.dataformat.toml.TomlMapper;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.CacheMode;
 import io.nemu.vmm.MachineProfile;
+import io.nemu.vmm.QemuFeatures;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -209,9 +210,15 @@ public final class ConfigLoader {
                         + e.getDescription());
             }
         }
+        // Kata's key: QEMU's -sandbox options; empty runs QEMU without its seccomp filter, on purpose.
+        String seccomp = q.string("seccompsandbox", QemuFeatures.SANDBOX).strip();
+        if (!seccomp.isEmpty() && QemuFeatures.sandboxOptionsProblem(seccomp) != null) {
+            throw q.error("seccompsandbox", QemuFeatures.sandboxOptionsProblem(seccomp));
+        }
         RuntimeConfig.Hypervisor hv = new RuntimeConfig.Hypervisor(path, kernel, initrd, profile, kernelParams, vcpus,
                 maxVcpus, memory, slots, maxMemory, rootPorts, sharedFs, daemon, cacheMode, Accelerator.parse(accel),
-                q.bool("enable_debug", false), List.copyOf(annotations), q.bool("reclaim_guest_freed_memory", true));
+                q.bool("enable_debug", false), List.copyOf(annotations), q.bool("reclaim_guest_freed_memory", true),
+                seccomp.isEmpty() ? null : seccomp);
         q.warnUnused(warnings);
         return hv;
     }

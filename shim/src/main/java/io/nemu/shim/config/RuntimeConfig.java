@@ -18,6 +18,8 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
     /**
      * {@code [hypervisor.qemu]}. {@code reclaimGuestFreedMemory} (Kata's {@code reclaim_guest_freed_memory},
      * default on here): a virtio-balloon with free page reporting, so the host gets back RAM the guest freed.
+     * {@code seccompSandbox} (Kata's {@code seccompsandbox}): QEMU's {@code -sandbox} options, by default
+     * {@code QemuFeatures.SANDBOX}; null when the file turned the sandbox off ({@code seccompsandbox = ""}).
      */
     public record Hypervisor(
             Path path,
@@ -37,7 +39,8 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
             Accelerator accelerator,
             boolean enableDebug,
             List<java.util.regex.Pattern> enableAnnotations,
-            boolean reclaimGuestFreedMemory) {
+            boolean reclaimGuestFreedMemory,
+            String seccompSandbox) {
 
         /**
          * Whether the pod annotation {@code io.katacontainers.config.hypervisor.<name>} may change this

@@ -17,6 +17,7 @@ import io.nemu.shim.sandbox.SandboxPaths;
 import io.nemu.shim.sandbox.VmSandbox;
 import io.nemu.shim.task.TaskService;
 import io.nemu.ttrpc.TtrpcServer;
+import io.nemu.vmm.PrivateFiles;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -135,7 +136,7 @@ public final class ShimDaemon {
                 done::countDown);
         TtrpcServer server = TtrpcServer.builder().addService(tasks).addService(asV3(tasks.bindService())).build();
         try {
-            Files.createDirectories(paths.state());
+            PrivateFiles.directories(paths.state());
             PidFile.of(ProcessHandle.current().pid()).write(paths.pidFile("shim"));
             Files.writeString(paths.state().resolve("address"), socket.toString());
             Files.createDirectories(socket.getParent());

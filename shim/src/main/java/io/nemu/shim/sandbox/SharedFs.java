@@ -7,6 +7,7 @@ import io.nemu.proto.kata.Storage;
 import io.nemu.shim.mount.Mounts;
 import io.nemu.shim.mount.SafeTree;
 import io.nemu.shim.oci.Bundle;
+import io.nemu.vmm.PrivateFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,7 +37,8 @@ public final class SharedFs {
      * is a shared mount: it is bind-mounted onto itself and marked shared before virtiofsd starts.
      */
     public static void prepare(Path dir) throws IOException {
-        Files.createDirectories(dir);
+        // Owner-only like everything below it the shim makes: only root (virtiofsd) reads it on the host.
+        PrivateFiles.directories(dir);
         Mounts.mount(List.of("--bind", dir.toString(), dir.toString()));
         Mounts.mount(List.of("--make-shared", dir.toString()));
     }
@@ -50,7 +52,7 @@ public final class SharedFs {
     /** Mounts the container's rootfs (containerd's mounts, else the bundle's root folder) into the folder. */
     void mountRootfs(String cid, Bundle bundle, List<Mount> rootfs) throws IOException {
         Path target = paths.containerRootfs(cid);
-        Files.createDirectories(target);
+        PrivateFiles.directories(target);
         if (rootfs.isEmpty()) {
             Path own = bundle.dir().resolve(bundle.spec().path("root").path("path").asText("rootfs"));
             Mounts.mount(List.of("--bind", own.toString(), target.toString()));
@@ -78,11 +80,11 @@ public final class SharedFs {
                         + ") does not exist");
             }
             Path target = paths.shared().resolve(cid).resolve("mounts").resolve(share.name());
-            Files.createDirectories(target.getParent());
+            PrivateFiles.directories(target.getParent());
             if (Files.isDirectory(source)) {
-                Files.createDirectories(target);
-            } else if (!Files.exists(target)) {
-                Files.createFile(target);
+                PrivateFiles.directories(target);
+            } else {
+                PrivateFiles.file(target);
             }
             Mounts.mount(List.of(share.recursive() ? "--rbind" : "--bind", share.source(), target.toString()));
             if (share.readOnly()) {

@@ -19,6 +19,7 @@ import io.nemu.shim.oci.Bundle;
 import io.nemu.shim.oci.JsonToProto;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.vmm.AgentTransport;
+import io.nemu.vmm.PrivateFiles;
 import io.nemu.vmm.Vm;
 import io.nemu.vmm.VmConfig;
 import io.nemu.vmm.VmException;
@@ -85,15 +86,16 @@ public final class VmSandbox implements Sandbox {
         VmSandbox sb = null;
         PodNetwork net = null;
         try {
-            Files.createDirectories(paths.state());
-            Files.createDirectories(paths.shared());
+            PrivateFiles.directories(paths.state());
+            PrivateFiles.directories(paths.shared());
             VmConfig.Builder vc = VmConfig.builder().profile(h.machineType()).kernel(h.kernel()).initrd(h.initrd())
                     .kernelArgs(h.kernelParams()).vcpus(size.vcpus()).memoryMib(size.memoryMib())
                     .maxVcpus(size.maxVcpus()).memorySlots(h.memorySlots()).maxMemoryMib(size.maxMemoryMib())
                     .pciRootPorts(h.pcieRootPorts()).runDir(paths.vmRun()).accelerator(h.accelerator())
                     .qemuBinary(h.path()).virtiofsdBinary(h.virtioFsDaemon()).agentTransport(AgentTransport.VSOCK)
                     .agentPort(GuestContract.AGENT_VSOCK_PORT)
-                    .freePageReporting(h.reclaimGuestFreedMemory()).startTimeout(Duration.ofSeconds(30));
+                    .freePageReporting(h.reclaimGuestFreedMemory()).seccompSandbox(h.seccompSandbox())
+                    .startTimeout(Duration.ofSeconds(30));
             if (virtioFs) {
                 SharedFs.prepare(paths.shared());
                 vc.sharedDir(paths.shared()).sharedTag(GuestContract.SHARED_FS_TAG).sharedCache(h.virtioFsCache());

@@ -40,4 +40,21 @@ class ConfigCommandTest {
         assertEquals(1, run(new StringWriter(), err2, "config", "check", bad.toString()));
         assertTrue(err2.toString().contains("hypervisor.qemu.virtio_fs_cache 'maybe' is not one of"), err2.toString());
     }
+
+    @Test
+    void checkSaysWhetherQemuCanApplyItsSeccompSandbox() throws Exception {
+        Path qemu = dir.resolve("qemu-without-seccomp");
+        Files.writeString(qemu, "#!/bin/sh\necho \"-sandbox: There is no option group 'sandbox'\" >&2\nexit 1\n");
+        Files.setPosixFilePermissions(qemu, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        String head = "[hypervisor.qemu]\npath = \"" + qemu + "\"\nkernel = \"k\"\ninitrd = \"i\"\n";
+        Path on = Files.writeString(dir.resolve("on.toml"), head);
+        StringWriter out = new StringWriter();
+        assertEquals(0, run(out, new StringWriter(), "config", "check", on.toString()));
+        assertTrue(out.toString().contains("QEMU seccomp sandbox on,obsolete=deny")
+                && out.toString().contains("this QEMU cannot apply it"), out.toString());
+        Path off = Files.writeString(dir.resolve("off.toml"), head + "seccompsandbox = \"\"\n");
+        StringWriter out2 = new StringWriter();
+        assertEquals(0, run(out2, new StringWriter(), "config", "check", off.toString()));
+        assertTrue(out2.toString().contains("QEMU seccomp sandbox off"), out2.toString());
+    }
 }

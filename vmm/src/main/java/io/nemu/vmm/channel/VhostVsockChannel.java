@@ -3,6 +3,7 @@ package io.nemu.vmm.channel;
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Memory;
 import io.nemu.vmm.MachineProfile;
+import io.nemu.vmm.PrivateFiles;
 import io.nemu.vmm.vhostuser.Libc;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -139,6 +140,7 @@ public final class VhostVsockChannel implements AgentChannel {
         SocketChannel inner;
         try (ServerSocketChannel ss = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
             ss.bind(UnixDomainSocketAddress.of(path), 1);
+            PrivateFiles.restrict(path);
             client = SocketChannel.open(UnixDomainSocketAddress.of(path));
             inner = ss.accept();
         } catch (IOException e) {

@@ -2,6 +2,7 @@ package io.nemu.vmm.vhostuser;
 
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Memory;
+import io.nemu.vmm.PrivateFiles;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -41,10 +42,15 @@ public final class VhostUserSocket implements AutoCloseable {
             fd = Libc.C.socket(Libc.AF_UNIX, Libc.SOCK_STREAM | Libc.SOCK_CLOEXEC, 0);
             byte[] addr = Libc.sockaddrUn(path);
             Libc.C.bind(fd, addr, addr.length);
+            // Owner only before anyone can connect (the folder is 0700 as well).
+            PrivateFiles.restrict(path);
             Libc.C.listen(fd, 1);
         } catch (LastErrorException e) {
             Libc.closeQuietly(fd);
             throw Libc.error("listening on " + path, e);
+        } catch (IOException e) {
+            Libc.closeQuietly(fd);
+            throw e;
         }
         s.listenFd = fd;
         return s;

@@ -1,6 +1,7 @@
 package io.nemu.vmm.virtiofs;
 
 import io.nemu.vmm.CacheMode;
+import io.nemu.vmm.PrivateFiles;
 import io.nemu.vmm.VmException;
 import io.nemu.vmm.process.ProcessTools;
 import java.io.File;
@@ -53,6 +54,7 @@ public final class Virtiofsd implements AutoCloseable {
         Process p;
         try {
             Files.deleteIfExists(socket);
+            PrivateFiles.file(logFile);
             p = new ProcessBuilder(command(binary, socket, sourceDir, cache))
                     .redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()))
@@ -75,6 +77,11 @@ public final class Virtiofsd implements AutoCloseable {
                 }
                 Thread.sleep(5);
             }
+            // Debian's binds it 0700 (umask 077): made 0600 like every other socket, whatever the build.
+            PrivateFiles.restrict(socket);
+        } catch (IOException e) {
+            v.stop(Duration.ZERO);
+            throw new VmException("cannot make virtiofsd's socket " + socket + " owner-only: " + e.getMessage(), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             v.stop(Duration.ZERO);

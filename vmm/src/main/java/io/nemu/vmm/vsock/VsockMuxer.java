@@ -1,5 +1,6 @@
 package io.nemu.vmm.vsock;
 
+import io.nemu.vmm.PrivateFiles;
 import io.nemu.vmm.vhostuser.DescriptorChain;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -70,6 +71,7 @@ final class VsockMuxer {
         this.listener = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         try {
             listener.bind(UnixDomainSocketAddress.of(hybridSocket), 64);
+            PrivateFiles.restrict(hybridSocket);
             listener.configureBlocking(false);
             listener.register(selector, SelectionKey.OP_ACCEPT, this);
         } catch (IOException e) {

@@ -1,10 +1,12 @@
 package io.nemu.vmm.virtiofs;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nemu.vmm.CacheMode;
+import io.nemu.vmm.PrivateFiles;
 import io.nemu.vmm.VmConfig;
 import io.nemu.vmm.VmException;
 import java.nio.file.Files;
@@ -29,6 +31,8 @@ class VirtiofsdTest {
         try {
             assertTrue(v.isAlive());
             assertTrue(Files.exists(sock));
+            assertEquals("rw-------", PrivateFiles.mode(sock));
+            assertEquals("rw-------", PrivateFiles.mode(v.logFile()));
             String cmdline = Files.readString(Path.of("/proc/" + pid + "/cmdline")).replace('\0', ' ');
             assertTrue(cmdline.contains("--socket-path=" + sock) && cmdline.contains("source=" + share)
                     && cmdline.contains("cache=auto"), cmdline);

@@ -210,6 +210,10 @@ class VhostUserVsockTest {
     @Test
     void hostConnectHandshakeAndDataBothWays() throws Exception {
         start("ok");
+        // Both sockets are owner-only (root: QEMU and the shim).
+        for (String name : new String[] {"ok.vu", "ok.vsock"}) {
+            assertEquals("rw-------", io.nemu.vmm.PrivateFiles.mode(tmp.resolve(name)), name);
+        }
         negotiate();
         int[] efds = setUpQueues();
         for (int i = 0; i < 4; i++) {
