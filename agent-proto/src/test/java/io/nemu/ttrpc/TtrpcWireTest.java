@@ -163,21 +163,21 @@ class TtrpcWireTest {
     @Test
     void evenAndReusedStreamIdsAreRefused() throws Exception {
         try (RawConnection raw = RawConnection.connect(socket)) {
-            raw.writeFrame(2, REQUEST, 0, request("Unary", EchoRequest.getDefaultInstance()));
-            Response even = response(raw.readFrame(WAIT), 2);
-            assertEquals(Status.Code.INVALID_ARGUMENT.value(), code(even));
-            raw.writeFrame(0, REQUEST, 0, request("Unary", EchoRequest.getDefaultInstance()));
-            assertEquals(Status.Code.INVALID_ARGUMENT.value(), code(response(raw.readFrame(WAIT), 0)));
+            assertRefused(raw, 2);
+            assertRefused(raw, 0);
 
             assertEcho(raw, 5, "five");
-            raw.writeFrame(5, REQUEST, 0, request("Unary", EchoRequest.getDefaultInstance()));
-            Response reused = response(raw.readFrame(WAIT), 5);
-            assertEquals(Status.Code.INVALID_ARGUMENT.value(), code(reused));
-            raw.writeFrame(3, REQUEST, 0, request("Unary", EchoRequest.getDefaultInstance()));
-            assertEquals(Status.Code.INVALID_ARGUMENT.value(), code(response(raw.readFrame(WAIT), 3)));
+            assertRefused(raw, 5);
+            assertRefused(raw, 3);
             // ids are unsigned: the largest odd id is fine and ordered after the small ones
             assertEcho(raw, 0xFFFF_FFFF, "max");
         }
+    }
+
+    /** A request on stream {@code id} is answered INVALID_ARGUMENT on that stream. */
+    private static void assertRefused(RawConnection raw, int id) throws Exception {
+        raw.writeFrame(id, REQUEST, 0, request("Unary", EchoRequest.getDefaultInstance()));
+        assertEquals(Status.Code.INVALID_ARGUMENT.value(), code(response(raw.readFrame(WAIT), id)));
     }
 
     @Test
