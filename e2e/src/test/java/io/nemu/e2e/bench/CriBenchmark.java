@@ -128,9 +128,8 @@ public final class CriBenchmark {
     static long cpuTicks(Iterable<Long> pids) throws IOException {
         long sum = 0;
         for (long pid : pids) {
-            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-            sum += Long.parseLong(f[11]) + Long.parseLong(f[12]);
+            String[] f = ProcessTools.statFields(pid);
+            sum += Long.parseLong(f[11]) + Long.parseLong(f[12]); // fields 14 and 15: utime, stime
         }
         return sum;
     }

@@ -1,7 +1,7 @@
 package io.nemu.shim.sandbox;
 
+import io.nemu.vmm.process.ProcessTools;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
@@ -40,10 +40,7 @@ public record PidFile(long pid, long startTicks) {
 
     static OptionalLong startTicks(long pid) {
         try {
-            String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"), StandardCharsets.ISO_8859_1);
-            // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
-            String[] after = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-            return OptionalLong.of(Long.parseLong(after[19]));
+            return OptionalLong.of(Long.parseLong(ProcessTools.statFields(pid)[19])); // field 22: starttime
         } catch (IOException | RuntimeException e) {
             return OptionalLong.empty();
         }

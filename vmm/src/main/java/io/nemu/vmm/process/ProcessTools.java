@@ -74,6 +74,15 @@ public final class ProcessTools {
         }
     }
 
+    /**
+     * The fields of {@code /proc/PID/stat} after the command name, so that index 0 is field 3 (state) of
+     * proc(5): the name is in parentheses and may itself hold spaces and parentheses.
+     */
+    public static String[] statFields(long pid) throws IOException {
+        String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"), StandardCharsets.ISO_8859_1);
+        return stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+    }
+
     /** Resident set size of a process in KiB (VmRSS), or -1. */
     public static long rssKib(long pid) {
         return procKib(pid, "status", "VmRSS");
