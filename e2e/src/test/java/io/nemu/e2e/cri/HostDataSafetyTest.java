@@ -8,20 +8,17 @@ import io.nemu.e2e.support.CriClient;
 import io.nemu.e2e.support.CriEnv;
 import io.nemu.e2e.support.FileTrees;
 import io.nemu.e2e.support.Leftovers;
+import io.nemu.e2e.support.Sandboxes;
 import io.nemu.proto.cri.PodSandboxConfig;
 import io.nemu.shim.mount.MountTable;
 import io.nemu.shim.mount.SafeTree;
-import io.nemu.shim.sandbox.PidFile;
 import io.nemu.shim.sandbox.SandboxPaths;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -113,13 +110,13 @@ class HostDataSafetyTest {
      * before the test removes what the failed unmounts left (with the fault removed).
      */
     private void clearLeftovers(String podId) throws IOException {
-        List<String> running = processesNaming(podId, Duration.ofSeconds(60));
+        List<Leftovers.Proc> running = processesNaming(podId, Duration.ofSeconds(60));
         try {
             assertEquals(List.of(), running, "QEMU, virtiofsd and the shim of " + podId + " outlive the pod; containerd:\n"
                     + String.join("\n", env.containerd.logTail(400).lines().filter(l -> l.contains("shim")).toList()));
         } finally {
-            for (String line : running) {
-                new ProcessBuilder("kill", "-9", line.substring(0, line.indexOf(':'))).start();
+            for (Leftovers.Proc p : running) {
+                ProcessHandle.of(p.pid()).ifPresent(ProcessHandle::destroyForcibly);
             }
             Files.deleteIfExists(fault);
             SandboxPaths paths = SandboxPaths.of(podId);
@@ -151,8 +148,9 @@ class HostDataSafetyTest {
     void deleteAfterTheDaemonWasKilledKeepsTheHostFiles() throws Exception {
         String podId = podWritingToTheVolume("killed");
         try {
-            long shim = PidFile.read(SandboxPaths.of(podId).pidFile("shim")).orElseThrow().pid();
-            new ProcessBuilder("kill", "-9", Long.toString(shim)).inheritIO().start().waitFor();
+            ProcessHandle shim = ProcessHandle.of(Sandboxes.pid(podId, "shim")).orElseThrow();
+            shim.destroyForcibly();
+            shim.onExit().join();
             // containerd runs the shim's delete once it sees the daemon gone; CRI then stops and removes the pod.
             cri.stopPodSandbox(podId);
             cri.removePodSandbox(podId);
@@ -164,29 +162,14 @@ class HostDataSafetyTest {
         assertVolumeIntact("killed");
     }
 
-    private static List<String> processesNaming(String podId, Duration wait) throws IOException {
-        List<String> found = new ArrayList<>();
+    /** The sandbox's processes still running after {@code wait}. */
+    private static List<Leftovers.Proc> processesNaming(String podId, Duration wait) throws IOException {
         long deadline = System.nanoTime() + wait.toNanos();
-        do {
-            found.clear();
-            try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
-                for (Path p : (Iterable<Path>) procs::iterator) {
-                    if (p.getFileName().toString().chars().allMatch(Character::isDigit)) {
-                        try {
-                            String cmd = new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8);
-                            if (cmd.contains(podId)) {
-                                found.add(p.getFileName() + ": " + cmd.replace('\0', ' ').strip());
-                            }
-                        } catch (IOException gone) {
-                            // exited meanwhile
-                        }
-                    }
-                }
-            }
-            if (!found.isEmpty()) {
-                CriEnv.sleep(250);
-            }
-        } while (!found.isEmpty() && System.nanoTime() < deadline);
+        List<Leftovers.Proc> found = Leftovers.processesNaming(podId);
+        while (!found.isEmpty() && System.nanoTime() < deadline) {
+            CriEnv.sleep(250);
+            found = Leftovers.processesNaming(podId);
+        }
         return found;
     }
 }

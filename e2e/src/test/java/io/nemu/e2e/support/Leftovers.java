@@ -265,8 +265,13 @@ public final class Leftovers implements BeforeAllCallback, BeforeEachCallback, A
         return Character.isLetterOrDigit(c) || c == '-' || c == '_' || c == '.';
     }
 
+    /** Processes whose command line names sandbox {@code id}: its shim daemon, QEMU, virtiofsd. */
+    public static List<Proc> processesNaming(String id) throws IOException {
+        return processes().stream().filter(p -> p.names(id)).toList();
+    }
+
     /** One process: its pid and command line. */
-    private record Proc(long pid, String cmdline) {
+    public record Proc(long pid, String cmdline) {
         boolean names(String id) {
             return Leftovers.names(cmdline, id);
         }
