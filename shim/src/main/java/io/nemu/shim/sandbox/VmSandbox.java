@@ -215,11 +215,14 @@ public final class VmSandbox implements Sandbox {
      * layer publish the exits. The daemon stays for containerd's delete and shutdown.
      */
     private void died(String cause, Listener listener) {
-        log.error("sandbox {} died: {}; tearing it down. The guest console ends:\n{}", sandboxId, cause,
-                ProcessTools.tail(vm.consoleLog(), CONSOLE_LINES));
+        String console = ProcessTools.tail(vm.consoleLog(), CONSOLE_LINES);
+        // A panic ends QEMU as a reboot would (panic=1, -no-reboot): only the console tells them apart.
+        String why = console.lines().filter(l -> l.contains("Kernel panic")).findFirst()
+                .map(l -> "the guest kernel panicked (" + l.strip() + "): " + cause).orElse(cause);
+        log.error("sandbox {} died: {}; tearing it down. The guest console ends:\n{}", sandboxId, why, console);
         agent.abandon();
         close();
-        listener.died(cause);
+        listener.died(why);
     }
 
     /** The guest's network, then CreateSandbox with the shared folder and the pod's /dev/shm; OOM watching. */
