@@ -8,8 +8,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.BooleanSupplier;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Tells which of a VM's processes ended first, QEMU or virtiofsd, and words the error: the first to die is
@@ -17,7 +15,6 @@ import org.slf4j.LoggerFactory;
  * (exit codes and the last lines of QEMU's output, the console and virtiofsd's log).
  */
 final class FailureAttribution {
-    private static final Logger log = LoggerFactory.getLogger(FailureAttribution.class);
     /** virtiofsd leaves right after QEMU does: how long QEMU's exit may lag before virtiofsd is blamed. */
     private static final Duration QEMU_EXIT_LAG = Duration.ofMillis(500);
     private static final int TAIL_LINES = 15;
@@ -29,6 +26,8 @@ final class FailureAttribution {
     private volatile Virtiofsd virtiofsd;
     /** Completes once virtiofsd ended: true if QEMU was not (yet) known to be dead then. */
     private final CompletableFuture<Boolean> virtiofsdFirst = new CompletableFuture<>();
+    /** The first process to end while the VM was not being ended on purpose, worded; see {@link Vm#fault()}. */
+    private final CompletableFuture<String> fault = new CompletableFuture<>();
 
     FailureAttribution(RunPaths paths, BooleanSupplier ending) {
         this.paths = paths;
@@ -49,9 +48,21 @@ final class FailureAttribution {
         boolean qemuAlive = p != null && ProcessTools.waitFor(p, QEMU_EXIT_LAG) == null;
         virtiofsdFirst.complete(p == null || qemuAlive);
         if (qemuAlive && !ending.getAsBoolean()) {
-            log.error("virtiofsd pid {} exited with code {} while QEMU pid {} runs; the guest's shared folder is "
-                    + "gone. Its log ends:\n{}", virtiofsd.pid(), code, p.pid(), ProcessTools.tail(paths.virtiofsdLog(), 10));
+            // The VM's owner logs it (naming its sandbox) and ends the VM: the guest must not run on a dead share.
+            fault.complete(virtiofsdExit(virtiofsd, code) + " while QEMU (pid " + p.pid() + ") runs; the guest's"
+                    + " shared folder is gone. Its log ends:\n" + ProcessTools.tail(paths.virtiofsdLog(), 10));
         }
+    }
+
+    /** QEMU ended: a fault unless the VM was being ended on purpose (or virtiofsd's death came first). */
+    void onQemuExit(Process p) {
+        if (!ending.getAsBoolean()) {
+            fault.complete("QEMU (pid " + p.pid() + ") exited with code " + p.exitValue());
+        }
+    }
+
+    CompletableFuture<String> fault() {
+        return fault;
     }
 
     /** Whether virtiofsd has ended, and before QEMU did. */

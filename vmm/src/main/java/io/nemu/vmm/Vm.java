@@ -247,6 +247,7 @@ public final class Vm implements AutoCloseable {
     private void onQemuExit(Process p) {
         int code = p.exitValue();
         log.info("QEMU pid {} exited with code {}", p.pid(), code);
+        failures.onQemuExit(p);
         // Guest power-off or crash: take down the rest too. Done off the process reaper thread.
         CompletableFuture.runAsync(() -> {
             cleanup(false);
@@ -399,6 +400,15 @@ public final class Vm implements AutoCloseable {
     }
 
     /** Completes with QEMU's exit code once QEMU has exited and the VM's helpers are gone. */
+    /**
+     * Completes, with what happened, when a process of the running VM ends without {@link #stop} having
+     * been asked: QEMU exited (a guest panic or power-off ends it too: panic=1, -no-reboot), or virtiofsd
+     * exited while QEMU runs. The owner then decides; this class only tells.
+     */
+    public CompletableFuture<String> fault() {
+        return failures.fault();
+    }
+
     public CompletableFuture<Integer> exitFuture() {
         return exit;
     }

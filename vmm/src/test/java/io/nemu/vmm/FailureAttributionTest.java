@@ -1,6 +1,7 @@
 package io.nemu.vmm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -66,5 +67,16 @@ class FailureAttributionTest {
         assertEquals("QEMU (pid " + qemu.pid() + ") exited with code 7 while connecting QMP", e.getMessage());
         assertTrue(f.consoleWaitFailure(true, "/ready/").getMessage()
                 .startsWith("QEMU exited with code 7 before the console showed /ready/"));
+    }
+
+    @Test
+    void qemuEndingUnaskedIsTheRunningVmsFaultAndAnAskedStopIsNot() throws Exception {
+        FailureAttribution running = new FailureAttribution(paths(), () -> false);
+        Process qemu = exited(137);
+        running.onQemuExit(qemu);
+        assertEquals("QEMU (pid " + qemu.pid() + ") exited with code 137", running.fault().getNow(null));
+        FailureAttribution stopping = new FailureAttribution(paths(), () -> true);
+        stopping.onQemuExit(qemu);
+        assertFalse(stopping.fault().isDone(), "a stop that was asked for is no fault");
     }
 }

@@ -205,6 +205,27 @@ public final class AgentClient implements AutoCloseable {
         t.start();
     }
 
+    /** Health's Check within {@code deadline}; throws unless the agent answers SERVING. */
+    public void check(Duration deadline) {
+        HealthCheckResponse r = HealthGrpc.newBlockingStub(client)
+                .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS).check(CheckRequest.getDefaultInstance());
+        if (r.getStatus() != HealthCheckResponse.ServingStatus.SERVING) {
+            throw new IllegalStateException("agent health " + r.getStatus());
+        }
+    }
+
+    /**
+     * Closes the connection without a word to the agent (its sandbox died): the calls that block by nature
+     * (WaitProcess, ReadStdout/ReadStderr, GetOOMEvent) end at once with an error. Idempotent.
+     */
+    public synchronized void abandon() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        client.close();
+    }
+
     /** DestroySandbox (briefly: the VM goes next anyway), then the connection closes. Idempotent. */
     @Override
     public synchronized void close() {

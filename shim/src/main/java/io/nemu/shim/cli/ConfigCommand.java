@@ -54,8 +54,9 @@ public final class ConfigCommand {
                 out.printf("  QEMU seccomp sandbox %s%n", h.seccompSandbox() == null ? "off (seccompsandbox = \"\")"
                         : h.seccompSandbox() + (QemuFeatures.sandbox(h.path(), h.seccompSandbox()).supported() ? ""
                         : "  (this QEMU cannot apply it: sandboxes will not start!)"));
-                out.printf("  agent dial timeout %d s; debug logs %s%n", c.agent().dialTimeout().toSeconds(),
-                        c.runtime().enableDebug() ? "all" : c.hypervisor().enableDebug() ? "of the VM" : "off");
+                out.printf("  agent dial timeout %d s; health check every %d s, dead after %d s; debug logs %s%n",
+                        c.agent().dialTimeout().toSeconds(), c.agent().healthCheckInterval().toSeconds(),
+                        c.agent().healthCheckTimeout().toSeconds(), c.runtime().enableDebug() ? "all" : c.hypervisor().enableDebug() ? "of the VM" : "off");
                 return 0;
             } catch (ConfigException e) {
                 warnings.forEach(w -> err.println("warning: " + w));

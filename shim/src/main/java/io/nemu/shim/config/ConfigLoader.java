@@ -116,7 +116,10 @@ public final class ConfigLoader {
             throw a.error("agent_socket", "is not a configuration key: the agent is the guest's (tests reach a"
                     + " host-side agent through the environment variable NEMU_TEST_AGENT_SOCKET)");
         }
-        RuntimeConfig.Agent agent = new RuntimeConfig.Agent(Duration.ofSeconds(dial));
+        long checkEvery = a.integer("health_check_interval", 10, 1, 3600);
+        long checkTimeout = a.integer("health_check_timeout", 30, 1, 3600);
+        RuntimeConfig.Agent agent = new RuntimeConfig.Agent(Duration.ofSeconds(dial), Duration.ofSeconds(checkEvery),
+                Duration.ofSeconds(checkTimeout));
         a.warnUnused(warnings);
 
         Section r = top.table("runtime");

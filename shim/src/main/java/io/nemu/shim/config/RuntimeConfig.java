@@ -66,8 +66,11 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
         }
     }
 
-    /** {@code [agent.kata]}. */
-    public record Agent(Duration dialTimeout) {
+    /**
+     * {@code [agent.kata]}. After boot the agent is asked for its health every {@code healthCheckInterval};
+     * once no check has succeeded for {@code healthCheckTimeout} the sandbox is declared dead.
+     */
+    public record Agent(Duration dialTimeout, Duration healthCheckInterval, Duration healthCheckTimeout) {
     }
 
     /**

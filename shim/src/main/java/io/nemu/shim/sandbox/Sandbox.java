@@ -61,6 +61,13 @@ public interface Sandbox extends AutoCloseable {
     interface Listener {
         /** The guest's OOM killer hit a process of this container. */
         void oom(String containerId);
+
+        /**
+         * The sandbox died on its own ({@link SandboxWatch}: QEMU or virtiofsd exited, the guest panicked,
+         * the agent stopped answering) and has been torn down; no process of it runs any more.
+         */
+        default void died(String cause) {
+        }
     }
 
     /** Boots a sandbox for its first task; {@code options} are containerd's runtime options (may be null). */

@@ -23,6 +23,7 @@ import io.nemu.vmm.PrivateFiles;
 import io.nemu.vmm.Vm;
 import io.nemu.vmm.VmConfig;
 import io.nemu.vmm.VmException;
+import io.nemu.vmm.process.ProcessTools;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -42,6 +43,8 @@ import org.slf4j.LoggerFactory;
 public final class VmSandbox implements Sandbox {
     private static final Logger log = LoggerFactory.getLogger(VmSandbox.class);
     /** The pod's /dev/shm in the guest: a tmpfs of CRI's default size, world-writable as on the host. */
+    /** Console lines logged when the sandbox dies (a kernel panic's report fits). */
+    private static final int CONSOLE_LINES = 40;
     private static final List<String> POD_SHM_OPTIONS = List.of("nosuid", "nodev", "noexec", "mode=1777",
             "size=67108864");
 
@@ -53,6 +56,8 @@ public final class VmSandbox implements Sandbox {
     private final PodNetwork network;
     /** Set once the agent answered; null while booting. */
     private AgentClient agent;
+    /** Watches the booted sandbox's processes and agent; null while booting. */
+    private volatile SandboxWatch watch;
     private boolean closed;
 
     private VmSandbox(String sandboxId, SandboxPaths paths, Vm vm, SharedFs sharedFs, PodNetwork network) {
@@ -123,6 +128,10 @@ public final class VmSandbox implements Sandbox {
             sb.agent = AgentClient.connect(sandboxId, sb.dialer(hostAgent), cfg.agent().dialTimeout(),
                     AgentClient.CALL_TIMEOUT);
             sb.createSandbox(hostname, virtioFs, listener);
+            VmSandbox booted = sb;
+            sb.watch = SandboxWatch.start(sandboxId, vm.fault(), booted.agent::check,
+                    cfg.agent().healthCheckInterval(), cfg.agent().healthCheckTimeout(),
+                    cause -> booted.died(cause, listener));
             log.info("sandbox {} ready: agent answered {} ms after QEMU started", sandboxId,
                     (System.nanoTime() - started) / 1_000_000);
             return sb;
@@ -198,6 +207,22 @@ public final class VmSandbox implements Sandbox {
             return "(no console log: " + e.getMessage() + ")";
         }
         return "";
+    }
+
+    /**
+     * A component died ({@link SandboxWatch}): say so once with the console's last lines (a panic's
+     * words), release every agent call still waiting, stop the VM and take the rest down, then let the task
+     * layer publish the exits. The daemon stays for containerd's delete and shutdown.
+     */
+    private void died(String cause, Listener listener) {
+        String console = ProcessTools.tail(vm.consoleLog(), CONSOLE_LINES);
+        // A panic ends QEMU as a reboot would (panic=1, -no-reboot): only the console tells them apart.
+        String why = console.lines().filter(l -> l.contains("Kernel panic")).findFirst()
+                .map(l -> "the guest kernel panicked (" + l.strip() + "): " + cause).orElse(cause);
+        log.error("sandbox {} died: {}; tearing it down. The guest console ends:\n{}", sandboxId, why, console);
+        agent.abandon();
+        close();
+        listener.died(why);
     }
 
     /** The guest's network, then CreateSandbox with the shared folder and the pod's /dev/shm; OOM watching. */
@@ -335,7 +360,7 @@ public final class VmSandbox implements Sandbox {
     }
 
     @Override
-    public void removeContainer(String cid) {
+    public synchronized void removeContainer(String cid) {
         try {
             agent.removeContainer(cid);
         } finally {
@@ -354,6 +379,10 @@ public final class VmSandbox implements Sandbox {
             return;
         }
         closed = true;
+        SandboxWatch w = watch;
+        if (w != null) {
+            w.close(); // from here on, QEMU's and virtiofsd's exits are the ones asked for
+        }
         if (agent != null) {
             agent.close();
         }

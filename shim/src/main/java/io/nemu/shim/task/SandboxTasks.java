@@ -7,6 +7,7 @@ import io.nemu.shim.agent.Stdio;
 import io.nemu.shim.errdefs.TaskException;
 import io.nemu.shim.oci.Bundle;
 import io.nemu.shim.sandbox.Sandbox;
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -28,6 +29,8 @@ final class SandboxTasks {
     private final Object lifecycle = new Object();
     private volatile Sandbox sandbox;
     private volatile boolean sandboxGone;
+    /** Why the sandbox died on its own, or null: calls that need it are refused naming this. */
+    private volatile String deathCause;
 
     SandboxTasks(String sandboxId, Sandbox.Factory factory) {
         this.sandboxId = sandboxId;
@@ -39,6 +42,9 @@ final class SandboxTasks {
         synchronized (lifecycle) {
             if (tasks.containsKey(id)) {
                 throw new TaskException(Status.Code.ALREADY_EXISTS, "task " + id + " already exists");
+            }
+            if (deathCause != null) {
+                throw dead();
             }
             if (sandboxGone) {
                 throw TaskException.precondition("sandbox " + sandboxId + " is shut down");
@@ -120,8 +126,26 @@ final class SandboxTasks {
         }
     }
 
+    /**
+     * The sandbox died on its own (and is torn down): from now on the calls that need it fail naming the
+     * cause, while delete and shutdown still work. Returns every task held, for their exits.
+     */
+    Collection<Task> died(String cause) {
+        synchronized (lifecycle) {
+            deathCause = cause;
+            return List.copyOf(tasks.values());
+        }
+    }
+
+    private TaskException dead() {
+        return TaskException.precondition("sandbox " + sandboxId + " died: " + deathCause);
+    }
+
     /** The running sandbox, for a call that needs it. */
     Sandbox sandbox() {
+        if (deathCause != null) {
+            throw dead();
+        }
         Sandbox sb = sandbox;
         if (sb == null) {
             throw TaskException.precondition("sandbox " + sandboxId + " is not running");

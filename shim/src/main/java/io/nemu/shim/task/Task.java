@@ -4,6 +4,8 @@ import io.grpc.Status;
 import io.nemu.shim.agent.Stdio;
 import io.nemu.shim.errdefs.TaskException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -30,6 +32,14 @@ final class Task {
             throw TaskException.notFound("exec " + execId + " in task " + id);
         }
         return p;
+    }
+
+    /** The init process, then every exec. */
+    List<TaskProcess> processes() {
+        List<TaskProcess> all = new ArrayList<>();
+        all.add(init);
+        all.addAll(execs.values());
+        return all;
     }
 
     /** Adds an exec while the init process runs (under its lock, so ids cannot race); {@code add} tells the sandbox. */

@@ -66,9 +66,24 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     /** Version of the task API this shim speaks, as Connect reports it. */
     public static final int API_VERSION = 2;
 
+    /** Exit status of a process lost with its sandbox (its VM died), as Kata and runc's shim report it. */
+    static final int LOST = 255;
+
     private final SandboxTasks tasks;
     private final EventSink events;
     private final Runnable onShutdown;
+    /** What the sandbox reports between calls: OOM kills, its own death. */
+    private final Sandbox.Listener listener = new Sandbox.Listener() {
+        @Override
+        public void oom(String containerId) {
+            publish("/tasks/oom", TaskOOM.newBuilder().setContainerId(containerId).build());
+        }
+
+        @Override
+        public void died(String cause) {
+            sandboxDied(cause);
+        }
+    };
 
     public TaskService(String sandboxId, Sandbox.Factory factory, EventSink events, Runnable onShutdown) {
         this.tasks = new SandboxTasks(sandboxId, factory);
@@ -104,7 +119,7 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
             }
             Stdio stdio = new Stdio(req.getStdin(), req.getStdout(), req.getStderr(), req.getTerminal());
             Task t = tasks.create(id, bundle, stdio, req.getRootfsList(), req.hasOptions() ? req.getOptions() : null,
-                    this::oom);
+                    listener);
             publish("/tasks/create", TaskCreate.newBuilder().setContainerId(id).setBundle(req.getBundle())
                     .addAllRootfs(req.getRootfsList())
                     .setIo(TaskIO.newBuilder().setStdin(stdio.stdin()).setStdout(stdio.stdout())
@@ -126,7 +141,7 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
                         .setExecId(p.execId()).setPid((int) p.pid()).build());
             }
             // Attached after the start event is queued, so exit always follows it.
-            exit.whenComplete((code, err) -> exited(p, err != null ? 255 : code, err));
+            exit.whenComplete((code, err) -> exited(p, err != null ? LOST : code, err));
             return StartResponse.newBuilder().setPid((int) p.pid()).build();
         });
     }
@@ -150,9 +165,23 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
         p.releaseWaiters(s);
     }
 
-    /** The sandbox's report of an OOM kill in a container. */
-    private void oom(String containerId) {
-        publish("/tasks/oom", TaskOOM.newBuilder().setContainerId(containerId).build());
+    /**
+     * The sandbox died: every process not yet stopped (started or only created, init or exec) stops with
+     * {@link #LOST} through its own transition, its exit published and its waiters released.
+     */
+    private void sandboxDied(String cause) {
+        Instant at = Instant.now();
+        int lost = 0;
+        for (Task t : tasks.died(cause)) {
+            for (TaskProcess p : t.processes()) {
+                ProcessState.Stopped s = p.stopped(LOST, at);
+                if (s != null) {
+                    lost++;
+                }
+                publishExit(p, s);
+            }
+        }
+        log.info("sandbox died: {} process(es) stopped with {}; delete and shutdown still work", lost, LOST);
     }
 
     @Override

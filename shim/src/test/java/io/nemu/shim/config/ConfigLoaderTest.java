@@ -45,6 +45,8 @@ class ConfigLoaderTest {
         assertEquals(CacheMode.AUTO, c.hypervisor().virtioFsCache());
         assertEquals(Accelerator.AUTO, c.hypervisor().accelerator());
         assertEquals(Duration.ofSeconds(45), c.agent().dialTimeout());
+        assertEquals(Duration.ofSeconds(10), c.agent().healthCheckInterval());
+        assertEquals(Duration.ofSeconds(30), c.agent().healthCheckTimeout());
         assertEquals("tcfilter", c.runtime().internetworkingModel());
         assertTrue(c.hypervisor().reclaimGuestFreedMemory(), "free page reporting is on unless turned off");
         assertFalse(c.debug());
@@ -84,6 +86,8 @@ class ConfigLoaderTest {
 
                 [agent.kata]
                 dial_timeout = 10
+                health_check_interval = 2
+                health_check_timeout = 7
                 debug = false
 
                 [runtime]
@@ -105,6 +109,8 @@ class ConfigLoaderTest {
         assertEquals(CacheMode.NONE, h.virtioFsCache());
         assertEquals(Accelerator.TCG, h.accelerator());
         assertEquals(Duration.ofSeconds(10), c.agent().dialTimeout());
+        assertEquals(Duration.ofSeconds(2), c.agent().healthCheckInterval());
+        assertEquals(Duration.ofSeconds(7), c.agent().healthCheckTimeout());
         assertTrue(c.runtime().enableDebug());
         assertTrue(c.hypervisor().enableDebug());
         assertTrue(c.debug());

@@ -316,6 +316,44 @@ class TaskServiceTest {
     }
 
     @Test
+    void aSandboxThatDiesStopsEveryProcessWith255AndStillDeletes() throws Exception {
+        task.create(create("sb"));
+        task.start(StartRequest.newBuilder().setId("sb").build());
+        task.create(create("c1")); // created, never started
+        task.exec(ExecProcessRequest.newBuilder().setId("sb").setExecId("e1").setSpec(Any.newBuilder()
+                .setValue(ByteString.copyFromUtf8("{\"args\":[\"sh\"]}"))).build());
+        CompletableFuture<WaitResponse> waited = CompletableFuture.supplyAsync(
+                () -> TaskGrpc.newBlockingStub(client).wait(WaitRequest.newBuilder().setId("sb").build()));
+        oomListener.died("QEMU (pid 4242) exited with code 137");
+        assertEquals(TaskService.LOST, waited.get(5, TimeUnit.SECONDS).getExitStatus());
+        assertEquals(TaskService.LOST, task.wait(WaitRequest.newBuilder().setId("c1").build()).getExitStatus());
+        assertEquals(TaskService.LOST, task.wait(WaitRequest.newBuilder().setId("sb").setExecId("e1").build())
+                .getExitStatus());
+        List<String> exited = eventBodies.stream().filter(TaskExit.class::isInstance).map(TaskExit.class::cast)
+                .map(e -> e.getId() + "=" + e.getExitStatus()).sorted().toList();
+        assertEquals(List.of("c1=255", "e1=255", "sb=255"), exited);
+        // The sandbox's own exit, later, is not published twice.
+        fake.exit("sb", "", 0);
+        Thread.sleep(100);
+        assertEquals(3, eventBodies.stream().filter(TaskExit.class::isInstance).count());
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class,
+                () -> task.exec(ExecProcessRequest.newBuilder().setId("c1").setExecId("e2").build()));
+        assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
+        StatusRuntimeException noStats = assertThrows(StatusRuntimeException.class,
+                () -> task.stats(StatsRequest.newBuilder().setId("sb").build()));
+        assertTrue(noStats.getStatus().getDescription().contains("sandbox sb died: QEMU (pid 4242) exited"),
+                noStats.getStatus().getDescription());
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> task.create(create("c2"))));
+        task.kill(KillRequest.newBuilder().setId("sb").setSignal(9).build()); // harmless: it is stopped
+        task.delete(DeleteRequest.newBuilder().setId("sb").setExecId("e1").build());
+        task.delete(DeleteRequest.newBuilder().setId("c1").build());
+        assertEquals(TaskService.LOST, task.delete(DeleteRequest.newBuilder().setId("sb").build()).getExitStatus());
+        assertTrue(fake.closed);
+        task.shutdown(ShutdownRequest.newBuilder().setId("sb").build());
+        assertTrue(shutdown.await(5, TimeUnit.SECONDS));
+    }
+
+    @Test
     void aFailingSandboxBootIsReportedAndLeavesNoTask() {
         TaskService failing = new TaskService("sb", (id, b, o, l) -> {
             throw new TaskException(Status.Code.INVALID_ARGUMENT, "/etc/x.toml: hypervisor.qemu.default_vcpus must be 1..255, got 0");
