@@ -60,6 +60,7 @@ class ContainerdRestartTest {
         try (Containerd c = LEFTOVERS.containerd(Containerd.builder().extraPath(dist.bin()).logLevel("debug")
                 .ctrTimeout(CTR).start())) {
             // Both pods boot at once: one VM's wait, not two.
+            long boot = System.nanoTime();
             CompletableFuture<Containerd.CtrResult> runDuring = CompletableFuture.supplyAsync(() -> c.ctr(CTR,
                     Distribution.runArgs(config, "-d", "--rootfs", duringRoot.toString(), during, "/bin/sh", "-c",
                             WAIT_FOR_STOP + "7")));
@@ -67,6 +68,7 @@ class ContainerdRestartTest {
                     after, "/bin/sh", "-c", WAIT_FOR_STOP + "3"));
             runDuring.get(CTR.toSeconds() + 10, TimeUnit.SECONDS).requireOk();
             runAfter.requireOk();
+            System.out.println("two pods booted and running in " + ms(boot) + " ms");
             long qemuDuring = Sandboxes.pid(during, "qemu");
             long qemuAfter = Sandboxes.pid(after, "qemu");
             String tasks = c.ctr("task", "ls").requireOk().stdout();
