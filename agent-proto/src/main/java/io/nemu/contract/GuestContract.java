@@ -6,7 +6,7 @@ import java.util.Map;
 /**
  * What the host and the guest agree on outside the agent API: the shared folder's virtio-fs tag and its
  * mount path in the guest, where container roots and host mounts appear below it, the pod's /dev/shm,
- * and the agent's vsock port. These are Kata's values, so that either side can be swapped for Kata's.
+ * the agent's vsock port, and the console marker of a guest that gave up. These are Kata's values, so that either side can be swapped for Kata's.
  * The image's {@code /init} reads them from a file the image builder writes from {@link #shellVariables()},
  * so the shell script cannot drift from the Java sides.
  */
@@ -21,6 +21,11 @@ public final class GuestContract {
     public static final String POD_SHM = SANDBOX_DIR + "/sandbox/shm";
     /** The vsock port the agent listens on (Kata's default). */
     public static final int AGENT_VSOCK_PORT = 1024;
+    /**
+     * How the guest's {@code /init} starts the one console line that says why it gave up (a broken root, an agent
+     * that cannot run or exited) before it powers the VM off: the host fails the sandbox with that line at once.
+     */
+    public static final String GUEST_FATAL_MARKER = "nemu-init: FATAL:";
 
     private GuestContract() {
     }
@@ -41,6 +46,7 @@ public final class GuestContract {
         v.put("NEMU_SHARED_FS_TAG", SHARED_FS_TAG);
         v.put("NEMU_SHARED_DIR", SHARED_DIR);
         v.put("NEMU_AGENT_VSOCK_PORT", Integer.toString(AGENT_VSOCK_PORT));
+        v.put("NEMU_FATAL_MARKER", GUEST_FATAL_MARKER);
         return v;
     }
 }

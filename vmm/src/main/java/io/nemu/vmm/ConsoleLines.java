@@ -7,7 +7,7 @@ import java.nio.file.Path;
 import java.util.regex.Pattern;
 
 /** Reads a growing console log line by line (QEMU appends to it while the guest runs). */
-final class ConsoleLines implements AutoCloseable {
+public final class ConsoleLines implements AutoCloseable {
     private static final int MAX_READ = 1 << 20;
 
     private final RandomAccessFile file;
@@ -15,12 +15,12 @@ final class ConsoleLines implements AutoCloseable {
     /** Read but not yet scanned: complete lines, then the unfinished last one. */
     private final StringBuilder pending = new StringBuilder();
 
-    ConsoleLines(Path log) throws IOException {
+    public ConsoleLines(Path log) throws IOException {
         this.file = new RandomAccessFile(log.toFile(), "r");
     }
 
     /** Reads what was appended since the last call (up to 1 MiB); false if nothing was. */
-    boolean readMore() throws IOException {
+    public boolean readMore() throws IOException {
         long len = file.length();
         if (len <= offset) {
             return false;
@@ -34,7 +34,7 @@ final class ConsoleLines implements AutoCloseable {
     }
 
     /** Consumes complete lines up to the first that matches and returns it (without CR); null if none did. */
-    String nextMatch(Pattern pattern) {
+    public String nextMatch(Pattern pattern) {
         int nl;
         while ((nl = pending.indexOf("\n")) >= 0) {
             String line = pending.substring(0, nl).replace("\r", "");
@@ -47,7 +47,7 @@ final class ConsoleLines implements AutoCloseable {
     }
 
     /** The last line if it matches though it has no line end yet (the guest is gone), else null. */
-    String unfinishedMatch(Pattern pattern) {
+    public String unfinishedMatch(Pattern pattern) {
         return pattern.matcher(pending).find() ? pending.toString() : null;
     }
 

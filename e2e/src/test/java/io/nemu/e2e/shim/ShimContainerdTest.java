@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
+import io.nemu.contract.GuestContract;
 import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.ContainerdEvents;
 import io.nemu.e2e.support.Distribution;
@@ -13,6 +13,7 @@ import io.nemu.e2e.support.GuestImages;
 import io.nemu.e2e.support.Leftovers;
 import io.nemu.e2e.support.Rootfs;
 import io.nemu.e2e.support.Sandboxes;
+import io.nemu.firmware.GuestImage;
 import io.nemu.shim.sandbox.SandboxPaths;
 import io.nemu.proto.containerd.events.TaskExit;
 import io.nemu.shim.events.EventForwarder;
@@ -77,11 +78,43 @@ class ShimContainerdTest {
     }
 
     @Test
-    void withoutAnAgentTheVmBootsThenEverythingIsRemoved() throws Exception {
-        assumeFalse(GuestImages.hasAgent(GuestImages.assumeOfDistribution(dist, false)),
-                "the guest image has an agent: covered by ShimAcceptanceTest");
+    void aGuestThatCannotComeUpFailsTheRunAtOnceNamingTheCause() throws Exception {
+        // 256 MiB cannot hold the agent image's initramfs: the kernel stops unpacking it ("write error"), /init says
+        // so and powers off, and the run fails with that line long before the (generous) dial timeout.
+        GuestImages.assumeOfDistribution(dist, true);
         Path rootfs = Rootfs.busybox(work.resolve("rootfs"));
-        Path config = dist.writeConfig(work, "", "dial_timeout = 15");
+        Path config = dist.writeConfig(work, "enable_annotations = [\"default_memory\"]", "dial_timeout = 180");
+        String id = LEFTOVERS.sandbox("small-" + ProcessHandle.current().pid());
+        try (Containerd c = containerd()) {
+            long t0 = System.nanoTime();
+            Containerd.CtrResult r = c.ctr(Duration.ofSeconds(200), "run", "--rm", "--runtime", RUNTIME,
+                    "--runtime-config-path", config.toString(), "--annotation",
+                    "io.katacontainers.config.hypervisor.default_memory=256", "--rootfs", rootfs.toString(), id,
+                    "/bin/true");
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            System.out.println("ctr run of a 256 MiB sandbox: exit " + r.exitCode() + " after " + ms + " ms: "
+                    + r.stderr().strip());
+            String log = c.logTail(400);
+            log.lines().filter(l -> l.contains("sandbox=" + id + " ") && !l.contains("DEBUG")).forEach(System.out::println);
+            long booting = log.lines().filter(l -> l.contains("VmSandbox: booting VM for sandbox " + id)).count();
+            assertNotEquals(0, r.exitCode());
+            assertTrue(r.stderr().contains(GuestContract.GUEST_FATAL_MARKER), r.stderr());
+            assertTrue(r.stderr().contains("could not unpack the whole initramfs"), r.stderr());
+            assertFalse(r.stderr().contains("dial_timeout"), r.stderr());
+            assertEquals(1, booting, "one boot, no retry: " + log);
+            Leftovers.await(() -> c.shimProcesses().isEmpty());
+            assertEquals(List.of(), c.shimProcesses());
+        }
+    }
+
+    @Test
+    void whenTheAgentNeverAnswersTheVmIsRemovedAfterTheDialTimeout() throws Exception {
+        // The base image has no agent: its /init boots, says it is ready and idles (no fatal line, no power-off),
+        // so nothing ever answers on the agent's port and only the dial timeout ends the wait.
+        GuestImage noAgent = GuestImages.base();
+        assertFalse(GuestImages.hasAgent(noAgent), noAgent.initrd() + " has an agent");
+        Path rootfs = Rootfs.busybox(work.resolve("rootfs"));
+        Path config = dist.writeConfig(work, noAgent, "", "dial_timeout = 10");
         String id = LEFTOVERS.sandbox("noagent-" + ProcessHandle.current().pid());
         Path state = SandboxPaths.of(id).state();
         Path shared = SandboxPaths.of(id).sharedBase();
@@ -92,12 +125,11 @@ class ShimContainerdTest {
             System.out.println("ctr run without agent: exit " + r.exitCode() + " after "
                     + (System.nanoTime() - t0) / 1_000_000 + " ms: " + r.stderr().strip());
             assertNotEquals(0, r.exitCode());
-            assertTrue(r.stderr().contains("agent.kata.dial_timeout"), r.stderr());
+            assertTrue(r.stderr().contains("did not answer within 10 s (agent.kata.dial_timeout)"), r.stderr());
             // The daemon logs through the bundle's log fifo into containerd's log, each line naming the sandbox.
             String log = c.logTail(400);
             assertTrue(log.contains("sandbox=" + id + " VmSandbox: booting VM for sandbox " + id), log);
             assertTrue(log.contains("sandbox=" + id + " VmSandbox: stopping VM of sandbox " + id), log);
-            // The VM really ran: its console shows the guest's ready line in the log of the failed create.
             Leftovers.await(() -> Sandboxes.vmProcesses(id).isEmpty());
             assertEquals(List.of(), Sandboxes.vmProcesses(id));
             assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(shared.toString()), "mounts left");

@@ -49,8 +49,10 @@ public final class Containerd implements AutoCloseable {
     private final Path ttrpcSocket;
     private final Path logFile;
     private final String path;
-    private final Process process;
-    private final Thread shutdownHook;
+    private final String containerdBinary;
+    /** The running containerd; replaced by {@link #restart()}. */
+    private volatile Process process;
+    private volatile Thread shutdownHook;
     private final List<ContainerdEvents> eventStreams = new CopyOnWriteArrayList<>();
     private final AtomicInteger ctrCount = new AtomicInteger();
     private volatile boolean closed;
@@ -66,20 +68,35 @@ public final class Containerd implements AutoCloseable {
         this.ttrpcSocket = dir.resolve("containerd.sock.ttrpc");
         this.logFile = dir.resolve("containerd.log");
         this.path = searchPath(options.extraPath);
-        Process started = null;
-        Thread hook = null;
+        this.containerdBinary = containerd;
         try {
             if (ttrpcSocket.toString().length() > UNIX_PATH_MAX) {
                 throw new IOException("socket path too long for a unix socket (" + ttrpcSocket
                         + "); use a shorter tempParent");
             }
             Files.createDirectories(dir.resolve("ctr"));
-            Path config = dir.resolve("config.toml");
-            Files.writeString(config, configToml());
-            ProcessBuilder pb = new ProcessBuilder(containerd, "--config", config.toString())
+            Files.writeString(dir.resolve("config.toml"), configToml());
+            launch();
+        } catch (IOException | RuntimeException e) {
+            try {
+                FileTrees.unmountUnder(dir);
+                FileTrees.delete(dir);
+            } catch (IOException cleanup) {
+                e.addSuppressed(cleanup);
+            }
+            throw e;
+        }
+    }
+
+    /** Starts containerd on this instance's config and waits for its sockets; on failure nothing of it runs. */
+    private void launch() throws IOException {
+        Process started = null;
+        Thread hook = null;
+        try {
+            ProcessBuilder pb = new ProcessBuilder(containerdBinary, "--config", dir.resolve("config.toml").toString())
                     .directory(dir.toFile())
                     .redirectErrorStream(true)
-                    .redirectOutput(logFile.toFile());
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
             pb.environment().put("PATH", path);
             pb.environment().putAll(options.env);
             started = pb.start();
@@ -95,16 +112,50 @@ public final class Containerd implements AutoCloseable {
             if (hook != null) {
                 removeHook(hook);
             }
-            try {
-                FileTrees.unmountUnder(dir);
-                FileTrees.delete(dir);
-            } catch (IOException cleanup) {
-                e.addSuppressed(cleanup);
-            }
             throw e;
         }
         this.process = started;
         this.shutdownHook = hook;
+    }
+
+    /**
+     * Stops containerd alone, as a node's containerd stops for an upgrade or a crash: SIGTERM, SIGKILL after
+     * the stop timeout (by its pid), leaving the shims and what they run alone; the sockets it leaves are removed
+     * so that {@link #startAgain()} can be awaited. Event streams end with it. Returns how it ended.
+     */
+    public synchronized String stopAlone() throws IOException {
+        for (ContainerdEvents events : List.copyOf(eventStreams)) {
+            events.close();
+        }
+        Process p = process;
+        p.destroy();
+        String how;
+        try {
+            if (p.waitFor(options.stopTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                how = "SIGTERM, exit " + p.exitValue();
+            } else {
+                p.destroyForcibly();
+                if (!p.waitFor(5, TimeUnit.SECONDS)) {
+                    throw new IOException("containerd pid " + p.pid() + " survived SIGKILL");
+                }
+                how = "SIGKILL after " + options.stopTimeout.toSeconds() + " s";
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while stopping containerd pid " + p.pid(), e);
+        }
+        removeHook(shutdownHook);
+        Files.deleteIfExists(grpcSocket);
+        Files.deleteIfExists(ttrpcSocket);
+        return how;
+    }
+
+    /** Starts containerd again on the same config, root, state and sockets, after {@link #stopAlone()}. */
+    public synchronized void startAgain() throws IOException {
+        if (process.isAlive()) {
+            throw new IllegalStateException("containerd pid " + process.pid() + " still runs");
+        }
+        launch();
     }
 
     public static Builder builder() {

@@ -1,6 +1,7 @@
 package io.nemu.e2e.support;
 
 import com.google.protobuf.Any;
+import io.nemu.firmware.GuestImage;
 import io.nemu.firmware.GuestPaths;
 import io.nemu.proto.containerd.runtimeoptions.v1.Options;
 import java.io.ByteArrayOutputStream;
@@ -57,10 +58,21 @@ public final class Distribution {
 
     /** A configuration.toml for tests: the distribution's guest, TCG, and extra lines in [hypervisor.qemu]/[agent.kata]. */
     public Path writeConfig(Path dir, String qemuExtra, String agentExtra) throws IOException {
+        return writeConfig(dir, guestDir().resolve("vmlinux"), guestDir().resolve("initramfs.img"), qemuExtra,
+                agentExtra);
+    }
+
+    /** {@link #writeConfig(Path, String, String)} booting another guest image (one of {@link GuestImages}). */
+    public Path writeConfig(Path dir, GuestImage image, String qemuExtra, String agentExtra) throws IOException {
+        return writeConfig(dir, image.kernel(), image.initrd(), qemuExtra, agentExtra);
+    }
+
+    private static Path writeConfig(Path dir, Path kernel, Path initrd, String qemuExtra, String agentExtra)
+            throws IOException {
         Path file = dir.resolve("configuration.toml");
         Files.writeString(file, "[hypervisor.qemu]\n"
-                + "kernel = \"" + guestDir().resolve("vmlinux") + "\"\n"
-                + "initrd = \"" + guestDir().resolve("initramfs.img") + "\"\n"
+                + "kernel = \"" + kernel + "\"\n"
+                + "initrd = \"" + initrd + "\"\n"
                 + "accelerator = \"tcg\"\n" + qemuExtra + "\n"
                 + "[agent.kata]\n" + agentExtra + "\n");
         return file;

@@ -135,9 +135,8 @@ public final class ShimMain {
                 throw new ShimFailure("sandbox " + pod.get() + " of container " + args.id()
                         + " has no running shim (no answer on " + socket + ")");
             }
-            System.out.print(ShimSocket.address(socket));
-            System.out.flush();
-            return 0;
+            writeAddressFile(bundleDir, socket);
+            return printAddress(socket);
         }
         Path config;
         try {
@@ -149,11 +148,22 @@ public final class ShimMain {
             throw new ShimFailure(e.getMessage());
         }
         Path socket = ShimSocket.path(args.address(), args.namespace(), args.id());
-        if (answers(socket)) {
-            System.out.print(ShimSocket.address(socket));
-            return 0;
+        writeAddressFile(bundleDir, socket); // first: a daemon must not run for a start that failed
+        if (!answers(socket)) {
+            spawnDaemon(args, bundleDir, socket, config);
         }
-        spawnDaemon(args, bundleDir, socket, config);
+        return printAddress(socket);
+    }
+
+    private static void writeAddressFile(Path bundleDir, Path socket) throws ShimFailure {
+        try {
+            ShimSocket.writeAddressFile(bundleDir, socket);
+        } catch (IOException e) {
+            throw new ShimFailure("cannot write the shim's address into " + bundleDir + ": " + e.getMessage());
+        }
+    }
+
+    private static int printAddress(Path socket) {
         System.out.print(ShimSocket.address(socket));
         System.out.flush();
         return 0;

@@ -42,9 +42,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class VmSandbox implements Sandbox {
     private static final Logger log = LoggerFactory.getLogger(VmSandbox.class);
-    /** The pod's /dev/shm in the guest: a tmpfs of CRI's default size, world-writable as on the host. */
     /** Console lines logged when the sandbox dies (a kernel panic's report fits). */
     private static final int CONSOLE_LINES = 40;
+    /** How long one dial of the agent may wait for the guest to accept, before the boot watch is asked again. */
+    private static final Duration DIAL_SLICE = Duration.ofSeconds(2);
+    /** The pod's /dev/shm in the guest: a tmpfs of CRI's default size, world-writable as on the host. */
     private static final List<String> POD_SHM_OPTIONS = List.of("nosuid", "nodev", "noexec", "mode=1777",
             "size=67108864");
 
@@ -125,8 +127,10 @@ public final class VmSandbox implements Sandbox {
             long started = System.nanoTime();
             log.info("QEMU pid {} up ({}) in {} ms; dialing the agent", vm.pid(), vm.accelerator(),
                     (started - t0) / 1_000_000);
-            sb.agent = AgentClient.connect(sandboxId, sb.dialer(hostAgent), cfg.agent().dialTimeout(),
-                    AgentClient.CALL_TIMEOUT);
+            try (BootWatch watch = new BootWatch(sandboxId, vm)) {
+                sb.agent = AgentClient.connect(sandboxId, sb.dialer(hostAgent, watch), cfg.agent().dialTimeout(),
+                        AgentClient.CALL_TIMEOUT);
+            }
             sb.createSandbox(hostname, virtioFs, listener);
             VmSandbox booted = sb;
             sb.watch = SandboxWatch.start(sandboxId, vm.fault(), booted.agent::check,
@@ -169,8 +173,11 @@ public final class VmSandbox implements Sandbox {
         }
     }
 
-    /** The agent on {@code agentSocket} (a host-side agent), else on the VM's channel. */
-    private AgentClient.Dialer dialer(Path agentSocket) {
+    /**
+     * The agent on {@code agentSocket} (a host-side agent), else on the VM's channel, dialed in short slices so
+     * that the connect loop asks {@code watch} between them whether the guest gave up.
+     */
+    private AgentClient.Dialer dialer(Path agentSocket, BootWatch watch) {
         return new AgentClient.Dialer() {
             @Override
             public TtrpcClient dial(Duration left) throws IOException {
@@ -178,13 +185,13 @@ public final class VmSandbox implements Sandbox {
                     return TtrpcClient.connect(agentSocket);
                 }
                 return TtrpcClient.adopt(vm.agentChannel()
-                        .orElseThrow(() -> new IOException("the VM has no agent channel")).dial(left));
+                        .orElseThrow(() -> new IOException("the VM has no agent channel"))
+                        .dial(left.compareTo(DIAL_SLICE) < 0 ? left : DIAL_SLICE));
             }
 
             @Override
             public String gone() {
-                return vm.exitFuture().isDone()
-                        ? "the VM exited while waiting for the agent (console: " + vm.consoleLog() + ")" : null;
+                return watch.gaveUp();
             }
 
             @Override
