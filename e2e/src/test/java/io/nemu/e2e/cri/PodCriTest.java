@@ -88,6 +88,15 @@ abstract class PodCriTest {
     void precondition() {
     }
 
+    /** The pod's config as the test sends it; a subclass may add to it (e.g. play the kubelet's pod cgroup). */
+    PodSandboxConfig podConfig(PodSandboxConfig base) throws IOException {
+        return base;
+    }
+
+    /** Called once containerd and the pod are gone (e.g. to remove what {@link #podConfig} made). */
+    void afterPodGone() throws IOException {
+    }
+
     @BeforeAll
     void startPod() throws Exception {
         precondition();
@@ -97,7 +106,7 @@ abstract class PodCriTest {
         cri = env.cri;
         volume = Files.createDirectories(work.resolve("volume"));
         Files.writeString(volume.resolve(HOST_FILE), HOST_TEXT);
-        podConfig = env.podConfig("pod-" + handler());
+        podConfig = podConfig(env.podConfig("pod-" + handler()));
         long t0 = System.nanoTime();
         podId = cri.runPodSandbox(podConfig, handler());
         System.out.printf("[%s] RunPodSandbox %s: %d ms%n", handler(), podId, (System.nanoTime() - t0) / 1_000_000);
@@ -128,7 +137,11 @@ abstract class PodCriTest {
             if (netnsPath != null && Files.exists(Path.of(netnsPath))) {
                 CniBridge.output(Duration.ofSeconds(10), "ip", "netns", "delete", Path.of(netnsPath).getFileName().toString());
             }
-            FileTrees.delete(work);
+            try {
+                afterPodGone();
+            } finally {
+                FileTrees.delete(work);
+            }
         }
     }
 

@@ -23,7 +23,8 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * A test registers what is its own, since other runs may use the same machine at the same time:
  * <ul>
  * <li>{@link #sandbox}: no process naming the sandbox (its shim daemon's {@code -id}, QEMU and virtiofsd
- * through the sandbox's folders), no mount point naming it, no state or shared folder under /run/nemu;</li>
+ * through the sandbox's folders), no mount point naming it, no state or shared folder under /run/nemu, no
+ * cgroup folder named after it (the shim's sandbox cgroup, runc's container cgroup);</li>
  * <li>{@link #dir}: no mount at or below the folder, no process naming it; {@link #gone}: the path is gone;</li>
  * <li>{@link #netns}: the network namespace is gone; {@link #link}: no such link in the host's namespace.</li>
  * </ul>
@@ -198,6 +199,9 @@ public final class Leftovers implements BeforeAllCallback, BeforeEachCallback, A
                     left.add("folder of sandbox " + id + ": " + p);
                 }
             }
+        }
+        for (String id : sandboxes) {
+            PodCgroup.foldersNamed(id).forEach(p -> left.add("cgroup of sandbox " + id + ": " + p));
         }
         gone.stream().filter(Files::exists).forEach(p -> left.add("still there: " + p));
         netns.stream().filter(n -> Files.exists(NETNS_DIR.resolve(n)))

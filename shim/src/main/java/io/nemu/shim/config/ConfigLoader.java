@@ -128,10 +128,10 @@ public final class ConfigLoader {
             throw r.error("internetworking_model", "'" + model + "' is not supported by this runtime (yet):"
                     + " only tcfilter");
         }
-        unsupported(r, "sandbox_cgroup_only", false, "QEMU and virtiofsd are not moved into the pod's cgroup");
         unsupported(r, "disable_new_netns", false, "the pod's network is always joined through taps in"
                 + " its network namespace (tcfilter)");
-        RuntimeConfig.Runtime rt = new RuntimeConfig.Runtime(r.bool("enable_debug", false), model);
+        RuntimeConfig.Runtime rt = new RuntimeConfig.Runtime(r.bool("enable_debug", false), model,
+                r.bool("sandbox_cgroup_only", true));
         r.warnUnused(warnings);
         return new RuntimeConfig(source, hv, agent, rt);
     }

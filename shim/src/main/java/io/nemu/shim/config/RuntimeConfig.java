@@ -75,10 +75,11 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
 
     /**
      * {@code [runtime]}. Kata keys with one supported value are checked by {@link ConfigLoader} and not kept:
-     * {@code sandbox_cgroup_only = false}, {@code disable_new_netns = false}; {@code internetworking_model}
-     * is tcfilter.
+     * {@code disable_new_netns = false}; {@code internetworking_model} is tcfilter. {@code sandboxCgroupOnly}
+     * (Kata's {@code sandbox_cgroup_only}, default true here): the shim daemon, QEMU and virtiofsd run in the
+     * cgroup the sandbox's spec names ({@code linux.cgroupsPath}), so the pod's cgroup bounds the whole VM.
      */
-    public record Runtime(boolean enableDebug, String internetworkingModel) {
+    public record Runtime(boolean enableDebug, String internetworkingModel, boolean sandboxCgroupOnly) {
     }
 
     /** Whether a debug switch is on: {@code [runtime]}'s (all debug logs) or {@code [hypervisor.qemu]}'s (the VM's). */

@@ -1,5 +1,6 @@
 package io.nemu.shim.daemon;
 
+import io.nemu.shim.cgroup.SandboxCgroup;
 import io.nemu.shim.mount.SafeTree;
 import io.nemu.shim.sandbox.PidFile;
 import io.nemu.shim.sandbox.SandboxPaths;
@@ -12,7 +13,8 @@ import java.util.Optional;
 
 /**
  * Removes whatever a sandbox's daemon left after it died: the processes it recorded (only if the very same
- * process still runs), mounts under its folders, its state and shared folders.
+ * process still runs), the pod network's taps, the cgroup folders it made, mounts under its folders, its state
+ * and shared folders.
  */
 public final class StateCleaner {
     private StateCleaner() {
@@ -38,6 +40,8 @@ public final class StateCleaner {
         }
         // QEMU is gone: its taps and filters in the pod's netns can go too.
         done.addAll(io.nemu.shim.network.PodNetwork.cleanUpRecorded(paths.state()));
+        // ... and the cgroup folders it made (the daemon, QEMU and virtiofsd that were in them are dead).
+        done.addAll(SandboxCgroup.cleanUpRecorded(paths.state()));
         // The shared folder holds the container roots and the pod's host volumes: it goes only once nothing is
         // mounted there, and the state (the record of what to clean) stays with it so that a later delete retries.
         try {

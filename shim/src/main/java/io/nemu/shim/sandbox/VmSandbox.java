@@ -12,6 +12,7 @@ import io.nemu.proto.kata.Spec;
 import io.nemu.proto.kata.Storage;
 import io.nemu.shim.agent.AgentClient;
 import io.nemu.shim.agent.Stdio;
+import io.nemu.shim.cgroup.SandboxCgroup;
 import io.nemu.shim.config.RuntimeConfig;
 import io.nemu.shim.errdefs.TaskException;
 import io.nemu.shim.network.PodNetwork;
@@ -56,18 +57,22 @@ public final class VmSandbox implements Sandbox {
     private final SharedFs sharedFs;
     /** The pod's NICs (tcfilter taps in its netns), or null without a pod network. */
     private final PodNetwork network;
+    /** The sandbox's cgroup on the host (sandbox_cgroup_only), or null. */
+    private final SandboxCgroup cgroup;
     /** Set once the agent answered; null while booting. */
     private AgentClient agent;
     /** Watches the booted sandbox's processes and agent; null while booting. */
     private volatile SandboxWatch watch;
     private boolean closed;
 
-    private VmSandbox(String sandboxId, SandboxPaths paths, Vm vm, SharedFs sharedFs, PodNetwork network) {
+    private VmSandbox(String sandboxId, SandboxPaths paths, Vm vm, SharedFs sharedFs, PodNetwork network,
+                      SandboxCgroup cgroup) {
         this.sandboxId = sandboxId;
         this.paths = paths;
         this.vm = vm;
         this.sharedFs = sharedFs;
         this.network = network;
+        this.cgroup = cgroup;
     }
 
     /**
@@ -92,6 +97,7 @@ public final class VmSandbox implements Sandbox {
         SharedFs sharedFs = new SharedFs(paths);
         VmSandbox sb = null;
         PodNetwork net = null;
+        SandboxCgroup cg = null;
         try {
             PrivateFiles.directories(paths.state());
             PrivateFiles.directories(paths.shared());
@@ -108,18 +114,23 @@ public final class VmSandbox implements Sandbox {
                 vc.sharedDir(paths.shared()).sharedTag(GuestContract.SHARED_FS_TAG).sharedCache(h.virtioFsCache());
             }
             net = netns == null ? null : PodNetwork.attach(netns, paths.state(), vc).orElse(null);
+            // The daemon joins first: QEMU (every thread) and virtiofsd are born in the pod's cgroup.
+            cg = cfg.runtime().sandboxCgroupOnly() ? enterCgroup(sandboxId, bundle, paths) : null;
+            SandboxCgroup joined = cg;
             Vm vm = new Vm(vc.build(), new Vm.Observer() {
                 @Override
                 public void virtiofsdStarted(long pid) {
                     writePid(paths, "virtiofsd", pid);
+                    adopt(joined, "virtiofsd", pid);
                 }
 
                 @Override
                 public void qemuStarted(long pid) {
                     writePid(paths, "qemu", pid);
+                    adopt(joined, "QEMU", pid);
                 }
             });
-            sb = new VmSandbox(sandboxId, paths, vm, sharedFs, net);
+            sb = new VmSandbox(sandboxId, paths, vm, sharedFs, net, cg);
             log.info("booting VM for sandbox {} ({} vCPUs, {} MiB: {}): {}", sandboxId, size.vcpus(), size.memoryMib(),
                     size.why(), vm.config());
             long t0 = System.nanoTime();
@@ -140,22 +151,48 @@ public final class VmSandbox implements Sandbox {
                     (System.nanoTime() - started) / 1_000_000);
             return sb;
         } catch (IOException | VmException e) {
-            abandon(sb, net, sharedFs, e);
+            abandon(sb, net, cg, sharedFs, e);
             throw new TaskException(Status.Code.INTERNAL, "sandbox " + sandboxId + ": " + e.getMessage(), e);
         } catch (RuntimeException e) {
-            abandon(sb, net, sharedFs, e);
+            abandon(sb, net, cg, sharedFs, e);
             throw e;
         }
     }
 
-    /** Undoes a boot that failed: the sandbox if it was made, else the network and shared folder. */
-    private static void abandon(VmSandbox sb, PodNetwork net, SharedFs sharedFs, Exception failure) {
+    /** The cgroup the spec's linux.cgroupsPath names, joined by the daemon; null when it names none. */
+    private static SandboxCgroup enterCgroup(String sandboxId, Bundle bundle, SandboxPaths paths) throws IOException {
+        String cgroupsPath = bundle.spec().path("linux").path("cgroupsPath").asText("");
+        try {
+            return SandboxCgroup.enter(sandboxId, cgroupsPath, paths.state()).orElse(null);
+        } catch (IllegalArgumentException e) {
+            throw new TaskException(Status.Code.INVALID_ARGUMENT, "sandbox " + sandboxId + ": " + e.getMessage()
+                    + " (sandbox_cgroup_only = true)", e);
+        }
+    }
+
+    /** Moves a process the VM started into the cgroup (it was born there; this makes sure). */
+    private static void adopt(SandboxCgroup cg, String what, long pid) {
+        if (cg == null) {
+            return;
+        }
+        try {
+            cg.adopt(what, pid);
+        } catch (IOException e) {
+            log.error("{}", e.getMessage());
+        }
+    }
+
+    /** Undoes a boot that failed: the sandbox if it was made, else the network, cgroup and shared folder. */
+    private static void abandon(VmSandbox sb, PodNetwork net, SandboxCgroup cg, SharedFs sharedFs, Exception failure) {
         if (sb != null) {
             sb.close();
             return;
         }
         if (net != null) {
             net.tearDown().forEach(l -> log.info("{}", l));
+        }
+        if (cg != null) {
+            cg.close();
         }
         // Nothing ran yet; the daemon's own state stays until it exits.
         try {
@@ -407,6 +444,10 @@ public final class VmSandbox implements Sandbox {
             Files.deleteIfExists(paths.pidFile("virtiofsd"));
         } catch (IOException e) {
             log.error("sandbox {}: {}", sandboxId, e.getMessage());
+        }
+        // Last: QEMU and virtiofsd are gone, and so are the mount and ip commands run in the cgroup.
+        if (cgroup != null) {
+            cgroup.close();
         }
     }
 }

@@ -114,7 +114,15 @@ class ConfigLoaderTest {
         assertTrue(c.runtime().enableDebug());
         assertTrue(c.hypervisor().enableDebug());
         assertTrue(c.debug());
+        assertFalse(c.runtime().sandboxCgroupOnly());
         assertTrue(warnings.isEmpty(), warnings::toString);
+    }
+
+    @Test
+    void sandboxCgroupOnlyIsOnUnlessTheFileSaysFalse() throws Exception {
+        assertTrue(parse(MINIMAL).runtime().sandboxCgroupOnly(), "Kata's key, on by default here");
+        assertTrue(parse(MINIMAL + "[runtime]\nsandbox_cgroup_only = true\n").runtime().sandboxCgroupOnly());
+        assertEquals("runtime.sandbox_cgroup_only", fails(MINIMAL + "[runtime]\nsandbox_cgroup_only = 1\n").key());
     }
 
     @Test
@@ -222,8 +230,6 @@ class ConfigLoaderTest {
         assertTrue(model.contains("runtime.internetworking_model 'macvtap' is not supported by this runtime (yet)"), model);
         assertTrue(refused(MINIMAL + "[runtime]\ninternetworking_model = \"none\"\n", "runtime.internetworking_model")
                 .contains("'none' is not supported"));
-        String cgroup = refused(MINIMAL + "[runtime]\nsandbox_cgroup_only = true\n", "runtime.sandbox_cgroup_only");
-        assertTrue(cgroup.contains("runtime.sandbox_cgroup_only = true is not supported by this runtime (yet)"), cgroup);
         String netns = refused(MINIMAL + "[runtime]\ndisable_new_netns = true\n", "runtime.disable_new_netns");
         assertTrue(netns.contains("runtime.disable_new_netns = true is not supported by this runtime (yet)"), netns);
         String agentDebug = refused(MINIMAL + "[agent.kata]\ndebug = true\n", "agent.kata.debug");
