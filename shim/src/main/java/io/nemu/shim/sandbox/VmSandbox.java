@@ -23,6 +23,7 @@ import io.nemu.vmm.PrivateFiles;
 import io.nemu.vmm.Vm;
 import io.nemu.vmm.VmConfig;
 import io.nemu.vmm.VmException;
+import io.nemu.vmm.process.VcpuWait;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -181,6 +182,11 @@ public final class VmSandbox implements Sandbox {
             @Override
             public String diagnostics() {
                 return "last console line: '" + lastConsoleLine() + "'";
+            }
+
+            @Override
+            public Duration starved() {
+                return agentSocket != null || vm.exitFuture().isDone() ? Duration.ZERO : VcpuWait.of(vm.pid());
             }
         };
     }
