@@ -123,8 +123,10 @@ public final class AgentClient implements AutoCloseable {
                     HealthCheckResponse r = HealthGrpc.newBlockingStub(client)
                             .withDeadlineAfter(checkMs, TimeUnit.MILLISECONDS).check(CheckRequest.getDefaultInstance());
                     if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
-                        log.info("agent of sandbox {} is serving ({})", sandboxId, clock);
-                        AgentClient connected = new AgentClient(sandboxId, client, callTimeout);
+                        Duration calls = clock.scaled(callTimeout);
+                        log.info("agent of sandbox {} is serving ({}); agent calls get {} s", sandboxId, clock,
+                                calls.toSeconds());
+                        AgentClient connected = new AgentClient(sandboxId, client, calls);
                         client = null;
                         return connected;
                     }

@@ -259,6 +259,20 @@ class AgentClientTest {
     }
 
     @Test
+    void callDeadlinesStretchAsTheVmWasSlowedDuringTheDial() throws InterruptedException {
+        AgentClient.Dialer starvedFourFifths = slowGuest(true);
+        DialClock clock = new DialClock(starvedFourFifths, Duration.ofSeconds(10));
+        Thread.sleep(300);
+        clock.leftNanos();
+        // The VM ran a fifth of the wall time: five times the deadline (rounding between the two clocks aside).
+        long ms = clock.scaled(Duration.ofSeconds(60)).toMillis();
+        assertTrue(ms > 250_000 && ms < 320_000, ms + " ms");
+        DialClock idle = new DialClock(slowGuest(false), Duration.ofSeconds(10));
+        idle.leftNanos();
+        assertEquals(Duration.ofSeconds(60), idle.scaled(Duration.ofSeconds(60)), "an unloaded host: as configured");
+    }
+
+    @Test
     void aGoneGuestEndsTheWaitAtOnce() {
         AgentClient.Dialer dialer = new AgentClient.Dialer() {
             @Override
