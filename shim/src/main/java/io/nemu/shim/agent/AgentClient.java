@@ -184,7 +184,8 @@ public final class AgentClient implements AutoCloseable {
 
     /** The pod's interfaces, routes and neighbours in the guest: after Health, before CreateSandbox. */
     public void applyNetwork(PodNetwork net) throws IOException {
-        GuestNetwork.apply(net, agent);
+        // Half a call's deadline each (30 s at the default 60), stretched like the calls on a loaded host.
+        GuestNetwork.apply(net, agent, callTimeout.dividedBy(2));
     }
 
     /** CreateSandbox; the agent's error is passed on as it is. */
