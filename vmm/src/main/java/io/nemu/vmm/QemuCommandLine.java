@@ -37,7 +37,8 @@ public final class QemuCommandLine {
             a.addAll(List.of(VmConfig.NSENTER.toString(), "--net=" + c.netns(), "--"));
         }
         a.add(c.qemuBinary().toString());
-        a.addAll(List.of("-name", "nemu-" + p.name(), "-no-user-config", "-nodefaults", "-display", "none",
+        // debug-threads names the vCPU threads ("CPU 0/TCG"): process.VcpuWait finds them by name.
+        a.addAll(List.of("-name", "nemu-" + p.name() + ",debug-threads=on", "-no-user-config", "-nodefaults", "-display", "none",
                 "-no-reboot"));
         if (accel == Accelerator.KVM) {
             a.addAll(List.of("-accel", "kvm", "-cpu", "host"));

@@ -59,6 +59,7 @@ class QemuCommandLineTest {
         assertEquals("memory-backend-memfd,id=mem,size=512M,share=on", arg(a, "-object"));
         assertTrue(a.containsAll(List.of("-nodefaults", "-no-user-config", "-no-reboot")));
         assertEquals("none", arg(a, "-display"));
+        assertTrue(arg(a, "-name").endsWith(",debug-threads=on"), "vCPU threads named for VcpuWait: " + arg(a, "-name"));
         assertEquals("/k/vmlinux", arg(a, "-kernel"));
         assertEquals("/k/initrd.img", arg(a, "-initrd"));
         assertEquals("console=ttyS0 panic=1 quiet nemu.accel=tcg tsc_early_khz=2445404 nemu.fsprobe=1", arg(a, "-append"));

@@ -271,7 +271,12 @@ public final class Leftovers implements BeforeAllCallback, BeforeEachCallback, A
 
     /** Processes whose command line names sandbox {@code id}: its shim daemon, QEMU, virtiofsd. */
     public static List<Proc> processesNaming(String id) throws IOException {
-        return processes().stream().filter(p -> p.names(id)).toList();
+        return processesNaming(List.of(id));
+    }
+
+    /** Processes whose command line names one of these sandboxes (one scan of /proc). */
+    public static List<Proc> processesNaming(List<String> ids) throws IOException {
+        return processes().stream().filter(p -> ids.stream().anyMatch(p::names)).toList();
     }
 
     /** One process: its pid and command line. */

@@ -73,6 +73,11 @@ public final class AgentClient implements AutoCloseable {
         default String diagnostics() {
             return "";
         }
+
+        /** How long, in all, the VM so far wanted a host CPU and got none (zero where unknown). */
+        default Duration starved() {
+            return Duration.ZERO;
+        }
     }
 
     private final String sandboxId;
@@ -90,31 +95,38 @@ public final class AgentClient implements AutoCloseable {
         this.callTimeout = callTimeout;
     }
 
-    /** Dials (again after a failed attempt) until Health answers SERVING or {@code dialTimeout} has passed. */
+    /**
+     * Dials (again after a failed attempt) until Health answers SERVING or {@code dialTimeout} has passed. The
+     * timeout counts the time the VM could run: wall time minus the time its vCPUs waited for a host CPU
+     * ({@link Dialer#starved}). A guest booting on a host loaded by other VMs is slow, not broken, and a runtime
+     * that failed pods under a modest load would not be trusted; a guest that is stuck waits for no CPU and
+     * times out as before.
+     */
     public static AgentClient connect(String sandboxId, Dialer dialer, Duration dialTimeout, Duration callTimeout)
             throws IOException {
-        long deadline = System.nanoTime() + dialTimeout.toNanos();
+        DialClock clock = new DialClock(dialer, dialTimeout);
         TtrpcClient client = null;
         String last = "no answer";
         try {
-            while (System.nanoTime() < deadline) {
+            while (clock.leftNanos() > 0) {
                 String gone = dialer.gone();
                 if (gone != null) {
                     throw new IOException(gone);
                 }
                 try {
                     if (client == null || client.isClosed()) {
-                        client = dialer.dial(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
+                        client = dialer.dial(Duration.ofNanos(Math.max(1, clock.leftNanos())));
                     }
                     // The first call runs cold code in a guest JVM that may share a loaded host's CPUs under
                     // TCG: give it the time left (at most Kata's 30 s check timeout), not a short retry slice.
-                    long checkMs = Math.max(2000,
-                            Math.min(HEALTH_CHECK.toMillis(), (deadline - System.nanoTime()) / 1_000_000));
+                    long checkMs = Math.max(2000, Math.min(HEALTH_CHECK.toMillis(), clock.leftNanos() / 1_000_000));
                     HealthCheckResponse r = HealthGrpc.newBlockingStub(client)
                             .withDeadlineAfter(checkMs, TimeUnit.MILLISECONDS).check(CheckRequest.getDefaultInstance());
                     if (r.getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
-                        log.info("agent of sandbox {} is serving", sandboxId);
-                        AgentClient connected = new AgentClient(sandboxId, client, callTimeout);
+                        Duration calls = clock.scaled(callTimeout);
+                        log.info("agent of sandbox {} is serving ({}); agent calls get {} s", sandboxId, clock,
+                                calls.toSeconds());
+                        AgentClient connected = new AgentClient(sandboxId, client, calls);
                         client = null;
                         return connected;
                     }
@@ -139,7 +151,7 @@ public final class AgentClient implements AutoCloseable {
             }
         }
         throw new IOException("the guest agent did not answer within " + dialTimeout.toSeconds()
-                + " s (agent.kata.dial_timeout): " + last + "; " + dialer.diagnostics());
+                + " s (agent.kata.dial_timeout; " + clock + "): " + last + "; " + dialer.diagnostics());
     }
 
     /** The stub for one call, with its deadline; refused once the connection is closed. */
@@ -172,7 +184,8 @@ public final class AgentClient implements AutoCloseable {
 
     /** The pod's interfaces, routes and neighbours in the guest: after Health, before CreateSandbox. */
     public void applyNetwork(PodNetwork net) throws IOException {
-        GuestNetwork.apply(net, agent);
+        // Half a call's deadline each (30 s at the default 60), stretched like the calls on a loaded host.
+        GuestNetwork.apply(net, agent, callTimeout.dividedBy(2));
     }
 
     /** CreateSandbox; the agent's error is passed on as it is. */

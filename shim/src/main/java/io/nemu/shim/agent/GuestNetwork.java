@@ -15,6 +15,7 @@ import io.nemu.proto.kata.UpdateRoutesRequest;
 import io.nemu.shim.network.Endpoint;
 import io.nemu.shim.network.PodNetwork;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -28,7 +29,6 @@ import org.slf4j.LoggerFactory;
  */
 final class GuestNetwork {
     private static final Logger log = LoggerFactory.getLogger(GuestNetwork.class);
-    private static final long CALL_SECONDS = 30;
 
     private GuestNetwork() {
     }
@@ -81,14 +81,19 @@ final class GuestNetwork {
         return out.build();
     }
 
-    /** UpdateInterface for each endpoint, UpdateRoutes, AddARPNeighbors: after Health, before CreateSandbox. */
-    static void apply(PodNetwork net, AgentServiceGrpc.AgentServiceBlockingStub agent) throws IOException {
+    /**
+     * UpdateInterface for each endpoint, UpdateRoutes, AddARPNeighbors: after Health, before CreateSandbox; each call
+     * within {@code timeout}.
+     */
+    static void apply(PodNetwork net, AgentServiceGrpc.AgentServiceBlockingStub agent, Duration timeout)
+            throws IOException {
+        long callMs = timeout.toMillis();
         long t0 = System.nanoTime();
         String step = "UpdateInterface";
         try {
             for (Interface i : interfaces(net)) {
                 step = "UpdateInterface " + i.getName() + " (" + i.getHwAddr() + ")";
-                Interface got = agent.withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS)
+                Interface got = agent.withDeadlineAfter(callMs, TimeUnit.MILLISECONDS)
                         .updateInterface(UpdateInterfaceRequest.newBuilder().setInterface(i).build());
                 log.info("guest interface {} {}: {}", got.getName(), got.getHwAddr(), got.getIPAddressesList().stream()
                         .map(a -> a.getAddress() + "/" + a.getMask()).toList());
@@ -96,13 +101,13 @@ final class GuestNetwork {
             Routes routes = routes(net);
             if (routes.getRoutesCount() > 0) {
                 step = "UpdateRoutes";
-                agent.withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS)
+                agent.withDeadlineAfter(callMs, TimeUnit.MILLISECONDS)
                         .updateRoutes(UpdateRoutesRequest.newBuilder().setRoutes(routes).build());
             }
             ARPNeighbors neigh = neighbors(net);
             if (neigh.getARPNeighborsCount() > 0) {
                 step = "AddARPNeighbors";
-                agent.withDeadlineAfter(CALL_SECONDS, TimeUnit.SECONDS)
+                agent.withDeadlineAfter(callMs, TimeUnit.MILLISECONDS)
                         .addARPNeighbors(AddARPNeighborsRequest.newBuilder().setNeighbors(neigh).build());
             }
         } catch (StatusRuntimeException e) {

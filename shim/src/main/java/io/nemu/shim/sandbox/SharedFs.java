@@ -86,12 +86,47 @@ public final class SharedFs {
             } else {
                 PrivateFiles.file(target);
             }
-            Mounts.mount(List.of(share.recursive() ? "--rbind" : "--bind", share.source(), target.toString()));
             if (share.readOnly()) {
-                // Read-only on the host side too: a guest that ignored its own ro bind still cannot write.
-                Mounts.mount(List.of("-o", "remount,bind,ro", target.toString()));
+                bindReadOnly(cid, share, target);
+            } else {
+                Mounts.mount(List.of(bindFlag(share), share.source(), target.toString()));
             }
         }
+    }
+
+    private static String bindFlag(HostMounts.Share share) {
+        return share.recursive() ? "--rbind" : "--bind";
+    }
+
+    /**
+     * Binds a host path read-only into the share, read-only in virtiofsd's mount namespace too, so that a guest
+     * root that mounts the share itself (bypassing its own ro bind) cannot write. A remount changes only the mount
+     * it names, and propagation carries new mounts, not later flag changes: a bind into the share remounted ro
+     * afterwards stays writable in virtiofsd's copy. So the bind is made read-only first, at a staging point
+     * outside the share, and that read-only mount is bound into the share (a bind, and every propagated copy of
+     * it, takes the flags of the mount it copies); the staging mount then goes.
+     */
+    private void bindReadOnly(String cid, HostMounts.Share share, Path target) throws IOException {
+        Path staging = paths.sharedBase().resolve("staging").resolve(cid + "-" + share.name());
+        PrivateFiles.directories(staging.getParent());
+        if (Files.isDirectory(target)) {
+            PrivateFiles.directories(staging);
+        } else {
+            PrivateFiles.file(staging);
+        }
+        try {
+            Mounts.mount(List.of(bindFlag(share), share.source(), staging.toString()));
+            Mounts.mount(List.of("-o", "remount,bind,ro", staging.toString()));
+            Mounts.mount(List.of(bindFlag(share), staging.toString(), target.toString()));
+        } catch (IOException e) {
+            try {
+                SafeTree.host().unmountAndRemove(staging);
+            } catch (IOException cleanup) {
+                e.addSuppressed(cleanup);
+            }
+            throw e;
+        }
+        SafeTree.host().unmountAndRemove(staging);
     }
 
     /**

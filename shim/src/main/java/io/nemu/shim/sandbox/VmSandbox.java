@@ -25,6 +25,7 @@ import io.nemu.vmm.Vm;
 import io.nemu.vmm.VmConfig;
 import io.nemu.vmm.VmException;
 import io.nemu.vmm.process.ProcessTools;
+import io.nemu.vmm.process.VcpuWait;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -234,6 +235,11 @@ public final class VmSandbox implements Sandbox {
             @Override
             public String diagnostics() {
                 return "last console line: '" + lastConsoleLine() + "'";
+            }
+
+            @Override
+            public Duration starved() {
+                return agentSocket != null || vm.exitFuture().isDone() ? Duration.ZERO : VcpuWait.of(vm.pid());
             }
         };
     }

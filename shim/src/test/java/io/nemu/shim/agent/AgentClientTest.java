@@ -229,6 +229,49 @@ class AgentClientTest {
         assertTrue(e.getMessage().endsWith("; last console line: 'kernel panic'"), e.getMessage());
     }
 
+    /** A guest that listens after 1.5 s of wall time, on a host that gave its vCPUs a fifth of the time. */
+    private AgentClient.Dialer slowGuest(boolean starvationKnown) {
+        long t0 = System.nanoTime();
+        return new AgentClient.Dialer() {
+            @Override
+            public TtrpcClient dial(Duration left) throws IOException {
+                if (System.nanoTime() - t0 < TimeUnit.MILLISECONDS.toNanos(1500)) {
+                    throw new IOException("guest refused port 1024");
+                }
+                return TtrpcClient.connect(socket);
+            }
+
+            @Override
+            public Duration starved() {
+                return starvationKnown ? Duration.ofNanos((System.nanoTime() - t0) * 4 / 5) : Duration.ZERO;
+            }
+        };
+    }
+
+    @Test
+    void theDialTimeoutDoesNotCountTimeTheVmWaitedForACpu() throws IOException {
+        IOException e = assertThrows(IOException.class,
+                () -> AgentClient.connect("sb", slowGuest(false), Duration.ofMillis(800), AgentClient.CALL_TIMEOUT));
+        assertTrue(e.getMessage().contains("of which the VM waited 0 ms for a host CPU"), e.getMessage());
+        // 1.5 s of wall time at a fifth of a CPU is ~300 ms of the VM's time: within the 800 ms.
+        client = AgentClient.connect("sb", slowGuest(true), Duration.ofMillis(800), AgentClient.CALL_TIMEOUT);
+        assertEquals(1, health.checks.get());
+    }
+
+    @Test
+    void callDeadlinesStretchAsTheVmWasSlowedDuringTheDial() throws InterruptedException {
+        AgentClient.Dialer starvedFourFifths = slowGuest(true);
+        DialClock clock = new DialClock(starvedFourFifths, Duration.ofSeconds(10));
+        Thread.sleep(300);
+        clock.leftNanos();
+        // The VM ran a fifth of the wall time: five times the deadline (rounding between the two clocks aside).
+        long ms = clock.scaled(Duration.ofSeconds(60)).toMillis();
+        assertTrue(ms > 250_000 && ms < 320_000, ms + " ms");
+        DialClock idle = new DialClock(slowGuest(false), Duration.ofSeconds(10));
+        idle.leftNanos();
+        assertEquals(Duration.ofSeconds(60), idle.scaled(Duration.ofSeconds(60)), "an unloaded host: as configured");
+    }
+
     @Test
     void aGoneGuestEndsTheWaitAtOnce() {
         AgentClient.Dialer dialer = new AgentClient.Dialer() {
