@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.nemu.e2e.support.CriClient;
 import io.nemu.e2e.support.CriEnv;
-import io.nemu.e2e.support.FileTrees;
 import io.nemu.e2e.support.Leftovers;
 import io.nemu.e2e.support.Sandboxes;
 import io.nemu.proto.cri.PodSandboxConfig;
@@ -69,13 +68,8 @@ class HostDataSafetyTest {
     void stop() throws IOException {
         try {
             Files.deleteIfExists(fault);
-            if (env != null) {
-                env.close();
-            }
         } finally {
-            if (work != null) {
-                FileTrees.delete(work);
-            }
+            CriEnv.closeAndDelete(env, work);
         }
     }
 

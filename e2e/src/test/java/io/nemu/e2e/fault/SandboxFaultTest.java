@@ -11,7 +11,6 @@ import io.nemu.e2e.support.ContainerdEvents;
 import io.nemu.e2e.support.CriClient;
 import io.nemu.e2e.support.CriEnv;
 import io.nemu.e2e.support.Distribution;
-import io.nemu.e2e.support.FileTrees;
 import io.nemu.e2e.support.Leftovers;
 import io.nemu.e2e.support.Rootfs;
 import io.nemu.e2e.support.Sandboxes;
@@ -77,15 +76,7 @@ class SandboxFaultTest {
 
     @AfterAll
     void stop() throws IOException {
-        try {
-            if (env != null) {
-                env.close();
-            }
-        } finally {
-            if (work != null) {
-                FileTrees.delete(work);
-            }
-        }
+        CriEnv.closeAndDelete(env, work);
     }
 
     /** A running pod: its id, its CRI config (null under ctr), its started containers, tasks created but not started. */

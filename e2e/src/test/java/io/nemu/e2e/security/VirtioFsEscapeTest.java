@@ -114,13 +114,8 @@ class VirtioFsEscapeTest {
     @AfterAll
     void tearDown() throws IOException {
         try {
-            if (env != null) {
-                env.close();
-            }
+            CriEnv.closeAndDelete(env, work);
         } finally {
-            if (work != null) {
-                FileTrees.delete(work);
-            }
             if (outsideDir != null) {
                 FileTrees.delete(outsideDir);
             }

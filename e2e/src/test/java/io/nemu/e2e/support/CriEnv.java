@@ -182,6 +182,19 @@ public final class CriEnv implements AutoCloseable {
         }
     }
 
+    /** A test's teardown: closes {@code env} if it started, then deletes the test's {@code work} folder. */
+    public static void closeAndDelete(CriEnv env, Path work) throws IOException {
+        try {
+            if (env != null) {
+                env.close();
+            }
+        } finally {
+            if (work != null) {
+                FileTrees.delete(work);
+            }
+        }
+    }
+
     @Override
     public void close() throws IOException {
         List<Exception> problems = new ArrayList<>();

@@ -132,8 +132,13 @@ public final class ShimDaemon {
         }
         EventForwarder events = new EventForwarder(Path.of(ttrpc.replaceFirst("^unix://", "")), args.namespace(),
                 Duration.ofSeconds(30));
+        // The state goes before Shutdown's reply: containerd runs `delete` as soon as the connection closes, and
+        // that would kill this daemon (its recorded pid) half-way through removing it.
         TaskService tasks = new TaskService(args.id(), vmSandboxes(paths, args.configPath(), hostAgent), events,
-                done::countDown);
+                () -> {
+                    removeState(args.id(), paths);
+                    done.countDown();
+                });
         TtrpcServer server = TtrpcServer.builder().addService(tasks).addService(asV3(tasks.bindService())).build();
         try {
             PrivateFiles.directories(paths.state());
@@ -167,12 +172,21 @@ public final class ShimDaemon {
         tasks.closeSandbox();
         try {
             Files.deleteIfExists(socket);
-            SafeTree.host().remove(paths.state());
         } catch (IOException e) {
-            log.warn("cleaning state of {}: {}", args.id(), e.toString());
+            log.warn("removing socket of {}: {}", args.id(), e.toString());
         }
+        removeState(args.id(), paths);
         log.info("shim daemon exits");
         return 0;
+    }
+
+    /** The state folder, unless something is still mounted under it (then a later delete retries). */
+    private static void removeState(String id, SandboxPaths paths) {
+        try {
+            SafeTree.host().remove(paths.state());
+        } catch (IOException e) {
+            log.warn("cleaning state of {}: {}", id, e.toString());
+        }
     }
 
     private static void sleep(long ms) {
