@@ -125,7 +125,7 @@ class ShimContainerdTest {
             System.out.println("ctr run without agent: exit " + r.exitCode() + " after "
                     + (System.nanoTime() - t0) / 1_000_000 + " ms: " + r.stderr().strip());
             assertNotEquals(0, r.exitCode());
-            assertTrue(r.stderr().contains("did not answer within 10 s (agent.kata.dial_timeout)"), r.stderr());
+            assertTrue(r.stderr().contains("did not answer within 10 s (agent.kata.dial_timeout"), r.stderr());
             // The daemon logs through the bundle's log fifo into containerd's log, each line naming the sandbox.
             String log = c.logTail(400);
             assertTrue(log.contains("sandbox=" + id + " VmSandbox: booting VM for sandbox " + id), log);
