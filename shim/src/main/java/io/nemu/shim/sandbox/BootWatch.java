@@ -49,6 +49,12 @@ final class BootWatch implements AutoCloseable {
         return reason;
     }
 
+    /** The console's last line with text, read up to now (for the dial timeout's error). */
+    synchronized String lastLine() {
+        scan(vm.exitFuture().isDone());
+        return lastLine;
+    }
+
     /** Reads what the console gained; the first fatal line, else null. Keeps the last line with text. */
     private String scan(boolean ended) {
         try {

@@ -27,7 +27,6 @@ import io.nemu.vmm.VmException;
 import io.nemu.vmm.process.ProcessTools;
 import io.nemu.vmm.process.VcpuWait;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -234,7 +233,7 @@ public final class VmSandbox implements Sandbox {
 
             @Override
             public String diagnostics() {
-                return "last console line: '" + lastConsoleLine() + "'";
+                return "last console line: '" + watch.lastLine() + "'";
             }
 
             @Override
@@ -242,21 +241,6 @@ public final class VmSandbox implements Sandbox {
                 return agentSocket != null || vm.exitFuture().isDone() ? Duration.ZERO : VcpuWait.of(vm.pid());
             }
         };
-    }
-
-    private String lastConsoleLine() {
-        try {
-            List<String> lines = Files.readAllLines(vm.consoleLog(), StandardCharsets.ISO_8859_1);
-            for (int i = lines.size() - 1; i >= 0; i--) {
-                String l = lines.get(i).strip();
-                if (!l.isEmpty()) {
-                    return l.length() > 200 ? l.substring(0, 200) : l;
-                }
-            }
-        } catch (IOException e) {
-            return "(no console log: " + e.getMessage() + ")";
-        }
-        return "";
     }
 
     /**
