@@ -218,7 +218,7 @@ abstract class PodCriTest {
     @Order(4)
     void podIpAnswersFromTheHost() throws Exception {
         assertFalse(podIp.isEmpty(), "the pod has no IP (no CNI result)");
-        assertTrue(env.network.inSubnet(podIp), "pod IP " + podIp + " is not in the test's subnet " + subnet());
+        assertTrue(env.network.inSubnet(podIp), "pod IP " + podIp + " is not in the test's subnet " + env.network.subnet());
         HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
         HttpRequest get = HttpRequest.newBuilder(URI.create("http://" + podIp + ":" + PORT + "/index.html"))
                 .timeout(Duration.ofSeconds(5)).build();

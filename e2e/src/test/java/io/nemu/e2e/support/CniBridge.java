@@ -34,8 +34,22 @@ public final class CniBridge implements AutoCloseable {
         Files.writeString(confDir.resolve("10-" + network + ".conflist"), conflist());
     }
 
-    /** {@code bridge}: at most 15 characters; {@code subnet}: a /24 of a private range nobody else uses. */
+    /**
+     * {@code bridge}: at most 14 characters; {@code subnet}: a /24 of a private range nobody else uses.
+     * {@code NEMU_E2E_LANE=N} (1-9) moves both (bridge name + N, third octet + 16 N) so that checkouts on one
+     * host can run the same test at once.
+     */
     public static CniBridge create(String bridge, String subnet, Path dir) throws IOException {
+        String lane = System.getenv().getOrDefault("NEMU_E2E_LANE", "");
+        if (!lane.isEmpty()) {
+            if (!lane.matches("[1-9]")) {
+                throw new IllegalArgumentException("NEMU_E2E_LANE must be a digit 1-9: " + lane);
+            }
+            String[] octets = subnet.split("\\.");
+            int third = Integer.parseInt(octets[2]) + 16 * Integer.parseInt(lane);
+            bridge = bridge + lane;
+            subnet = octets[0] + "." + octets[1] + "." + (third % 256) + ".0/24";
+        }
         if (bridge.isEmpty() || bridge.length() > 15) {
             throw new IllegalArgumentException("bridge name must be 1-15 characters: " + bridge);
         }
@@ -55,6 +69,10 @@ public final class CniBridge implements AutoCloseable {
 
     public String bridge() {
         return bridge;
+    }
+
+    public String subnet() {
+        return subnet;
     }
 
     /** The bridge's own address: the pods' gateway. */
