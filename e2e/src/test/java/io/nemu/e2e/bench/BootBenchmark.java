@@ -7,27 +7,17 @@ import io.nemu.firmware.GuestImage;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.AcceleratorProbe;
 import io.nemu.vmm.AgentTransport;
-import io.nemu.vmm.HostCpu;
 import io.nemu.vmm.MachineProfile;
-import io.nemu.vmm.QemuCommandLine;
 import io.nemu.vmm.Vm;
 import io.nemu.vmm.VmConfig;
 import io.nemu.vmm.process.ProcessTools;
-import java.io.File;
-import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.OptionalLong;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
-import org.apache.commons.compress.archivers.cpio.CpioArchiveEntry;
-import org.apache.commons.compress.archivers.cpio.CpioArchiveOutputStream;
-import org.apache.commons.compress.archivers.cpio.CpioConstants;
 
 /**
  * Boot-to-ready of the sandbox VM on both profiles, next to the floor measured in the same run: plain
@@ -37,8 +27,6 @@ import org.apache.commons.compress.archivers.cpio.CpioConstants;
  * <p>Run with scripts/bench-boot.sh. Options: {@code --runs N}, {@code --accel tcg|kvm|auto}.
  */
 public final class BootBenchmark {
-    private static final String FLOOR_MARKER = "NEMU-FLOOR-MARKER";
-
     private record Sample(long startMs, long readyMs, long qemuRssKib, long qemuShmemKib, long virtiofsdRssKib,
             long stopMs) {
     }
@@ -61,7 +49,7 @@ public final class BootBenchmark {
         Accelerator resolved = AcceleratorProbe.choose(accel, VmConfig.DEFAULT_QEMU).accelerator();
         Path work = Files.createTempDirectory("nemu-bench");
         try {
-            Path floorInitrd = busyboxInitramfs(work.resolve("floor.cpio"));
+            Path floorInitrd = VmFloor.busyboxInitramfs(work.resolve("floor.cpio"));
             System.out.printf("kernel %s (%s), initramfs %d KiB, floor initramfs %d KiB, accelerator %s, %d runs%n",
                     image.kernel(), image.kernelRelease(), Files.size(image.initrd()) / 1024,
                     Files.size(floorInitrd) / 1024, resolved.name().toLowerCase(), runs);
@@ -71,9 +59,9 @@ public final class BootBenchmark {
                 long[] plain = new long[runs];
                 List<Sample> samples = new ArrayList<>();
                 for (int r = 0; r < runs; r++) {
-                    floor[r] = floorBoot(profile, image, floorInitrd, FLOOR_MARKER, resolved,
+                    floor[r] = VmFloor.bootMillis(profile, image.kernel(), floorInitrd, VmFloor.MARKER, resolved,
                             work.resolve(profile.name() + "-floor-" + r));
-                    plain[r] = floorBoot(profile, image, image.initrd(), image.readyLine(), resolved,
+                    plain[r] = VmFloor.bootMillis(profile, image.kernel(), image.initrd(), image.readyLine(), resolved,
                             work.resolve(profile.name() + "-plain-" + r));
                     Sample s = vmBoot(profile, image, resolved, work.resolve(profile.name() + "-" + r));
                     samples.add(s);
@@ -134,94 +122,6 @@ public final class BootBenchmark {
         } finally {
             vm.stop(Duration.ZERO);
         }
-    }
-
-    /**
-     * Plain QEMU (no virtiofsd, QMP, sandbox or devices), same machine type and kernel: time from exec to
-     * {@code marker} on the serial console.
-     */
-    private static long floorBoot(MachineProfile profile, GuestImage image, Path initrd, String marker,
-            Accelerator accel, Path dir) throws Exception {
-        Files.createDirectories(dir);
-        Path serial = dir.resolve("serial.log");
-        Files.deleteIfExists(serial);
-        OptionalLong tsc = HostCpu.tscKhz();
-        List<String> kargs = new ArrayList<>(QemuCommandLine.BASE_KERNEL_ARGS);
-        kargs.add(QemuCommandLine.accelArg(accel));
-        kargs.addAll(profile.kernelArgs(accel, tsc));
-        String machine = profile.hotplug() ? "q35" : "microvm,acpi=on,pic=off,pit=off,x-option-roms=off,rtc=on";
-        List<String> cmd = new ArrayList<>(List.of(VmConfig.DEFAULT_QEMU.toString(), "-machine", machine,
-                "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-m", "512M",
-                "-kernel", image.kernel().toString(), "-initrd", initrd.toString(),
-                "-append", String.join(" ", kargs), "-serial", "file:" + serial));
-        if (accel == Accelerator.KVM) {
-            cmd.addAll(List.of("-accel", "kvm", "-cpu", "host"));
-        } else {
-            cmd.addAll(List.of("-accel", "tcg"));
-        }
-        long t0 = System.nanoTime();
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
-                .redirectOutput(dir.resolve("qemu.log").toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
-        try {
-            long deadline = t0 + TimeUnit.SECONDS.toNanos(120);
-            while (true) {
-                if (Files.exists(serial) && Files.readString(serial, StandardCharsets.ISO_8859_1).contains(marker)) {
-                    return ms(System.nanoTime() - t0);
-                }
-                if (!p.isAlive() || System.nanoTime() > deadline) {
-                    throw new IOException("floor boot gave no marker (QEMU " + (p.isAlive() ? "still running" : "exit "
-                            + p.exitValue()) + "); serial ends:\n" + ProcessTools.tail(serial, 15) + "\nQEMU: "
-                            + ProcessTools.tail(dir.resolve("qemu.log"), 5));
-                }
-                Thread.sleep(5);
-            }
-        } finally {
-            // Measured; the guest's own way down is not part of the floor.
-            ProcessTools.kill(p);
-        }
-    }
-
-    /** newc cpio: static busybox as /bin/busybox, /dev/console, and an /init that prints the marker. */
-    static Path busyboxInitramfs(Path out) throws IOException {
-        Path busybox = Path.of("/bin/busybox");
-        if (!Files.isRegularFile(busybox)) {
-            throw new IOException("the floor needs a static busybox at /bin/busybox (apt-get install busybox-static)");
-        }
-        String init = "#!/bin/busybox sh\n/bin/busybox echo " + FLOOR_MARKER + "\n/bin/busybox poweroff -f\n";
-        try (OutputStream os = Files.newOutputStream(out);
-                CpioArchiveOutputStream cpio = new CpioArchiveOutputStream(os, CpioConstants.FORMAT_NEW)) {
-            dir(cpio, "bin");
-            dir(cpio, "dev");
-            CpioArchiveEntry console = new CpioArchiveEntry(CpioConstants.FORMAT_NEW, "dev/console");
-            console.setMode(CpioConstants.C_ISCHR | 0600);
-            console.setRemoteDeviceMaj(5);
-            console.setRemoteDeviceMin(1);
-            console.setNumberOfLinks(1);
-            cpio.putArchiveEntry(console);
-            cpio.closeArchiveEntry();
-            file(cpio, "bin/busybox", Files.readAllBytes(busybox));
-            file(cpio, "init", init.getBytes(StandardCharsets.US_ASCII));
-            cpio.finish();
-        }
-        return out;
-    }
-
-    private static void dir(CpioArchiveOutputStream cpio, String name) throws IOException {
-        CpioArchiveEntry e = new CpioArchiveEntry(CpioConstants.FORMAT_NEW, name);
-        e.setMode(CpioConstants.C_ISDIR | 0755);
-        e.setNumberOfLinks(2);
-        cpio.putArchiveEntry(e);
-        cpio.closeArchiveEntry();
-    }
-
-    private static void file(CpioArchiveOutputStream cpio, String name, byte[] data) throws IOException {
-        CpioArchiveEntry e = new CpioArchiveEntry(CpioConstants.FORMAT_NEW, name, data.length);
-        e.setMode(CpioConstants.C_ISREG | 0755);
-        e.setNumberOfLinks(1);
-        cpio.putArchiveEntry(e);
-        cpio.write(data);
-        cpio.closeArchiveEntry();
     }
 
     private static long median(long[] v) {

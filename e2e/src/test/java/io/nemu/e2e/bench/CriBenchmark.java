@@ -20,7 +20,7 @@ import java.util.Map;
 /**
  * Prints, in one run: the CRI pod cycle (RunPodSandbox, CreateContainer, StartContainer, ExecSync,
  * StopPodSandbox, RemovePodSandbox) per step and in total with handler runc and handler nemu, the bare VM
- * floor (the guest image booted to its ready line), ratios; and what one nemu sandbox costs on the host
+ * floor (plain QEMU, the guest kernel, a busybox-only initramfs: {@link VmFloor}), ratios; and what one nemu sandbox costs on the host
  * while its pod runs: RSS and PSS of QEMU, virtiofsd and the shim daemon, and their CPU while idle,
  * the figures behind the RuntimeClass overhead. Medians of {@code --runs N} (default 3).
  * Run with scripts/bench-cri.sh.
@@ -163,7 +163,7 @@ public final class CriBenchmark {
             System.out.println(row);
         }
         long floorMs = median(floor);
-        System.out.printf("bare VM floor (virt, guest ready line): median %d ms of %s%n", floorMs, floor);
+        System.out.printf("bare VM floor (plain QEMU, virt, busybox initramfs): median %d ms of %s%n", floorMs, floor);
         Long runc = totals.get(CriEnv.RUNC);
         Long nemu = totals.get(CriEnv.NEMU);
         if (nemu != null) {

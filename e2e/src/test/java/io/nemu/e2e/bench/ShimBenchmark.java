@@ -25,7 +25,7 @@ import java.util.regex.Pattern;
 
 /**
  * Prints, in one run: {@code ctr run ... echo} wall time with runc, with our runtime (when the guest
- * image has the agent) and the bare VM floor (the guest image booted to its ready line), with ratios;
+ * image has the agent) and the bare VM floor (plain QEMU, the guest kernel, a busybox-only initramfs), with ratios;
  * the shim {@code start} command's latency; the shim daemon's RSS. Medians of {@code --runs N}.
  * Run with scripts/bench-shim.sh.
  */
@@ -122,7 +122,7 @@ public final class ShimBenchmark {
         long r = median(runc);
         System.out.printf("ctr run echo, runc:          median %d ms of %s%n", r, runc);
         if (!floor.isEmpty()) {
-            System.out.printf("bare VM floor (virt, ready): median %d ms of %s (%.1fx runc)%n", median(floor), floor,
+            System.out.printf("bare VM floor (plain QEMU, virt, busybox initramfs): median %d ms of %s (%.1fx runc)%n", median(floor), floor,
                     median(floor) / (double) r);
         }
         System.out.printf("ctr run echo, nemu shim + VM, host-side agent stand-in (guest boot not awaited):"
