@@ -181,15 +181,26 @@ public final class LeanBenchmark {
         String podId = env.cri.runPodSandbox(pod, CriEnv.NEMU);
         running.put(podId, name);
         started.add(podId);
-        String cid = env.cri.createContainer(podId, CriEnv.container("sleep", "exec sleep 100000").build(), pod);
-        env.cri.startContainer(cid);
-        while (env.cri.containerStatus(cid).getState() != ContainerState.CONTAINER_RUNNING) {
-            if (env.cri.containerStatus(cid).getState() == ContainerState.CONTAINER_EXITED) {
-                throw new IllegalStateException("container of pod " + name + " exited");
+        long ms;
+        try {
+            String cid = env.cri.createContainer(podId, CriEnv.container("sleep", "exec sleep 100000").build(), pod);
+            env.cri.startContainer(cid);
+            for (ContainerState s; (s = env.cri.containerStatus(cid).getState()) != ContainerState.CONTAINER_RUNNING;) {
+                if (s == ContainerState.CONTAINER_EXITED) {
+                    throw new IllegalStateException("the sleep container of pod " + name + " exited");
+                }
+                Thread.sleep(20);
             }
-            Thread.sleep(20);
+            ms = (System.nanoTime() - t0) / 1_000_000;
+        } catch (Exception | Error e) {
+            // A pod that did not get its container running is not counted: remove it now.
+            try {
+                removePod(podId);
+            } catch (RuntimeException second) {
+                e.addSuppressed(second);
+            }
+            throw e;
         }
-        long ms = (System.nanoTime() - t0) / 1_000_000;
         recordNetns(podId);
         if (remove) {
             removePod(podId);
