@@ -20,9 +20,9 @@ import java.util.Map;
 /**
  * Prints, in one run: the CRI pod cycle (RunPodSandbox, CreateContainer, StartContainer, ExecSync,
  * StopPodSandbox, RemovePodSandbox) per step and in total with handler runc and handler nemu, the bare VM
- * floor (plain QEMU, the guest kernel, a busybox-only initramfs: {@link VmFloor}), ratios; and what one nemu sandbox costs on the host
- * while its pod runs: RSS and PSS of QEMU, virtiofsd and the shim daemon, and their CPU while idle,
- * the figures behind the RuntimeClass overhead. Medians of {@code --runs N} (default 3).
+ * floor ({@link VmFloor}: plain QEMU, the guest kernel, a busybox-only initramfs), ratios; and what one nemu
+ * sandbox costs on the host while its pod runs: RSS and PSS of QEMU, virtiofsd and the shim daemon, and
+ * their CPU while idle, the figures behind the RuntimeClass overhead. Medians of {@code --runs N} (default 3).
  * Run with scripts/bench-cri.sh.
  */
 public final class CriBenchmark {

@@ -25,8 +25,9 @@ import java.util.regex.Pattern;
 
 /**
  * Prints, in one run: {@code ctr run ... echo} wall time with runc, with our runtime (when the guest
- * image has the agent) and the bare VM floor (plain QEMU, the guest kernel, a busybox-only initramfs), with ratios;
- * the shim {@code start} command's latency; the shim daemon's RSS. Medians of {@code --runs N}.
+ * image has the agent) and the bare VM floor ({@link VmFloor}: plain QEMU, the guest kernel, a busybox-only
+ * initramfs), with ratios; the shim {@code start} command's latency; the shim daemon's RSS. Medians of
+ * {@code --runs N}.
  * Run with scripts/bench-shim.sh.
  */
 public final class ShimBenchmark {
