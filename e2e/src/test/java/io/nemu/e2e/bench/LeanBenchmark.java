@@ -34,7 +34,8 @@ import java.util.regex.Pattern;
  * {@code ctr run --rm echo}) against the bare boot floor ({@link VmFloor}) booted interleaved with them; and
  * the most pods this machine holds. It measures whatever the distribution's configuration is.
  *
- * <p>Run with scripts/bench-lean.sh. Options: {@code --pods 1,5,10}, {@code --runs N} (pod start samples, 3),
+ * <p>Run with scripts/bench-lean.sh. Options: {@code --pods 1,5,10}, {@code --runs N} (pod start samples, 3; 0
+ * skips them),
  * {@code --max-pods N} (50; 0 or {@code --no-max} skips it), {@code --settle S} (seconds before measuring, 10).
  * Ctrl-C stops the run and still removes every pod, containerd, the CNI bridge and the pods' netns.
  */
@@ -53,7 +54,7 @@ public final class LeanBenchmark {
                 switch (a) {
                     case "--pods" -> pods = java.util.Arrays.stream(value(args, ++i, a).split(","))
                             .map(s -> positive(a, s)).sorted().distinct().toList();
-                    case "--runs" -> runs = positive(a, value(args, ++i, a));
+                    case "--runs" -> runs = Integer.parseInt(value(args, ++i, a));
                     case "--max-pods" -> max = Integer.parseInt(value(args, ++i, a));
                     case "--no-max" -> max = 0;
                     case "--settle" -> settle = Integer.parseInt(value(args, ++i, a));
@@ -61,8 +62,8 @@ public final class LeanBenchmark {
                             + " (use --pods 1,5,10 --runs N --max-pods N --no-max --settle S)");
                 }
             }
-            if (max < 0 || settle < 0) {
-                throw new IllegalArgumentException("--max-pods and --settle must be >= 0");
+            if (runs < 0 || max < 0 || settle < 0) {
+                throw new IllegalArgumentException("--runs, --max-pods and --settle must be >= 0");
             }
             return new Options(pods, runs, max, settle);
         }
@@ -142,7 +143,7 @@ public final class LeanBenchmark {
         MachineProfile profile = MachineProfile.byName(configValue(config, "machine_type", "virt"));
         Machine machine = Machine.describe(accel, image);
 
-        StartTimes starts = startTimes(image, profile, accel);
+        StartTimes starts = opts.runs() > 0 ? startTimes(image, profile, accel) : null;
         List<Level> levels = new ArrayList<>();
         for (int n : opts.pods()) {
             levels.add(level(n));
