@@ -21,9 +21,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -93,10 +93,10 @@ public final class LeanBenchmark {
     private final Options opts;
     private final CriEnv env;
     private final Path work;
-    /** Pods running now, in start order, and the netns each got (removed at the end if CRI left it). */
-    private final Map<String, String> running = new LinkedHashMap<>();
-    private final List<String> netns = new ArrayList<>();
+    /** Pods running now, in start order; every pod started; their netns (deleted at the end if CRI left one). */
+    private final Set<String> running = new LinkedHashSet<>();
     private final List<String> started = new ArrayList<>();
+    private final List<String> netns = new ArrayList<>();
     private int podSeq;
 
     private LeanBenchmark(Options opts, CriEnv env, Path work) {
@@ -180,7 +180,7 @@ public final class LeanBenchmark {
         PodSandboxConfig pod = env.podConfig(name);
         long t0 = System.nanoTime();
         String podId = env.cri.runPodSandbox(pod, CriEnv.NEMU);
-        running.put(podId, name);
+        running.add(podId);
         started.add(podId);
         long ms;
         try {
@@ -226,7 +226,7 @@ public final class LeanBenchmark {
         Thread.sleep(opts.settleSeconds() * 1000L);
         List<ProcessHandle> shims = env.containerd.shimProcesses();
         List<PodHostCost> costs = new ArrayList<>();
-        for (String podId : running.keySet()) {
+        for (String podId : running) {
             costs.add(PodHostCost.measure(podId, shims));
         }
         return new Level(n, costs, memInfoKib("MemAvailable"));
@@ -282,7 +282,7 @@ public final class LeanBenchmark {
 
     /** Every pod still running (CRI), then any pod netns CRI left (containerd gone mid-way). */
     private void removeAll() {
-        for (String podId : List.copyOf(running.keySet())) {
+        for (String podId : List.copyOf(running)) {
             try {
                 removePod(podId);
             } catch (RuntimeException e) {
