@@ -118,18 +118,29 @@ public final class LeanBenchmark {
         Path work = Files.createTempDirectory("nemu-lean-bench-");
         CriEnv env = null;
         LeanBenchmark bench = null;
+        Throwable failure = null;
         try {
             env = CriEnv.start(work, "nemu-leanb", "10.218.9.0/24");
             bench = new LeanBenchmark(opts, env, work);
             bench.run();
+        } catch (Exception | Error e) {
+            failure = e;
+            throw e;
         } finally {
             Thread.interrupted(); // cleanup runs to its end even after Ctrl-C
-            if (bench != null) {
-                bench.removeAll();
-            }
-            CriEnv.closeAndDelete(env, work);
-            if (bench != null) {
-                bench.checkLeftovers(env.network.bridge());
+            try {
+                if (bench != null) {
+                    bench.removeAll();
+                }
+                CriEnv.closeAndDelete(env, work);
+                if (bench != null) {
+                    bench.checkLeftovers(env.network.bridge());
+                }
+            } catch (Exception | Error e) {
+                if (failure == null) {
+                    throw e;
+                }
+                failure.addSuppressed(e); // the run's own failure is the one to report
             }
         }
     }
