@@ -49,7 +49,7 @@ public final class StdioBenchmark {
             StdioTransfers.Transfer out = check(t, init.received(MAX));
             StdioTransfers.Transfer execOut = check(t, t.execStdout(c, id, "out", MAX));
             StdioTransfers.Transfer execIn = check(t, t.execStdin(c, id, "in", MAX));
-            double pipe = pipeMbPerSecond(c, id, "pipe", StdioTransfers.GENERATE);
+            double pipe = pipeMbPerSecond(c, id, "pipe", "{ " + StdioTransfers.GENERATE + "; } | cat > /dev/null");
             double zeros = pipeMbPerSecond(c, id, "zeros", ZEROS);
             init.stdin().close();
             init.exited(MAX);
@@ -83,6 +83,9 @@ public final class StdioBenchmark {
         Containerd.CtrResult r = c.ctr(MAX, "task", "exec", "--exec-id", execId, id, "/bin/sh", "-c",
                 "a=$(cat /proc/uptime); " + script + "; b=$(cat /proc/uptime); echo ${a%% *} ${b%% *}").requireOk();
         String[] ab = r.stdout().strip().split("\\s+");
+        if (ab.length != 2) {
+            throw new IllegalStateException("timing of " + script + " in " + id + ": " + r.stdout());
+        }
         double seconds = Double.parseDouble(ab[1]) - Double.parseDouble(ab[0]);
         return StdioTransfers.BYTES / 1e6 / seconds;
     }
