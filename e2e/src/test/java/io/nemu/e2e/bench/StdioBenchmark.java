@@ -55,8 +55,8 @@ public final class StdioBenchmark {
             init.exited(MAX);
             String where = name.equals("runc") ? "host" : "guest";
             return List.of(
-                    String.format("%s: %s pipe in the container: %.1f MB/s (generator | cat), %.1f MB/s (head -c /dev/zero"
-                            + " | cat)", name, where, pipe, zeros),
+                    String.format("%s: %s pipe in the container: %.1f MB/s (generator | cat), %.1f MB/s"
+                            + " (head -c /dev/zero | cat)", name, where, pipe, zeros),
                     line(name, "ctr run stdout", out, pipe),
                     line(name, "exec stdout   ", execOut, pipe),
                     line(name, "exec stdin    ", execIn, pipe));
@@ -78,7 +78,7 @@ public final class StdioBenchmark {
         return got;
     }
 
-    /** Times {@code script} inside the container by its /proc/uptime (10 ms steps): MB/s of {@link StdioTransfers#BYTES}. */
+    /** Times {@code script} in the container by its /proc/uptime (10 ms steps): MB/s of {@link StdioTransfers#BYTES}. */
     private static double pipeMbPerSecond(Containerd c, String id, String execId, String script) {
         Containerd.CtrResult r = c.ctr(MAX, "task", "exec", "--exec-id", execId, id, "/bin/sh", "-c",
                 "a=$(cat /proc/uptime); " + script + "; b=$(cat /proc/uptime); echo ${a%% *} ${b%% *}").requireOk();

@@ -189,7 +189,7 @@ public final class StdioTransfers {
         try {
             int r;
             while ((expected < 0 || n < expected)
-                    && (r = in.read(buf, 0, (int) Math.min(buf.length, expected < 0 ? buf.length : expected - n))) > 0) {
+                    && (r = in.read(buf, 0, expected < 0 ? buf.length : (int) Math.min(buf.length, expected - n))) > 0) {
                 if (n == 0) {
                     first = System.nanoTime();
                 }

@@ -32,7 +32,7 @@ final class ProcessIo {
     private static final Logger log = LoggerFactory.getLogger(ProcessIo.class);
     /** The most one call carries: the agent's stream buffer (1 MiB), well inside ttrpc's 4 MiB frame. */
     static final int CHUNK = 1 << 20;
-    /** After CloseIO, a stdin copy idle this long on an empty fifo (a writer other than containerd's kept it open) is ended. */
+    /** After CloseIO, a stdin copy idle this long on an empty fifo (another writer keeps it open) is ended. */
     private static final long STDIN_IDLE_NANOS = TimeUnit.SECONDS.toNanos(5);
 
     private final AgentServiceGrpc.AgentServiceBlockingStub agent;
