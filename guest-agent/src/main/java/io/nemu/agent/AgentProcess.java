@@ -8,6 +8,7 @@ import io.nemu.agent.sys.Spawner;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -17,6 +18,11 @@ import java.util.concurrent.CompletableFuture;
 final class AgentProcess {
 
     static final int BUFFER = 1 << 20;
+    /**
+     * The kernel buffer of each stdio pipe (F_SETPIPE_SZ; the default is 64 KiB): a process and the agent's pump
+     * then take turns on the one vCPU per megabyte, not per 64 KiB.
+     */
+    static final int PIPE_SIZE = 1 << 20;
 
     final String execId;
     final boolean terminal;
@@ -35,7 +41,18 @@ final class AgentProcess {
             Fd[] in = Fd.pipe();
             Fd[] out = Fd.pipe();
             Fd[] err = Fd.pipe();
+            for (Fd[] p : List.of(in, out, err)) {
+                enlarge(p[0]);
+            }
             return new PipeEnds(in[0], out[1], err[1], in[1], out[0], err[0]);
+        }
+
+        private static void enlarge(Fd pipe) {
+            try {
+                Fcntl.LIB.fcntl(pipe.fd(), 1031 /* F_SETPIPE_SZ */, PIPE_SIZE);
+            } catch (LastErrorException e) {
+                // a smaller pipe is slower, not wrong
+            }
         }
 
         void closeChildEnds() {
@@ -80,18 +97,18 @@ final class AgentProcess {
     private static int dupCloexec(int fd) throws IOException {
         // fcntl(F_DUPFD_CLOEXEC) through open of /proc/self/fd would reopen /dev/ptmx: use dup via JNA.
         try {
-            return DupHolder.LIB.fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 3);
+            return Fcntl.LIB.fcntl(fd, 1030 /* F_DUPFD_CLOEXEC */, 3);
         } catch (LastErrorException e) {
             throw new IOException("fcntl: " + Libc.C.strerror(e.getErrorCode()));
         }
     }
 
-    private interface Dup extends com.sun.jna.Library {
+    private interface FcntlLib extends com.sun.jna.Library {
         int fcntl(int fd, int cmd, int arg) throws LastErrorException;
     }
 
-    private static final class DupHolder {
-        static final Dup LIB = com.sun.jna.Native.load("c", Dup.class);
+    private static final class Fcntl {
+        static final FcntlLib LIB = com.sun.jna.Native.load("c", FcntlLib.class);
     }
 
     void started(int pid) {

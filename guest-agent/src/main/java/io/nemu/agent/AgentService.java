@@ -1,7 +1,7 @@
 package io.nemu.agent;
 
-import com.google.protobuf.ByteString;
 import com.google.protobuf.Empty;
+import com.google.protobuf.UnsafeByteOperations;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -173,7 +173,8 @@ public final class AgentService extends AgentServiceGrpc.AgentServiceImplBase {
         if (data == null) {
             throw new AgentException(Status.Code.OUT_OF_RANGE, "eof", null);
         }
-        return ReadStreamResponse.newBuilder().setData(ByteString.copyFrom(data)).build();
+        // take() hands over a fresh array: wrapping it saves a copy of every byte.
+        return ReadStreamResponse.newBuilder().setData(UnsafeByteOperations.unsafeWrap(data)).build();
     }
 
     @Override

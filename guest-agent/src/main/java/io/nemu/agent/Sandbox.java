@@ -41,6 +41,8 @@ final class Sandbox {
 
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}");
     private static final int DEFAULT_READ = 32 * 1024;
+    /** The most one ReadStdout/ReadStderr returns: a whole stream buffer, well inside ttrpc's 4 MiB frame. */
+    static final int MAX_READ = AgentProcess.BUFFER;
 
     private final AgentConfig cfg;
     private final Crun crun;
@@ -350,7 +352,7 @@ final class Sandbox {
     /** Some output, blocking until there is any; null at end of stream. */
     byte[] read(String cid, String eid, int len, boolean stdout) {
         AgentProcess p = container(cid).process(eid);
-        int max = len <= 0 ? DEFAULT_READ : Math.min(len, 4 << 20);
+        int max = len <= 0 ? DEFAULT_READ : Math.min(len, MAX_READ);
         try {
             if (!stdout && p.terminal) {
                 p.exit().get(); // a terminal has one stream: stderr just ends with the process

@@ -25,10 +25,13 @@ final class StreamBuffer {
         this.capacity = capacity;
     }
 
+    /** What the pump asks read(2) for at once: a whole (enlarged) pipe, so a busy stream costs few calls. */
+    static final int PUMP_READ = 256 * 1024;
+
     /** Copies {@code src} into the buffer until its end, then marks end of stream; closes src. */
     static void pump(Fd src, StreamBuffer dst, String name) {
         Thread t = new Thread(null, () -> {
-            byte[] chunk = new byte[16 * 1024];
+            byte[] chunk = new byte[PUMP_READ];
             try {
                 int n;
                 while ((n = src.read(chunk, chunk.length)) > 0) {

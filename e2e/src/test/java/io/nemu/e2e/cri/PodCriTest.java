@@ -331,6 +331,34 @@ abstract class PodCriTest {
     }
 
     @Test
+    @Order(12)
+    void aContainerThatPrintsTenThousandLinesAndExitsAtOnceHasThemAllInItsCriLog() throws IOException {
+        // containerd's contract: every byte written before the exit is in the log once the exit is known.
+        String id = cri.createContainer(podId, CriEnv.container("lines", "seq 1 10000").build(), podConfig);
+        long t0 = System.nanoTime();
+        cri.startContainer(id);
+        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+        ContainerStatus st = cri.containerStatus(id);
+        while (st.getState() != ContainerState.CONTAINER_EXITED && System.nanoTime() < deadline) {
+            CriEnv.sleep(100);
+            st = cri.containerStatus(id);
+        }
+        assertEquals(ContainerState.CONTAINER_EXITED, st.getState(), st.toString());
+        assertEquals(0, st.getExitCode(), st.toString());
+        // Read when the exit is seen: containerd closed the log after the shim closed its fifo.
+        Path log = Path.of(podConfig.getLogDirectory(), "lines.log");
+        List<String> lines = Files.readAllLines(log).stream()
+                .map(l -> l.replaceFirst("^\\S+ stdout F ", "")).toList();
+        System.out.printf("[%s] seq 1 10000 then exit: %d lines in the CRI log, exit seen after %d ms%n", handler(),
+                lines.size(), (System.nanoTime() - t0) / 1_000_000);
+        assertEquals(10000, lines.size(), "lines in " + log);
+        for (int i = 0; i < lines.size(); i++) {
+            assertEquals(Integer.toString(i + 1), lines.get(i), "line " + (i + 1) + " of " + log);
+        }
+        cri.removeContainer(id);
+    }
+
+    @Test
     @Order(100)
     void stopAndRemoveLeaveNothing() throws Exception {
         cri.stopPodSandbox(podId);

@@ -42,9 +42,20 @@ class ProcessIoTest {
         final BlockingQueue<byte[]> out = new LinkedBlockingQueue<>();
         final CountDownLatch stdinClosed = new CountDownLatch(1);
         volatile boolean errSent;
+        /** How long the first WriteStdin blocks, as on a guest pipe its process does not read yet. */
+        volatile long firstWriteBlocksMs;
+        final java.util.List<Integer> writeSizes = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
 
         @Override
         public void writeStdin(WriteStreamRequest r, StreamObserver<WriteStreamResponse> o) {
+            if (writeSizes.isEmpty() && firstWriteBlocksMs > 0) {
+                try {
+                    Thread.sleep(firstWriteBlocksMs);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            writeSizes.add(r.getData().size());
             out.add(r.getData().toStringUtf8().toUpperCase().getBytes(StandardCharsets.UTF_8));
             o.onNext(WriteStreamResponse.newBuilder().setLen(r.getData().size()).build());
             o.onCompleted();
@@ -159,6 +170,39 @@ class ProcessIoTest {
         io.closeIo();
         io.drained().get(10, TimeUnit.SECONDS);
         assertEquals("DATA\n", stdout.get(10, TimeUnit.SECONDS));
+    }
+
+    @Test
+    void aLargeStdinReachesTheGuestWholeBeforeItsEofAlsoWhenTheGuestIsSlowerThanTheIdleLimit() throws Exception {
+        // 3 MiB written and closed at once, CloseIO right after; the guest does not take the first write for 7 s
+        // (longer than the 5 s idle limit): CloseIO returns at once, and CloseStdin still comes after the last byte.
+        agent.firstWriteBlocksMs = 7000;
+        Path in = mkfifo(dir.resolve("stdin"));
+        Path out = mkfifo(dir.resolve("stdout"));
+        CompletableFuture<String> stdout = CompletableFuture.supplyAsync(() -> readAll(out));
+        ProcessIo io = io(new Stdio(in.toString(), out.toString(), "", false));
+        byte[] data = new byte[3 << 20];
+        for (int i = 0; i < data.length; i++) {
+            data[i] = (byte) ('a' + i % 26);
+        }
+        CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
+            try (OutputStream w = new FileOutputStream(in.toFile())) {
+                w.write(data);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        io.start();
+        writer.get(20, TimeUnit.SECONDS);
+        long t0 = System.nanoTime();
+        io.closeIo();
+        assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(1), "CloseIO must not wait for the copy");
+        io.drained().get(30, TimeUnit.SECONDS);
+        String got = stdout.get(10, TimeUnit.SECONDS);
+        assertEquals(data.length, got.length());
+        assertEquals(new String(data, StandardCharsets.US_ASCII).toUpperCase(), got);
+        assertTrue(agent.writeSizes.stream().allMatch(n -> n <= ProcessIo.CHUNK), agent.writeSizes.toString());
+        assertTrue(agent.writeSizes.size() < 3 * 16, "writes batch what the fifo holds: " + agent.writeSizes);
     }
 
     @Test
