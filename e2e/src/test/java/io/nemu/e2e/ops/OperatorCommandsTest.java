@@ -45,9 +45,21 @@ class OperatorCommandsTest {
     }
 
     private Out nemu(String... args) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(dist.bin().resolve("nemu").toString()));
+        return run(dist.bin().resolve("nemu"), Map.of(), args);
+    }
+
+    private Out run(Path nemu, Map<String, String> env, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(nemu.toString()));
         cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).start();
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        env.forEach((k, v) -> {
+            if (v == null) {
+                pb.environment().remove(k);
+            } else {
+                pb.environment().put(k, v);
+            }
+        });
+        Process p = pb.start();
         CompletableFuture<byte[]> out = CompletableFuture.supplyAsync(() -> read(p.getInputStream()));
         CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> read(p.getErrorStream()));
         if (!p.waitFor(TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
@@ -78,7 +90,7 @@ class OperatorCommandsTest {
         assertTrue(r.out().contains(vhostVsock ? "PASS  vsock               kernel vhost-vsock"
                 : "PASS  vsock               built-in vsock backend"), r.out());
         for (String line : List.of("PASS  configuration", "PASS  qemu ", "PASS  seccomp", "PASS  virtiofsd",
-                "PASS  guest image", "PASS  containerd ", "PASS  cgroup", "PASS  memory")) {
+                "PASS  guest image", "PASS  containerd ", "PASS  cgroup")) {
             assertTrue(r.out().contains(line), line + " in\n" + r.out());
         }
         assertTrue(r.out().contains("every file matches manifest.json"), r.out());
@@ -100,6 +112,31 @@ class OperatorCommandsTest {
             }
         }
         assertTrue(vcpusFromFile, env.toString());
+    }
+
+    /** The release tarball runs on its own jre/: no JAVA_HOME, and the java on the PATH is not the one used. */
+    @Test
+    void theReleaseTarballRunsOnItsOwnRuntime() throws Exception {
+        Path tarball;
+        try (var s = Files.list(dist.home.getParent())) {
+            tarball = s.filter(p -> p.getFileName().toString().matches("nemu-.*\\.tar\\.gz")).findFirst()
+                    .orElseThrow(() -> new AssertionError("no nemu-<version>.tar.gz beside " + dist.home));
+        }
+        Process tar = new ProcessBuilder("tar", "xzf", tarball.toString(), "-C", work.toString()).inheritIO().start();
+        assertEquals(0, tar.waitFor());
+        Path home;
+        try (var s = Files.list(work)) {
+            home = s.filter(p -> p.getFileName().toString().startsWith("nemu-")).findFirst().orElseThrow();
+        }
+        assertTrue(Files.isExecutable(home.resolve("share/guest-agent/runtime/bin/java")), "the agent's runtime ships");
+        assertFalse(Files.exists(home.resolve("share/guest")), "the guest image is built on the host");
+        Map<String, String> env = new java.util.HashMap<>();
+        env.put("JAVA_HOME", null);
+        env.put("NEMU_HOME", null);
+        Out r = run(home.resolve("bin/nemu"), env, "env", "--json");
+        JsonNode json = new ObjectMapper().readTree(r.out());
+        assertTrue(json.at("/versions/java").asText().endsWith("(" + home.resolve("jre") + ")"), r.out());
+        assertTrue(json.at("/versions/image").asText().contains("no guest image in " + home.resolve("share/guest")), r.out());
     }
 
     @Test

@@ -59,9 +59,9 @@ public final class CheckCommand implements Callable<Integer> {
             out.println(m.writeValueAsString(root));
         } else {
             for (CheckResult r : results) {
-                out.printf("%-4s  %-18s %s%n", r.status(), r.name(), r.detail());
+                out.printf("%-4s  %-19s %s%n", r.status(), r.name(), r.detail());
                 if (r.action() != null) {
-                    out.printf("      %-18s -> %s%n", "", r.action());
+                    out.printf("      %-19s -> %s%n", "", r.action());
                 }
             }
             out.println(ok ? "nemu check: this host can run sandboxes" : "nemu check: FAIL: sandboxes cannot run here");
