@@ -16,7 +16,7 @@ cp=$(ls "$dist"/lib/*.jar | LC_ALL=C sort | tr '\n' ':')
 # The modules the shim's class path needs (jdeps), plus jdk.unsupported (Netty, JNA reflectively) and the
 # name service and crypto providers loaded by name at run time.
 modules=$("$jdk/bin/jdeps" --ignore-missing-deps --print-module-deps --multi-release 17 -q "$dist"/lib/*.jar)
-modules="$modules,jdk.unsupported,jdk.crypto.ec,jdk.zipfs"
+modules=$(echo "$modules,jdk.unsupported,jdk.crypto.ec,jdk.zipfs" | tr ',' '\n' | LC_ALL=C sort -u | paste -sd, -)
 "$jdk/bin/jlink" --add-modules "$modules" --strip-debug --no-header-files --no-man-pages --generate-cds-archive \
     --output "$stage/jre"
 rm -f "$stage/jre/lib/server/classes_nocoops.jsa"
