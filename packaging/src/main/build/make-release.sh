@@ -3,7 +3,8 @@
 # Makes TARGET/nemu-VERSION.tar.gz from the distribution DIST for hosts without a JDK: the distribution (no guest
 # image: `bin/nemu image build` makes it on the host, from Debian's kernel), jre/ (a jlink runtime for the shim and
 # the CLI; the launcher prefers it), the guest agent's runtime in share/guest-agent/runtime (the one
-# `nemu image build` would make with jlink, which such a host lacks), AppCDS archives made for jre/.
+# `nemu image build` would make with jlink, which such a host lacks). No AppCDS archives: they hold the class
+# path they were made with, so `nemu install` makes them where it installs (lib/make-cds.sh).
 set -e
 dist=$1 version=$2 target=$3 jdk=$4
 name=nemu-$version
@@ -23,6 +24,5 @@ rm -f "$stage/jre/lib/server/classes_nocoops.jsa"
 rt=$("$jdk/bin/java" -cp "${cp%:}" io.nemu.firmware.JlinkRuntime)
 mkdir -p "$stage/share/guest-agent"
 cp -a "$rt" "$stage/share/guest-agent/runtime"
-sh "$(dirname "$0")/make-cds.sh" "$stage" "$stage/jre/bin/java"
 tar --sort=name --owner=0 --group=0 --numeric-owner -czf "$target/$name.tar.gz" -C "$target/release" "$name"
 echo "release: $target/$name.tar.gz ($(du -k "$target/$name.tar.gz" | cut -f1) KiB; jre modules: $modules)"

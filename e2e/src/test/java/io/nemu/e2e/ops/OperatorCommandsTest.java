@@ -156,7 +156,11 @@ class OperatorCommandsTest {
         assertTrue(first.out().contains("added runtime io.containerd.nemu.v2 (CRI handler nemu) to " + config), first.out());
         Path shim = bin.resolve("containerd-shim-nemu-v2");
         assertEquals(prefix.resolve("bin/containerd-shim-nemu-v2"), Files.readSymbolicLink(shim));
-        Process v = new ProcessBuilder(shim.toString(), "-v").redirectErrorStream(true).start();
+        // The AppCDS archive was made for the installed class path: -Xshare:on fails the JVM if it does not map.
+        ProcessBuilder pb = new ProcessBuilder(shim.toString(), "-v").redirectErrorStream(true);
+        pb.environment().put("NEMU_JAVA_OPTS", "-XX:+UseSerialGC -Xshare:on -XX:SharedArchiveFile="
+                + prefix.toRealPath().resolve("lib/nemu.jsa") + " -XX:+UnlockDiagnosticVMOptions -XX:ArchiveRelocationMode=0");
+        Process v = pb.start();
         String version = new String(v.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, v.waitFor(), version);
 

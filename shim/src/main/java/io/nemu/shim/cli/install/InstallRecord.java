@@ -18,9 +18,10 @@ import java.util.List;
  * @param backup           the copy of the file as it was (null when it was created)
  * @param links            the symlinks it made (in containerd's PATH)
  * @param copied           whether it copied the distribution into the prefix (false: installed in place)
+ * @param cdsFor           the prefix the AppCDS archives in lib/ were made for (null: none made)
  */
 public record InstallRecord(String containerdConfig, boolean configCreated, String backup, List<String> links,
-                            boolean copied) {
+                            boolean copied, String cdsFor) {
     public static final String FILE_NAME = ".nemu-install.json";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
             .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);

@@ -32,6 +32,8 @@ public final class Installation {
     static final String BACKUP_SUFFIX = ".nemu-backup";
     /** Folders of the prefix that hold only what the distribution brings: files it no longer has are removed. */
     private static final List<String> OWNED = List.of("bin", "lib", "jre");
+    /** Makes lib/*.jsa for the tree it is given, with the JVM given (packaging's make-cds.sh). */
+    static final String MAKE_CDS = "lib/make-cds.sh";
 
     /**
      * @param source           the distribution to install (the running one's NEMU_HOME)
@@ -62,10 +64,15 @@ public final class Installation {
         }
         InstallRecord before = InstallRecord.read(prefix);
         boolean inPlace = Files.exists(prefix) && Files.isSameFile(source, prefix);
+        int copied = 0;
         if (inPlace) {
             report.accept("distribution: used in place at " + prefix);
         } else {
-            copyTree(source, prefix);
+            copied = copyTree(source, prefix);
+        }
+        String cdsFor = before != null ? before.cdsFor() : null;
+        if (copied > 0 || !prefix.toString().equals(cdsFor)) {
+            cdsFor = makeCds(prefix) ? prefix.toString() : null;
         }
         List<String> links = new ArrayList<>();
         for (String name : LINKED) {
@@ -91,7 +98,8 @@ public final class Installation {
                     : "added runtime io.containerd.nemu.v2 (CRI handler nemu) to ") + cfg
                     + "; restart containerd to load it (systemctl restart containerd)");
         }
-        new InstallRecord(cfg.toString(), created, backup == null ? null : backup.toString(), links, !inPlace).write(prefix);
+        new InstallRecord(cfg.toString(), created, backup == null ? null : backup.toString(), links, !inPlace,
+                cdsFor).write(prefix);
     }
 
     public void uninstall(Path prefixIn) throws IOException, InstallException {
@@ -141,8 +149,46 @@ public final class Installation {
         }
     }
 
-    /** Copies every file that differs; in the folders the distribution owns, removes files it does not have. */
-    private void copyTree(Path source, Path prefix) throws IOException {
+    /**
+     * The AppCDS archives for the installed class path (an archive made elsewhere does not map: the JVM then starts
+     * without it, slower). Uses the JVM this command runs on, the one the launcher picks. A failure costs only start-up
+     * time: said, not thrown.
+     */
+    private boolean makeCds(Path prefix) throws IOException {
+        Path script = prefix.resolve(MAKE_CDS);
+        if (!Files.isExecutable(script)) {
+            report.accept("AppCDS: no " + MAKE_CDS + " in " + prefix + ": the JVM starts without archives");
+            return false;
+        }
+        Path real = prefix.toRealPath(); // the launcher's NEMU_HOME is resolved the same way (readlink -f)
+        Path own = real.resolve("jre/bin/java");
+        String java = Files.isExecutable(own) ? own.toString() : ProcessHandle.current().info().command().orElse("java");
+        Path log = Files.createTempFile("nemu-cds", ".log");
+        try {
+            Process p = new ProcessBuilder(script.toString(), real.toString(), java).redirectErrorStream(true)
+                    .redirectOutput(log.toFile()).start();
+            boolean ok = p.waitFor() == 0 && Files.isRegularFile(prefix.resolve("lib/nemu.jsa"));
+            report.accept("AppCDS: " + (ok ? "archives made for " + prefix + "/lib" : "none made ("
+                    + Files.readString(log).strip().replace('\n', ' ') + "): the JVM starts without them"));
+            return ok;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        } finally {
+            Files.deleteIfExists(log);
+        }
+    }
+
+    /** Generated in the prefix by the install, not copied: lib/*.jsa. */
+    private static boolean generated(Path rel) {
+        return rel.getNameCount() == 2 && rel.getName(0).toString().equals("lib") && rel.toString().endsWith(".jsa");
+    }
+
+    /**
+     * Copies every file that differs; in the folders the distribution owns, removes files it does not have. Returns
+     * how many files it copied.
+     */
+    private int copyTree(Path source, Path prefix) throws IOException {
         int copied = 0;
         int same = 0;
         Set<Path> wanted = new HashSet<>();
@@ -152,7 +198,7 @@ public final class Installation {
         }
         for (Path f : files) {
             Path rel = source.relativize(f);
-            if (rel.toString().equals(InstallRecord.FILE_NAME)) {
+            if (rel.toString().equals(InstallRecord.FILE_NAME) || generated(rel)) {
                 continue;
             }
             Path to = prefix.resolve(rel);
@@ -174,7 +220,8 @@ public final class Installation {
             }
             List<Path> stale;
             try (Stream<Path> s = Files.walk(dir)) {
-                stale = s.filter(p -> Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS) && !wanted.contains(p)).toList();
+                stale = s.filter(p -> Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS) && !wanted.contains(p)
+                        && !generated(prefix.relativize(p))).toList();
             }
             for (Path p : stale) {
                 Files.delete(p);
@@ -183,6 +230,7 @@ public final class Installation {
         }
         report.accept("distribution: " + prefix + ": " + copied + " files copied, " + same + " unchanged"
                 + (removed > 0 ? ", " + removed + " old ones removed" : ""));
+        return copied + removed;
     }
 
     private Path link(Path link, Path target) throws IOException {

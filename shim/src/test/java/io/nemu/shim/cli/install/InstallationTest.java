@@ -37,6 +37,9 @@ class InstallationTest {
             Files.setPosixFilePermissions(dist.resolve("bin").resolve(b), PosixFilePermissions.fromString("rwxr-xr-x"));
         }
         Files.writeString(dist.resolve("lib/shim-1.jar"), "jar");
+        Files.writeString(dist.resolve("lib/nemu.jsa"), "made for the build tree");
+        Files.writeString(dist.resolve(Installation.MAKE_CDS), "#!/bin/sh\necho \"for $1 with $2\" > \"$1/lib/nemu.jsa\"\n");
+        Files.setPosixFilePermissions(dist.resolve(Installation.MAKE_CDS), PosixFilePermissions.fromString("rwxr-xr-x"));
         Files.writeString(dist.resolve("share/defaults/configuration.toml"), "[hypervisor.qemu]\n");
         Files.writeString(dist.resolve(Installation.SNIPPET), """
                 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nemu]
@@ -67,10 +70,13 @@ class InstallationTest {
         assertEquals(prefix.resolve("bin/containerd-shim-nemu-v2"), Files.readSymbolicLink(bin.resolve("containerd-shim-nemu-v2")));
         assertTrue(Files.isExecutable(prefix.resolve("bin/nemu")));
         assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(config)));
+        assertTrue(Files.readString(prefix.resolve("lib/nemu.jsa")).startsWith("for " + prefix.toRealPath() + " with "),
+                "the archives are made for the installed class path");
 
         said.clear();
         inst.install(target());
         assertTrue(said.stream().anyMatch(s -> s.contains("0 files copied")), said.toString());
+        assertTrue(said.stream().noneMatch(s -> s.startsWith("AppCDS")), "made once: " + said);
         assertTrue(said.stream().anyMatch(s -> s.contains("already runs handler nemu")), said.toString());
 
         Files.writeString(prefix.resolve("lib/old-0.jar"), "stale");
