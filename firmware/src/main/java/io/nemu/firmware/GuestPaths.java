@@ -34,6 +34,15 @@ public final class GuestPaths {
         return Files.isRegularFile(jar) ? Optional.of(jar) : Optional.empty();
     }
 
+    /**
+     * The agent's Java runtime a release tarball ships beside the agent jar ({@code share/guest-agent/runtime}): a
+     * host without a JDK has no jlink to make one.
+     */
+    public static Optional<Path> defaultAgentRuntime(Path guestDir) {
+        Path rt = guestDir.toAbsolutePath().resolveSibling("guest-agent").resolve("runtime");
+        return Files.isExecutable(rt.resolve("bin/java")) ? Optional.of(rt) : Optional.empty();
+    }
+
     /** The nearest directory at or above {@code start} with a pom.xml and a packaging module. */
     public static Optional<Path> repoRoot(Path start) {
         for (Path p = start.toAbsolutePath().normalize(); p != null; p = p.getParent()) {

@@ -23,6 +23,15 @@ public final class JlinkRuntime {
     private JlinkRuntime() {
     }
 
+    /**
+     * The release build's entry ({@code packaging/src/main/build/make-release.sh}): prints the folder of the cached
+     * runtime for this JDK, made first if needed, in the image builder's cache ({@code ImageBuilder.defaultCacheDir()}),
+     * so that a release ships the runtime an image built here would have.
+     */
+    public static void main(String[] args) throws IOException {
+        System.out.println(ensure(ImageBuilder.defaultCacheDir()));
+    }
+
     /** The cached runtime for the running JDK, made first if needed. */
     public static Path ensure(Path cacheDir) throws IOException {
         Path javaHome = Path.of(System.getProperty("java.home"));

@@ -38,7 +38,8 @@ public final class ImageBuildCommand implements Callable<Integer> {
     @Option(names = "--no-agent", description = "Build an image without the guest agent (kernel, busybox, modules, /init).")
     boolean noAgent;
 
-    @Option(names = "--agent-runtime", paramLabel = "DIR", description = "jlink runtime for the agent (default: made with this JDK's jlink, cached).")
+    @Option(names = "--agent-runtime", paramLabel = "DIR", description = "jlink runtime for the agent (default: the distribution's share/guest-agent/runtime when it"
+            + " has one, else made with this JDK's jlink, cached).")
     Path agentRuntime;
 
     @Option(names = "--kernel-package", paramLabel = "NAME",
@@ -79,10 +80,15 @@ public final class ImageBuildCommand implements Callable<Integer> {
         if (agent != null && agentJar == null) {
             out.println("guest agent: " + agent);
         }
+        Path runtime = agentRuntime != null || agent == null ? agentRuntime
+                : GuestPaths.defaultAgentRuntime(dir).orElse(null);
+        if (runtime != null && agentRuntime == null) {
+            out.println("guest agent runtime: " + runtime);
+        }
         long t0 = System.nanoTime();
         try {
             ImageBuilder.Result r = ImageBuilder.builder()
-                    .output(dir).cacheDir(cache).agentJar(agent).agentRuntime(agentRuntime)
+                    .output(dir).cacheDir(cache).agentJar(agent).agentRuntime(runtime)
                     .kernelPackage(kernelPackage).compression(comp)
                     .modules(withExtra(extraModules))
                     .listener((step, total, what) -> {

@@ -5,6 +5,7 @@ import com.google.protobuf.Timestamp;
 import io.nemu.proto.containerd.task.v2.DeleteResponse;
 import io.nemu.shim.config.ConfigException;
 import io.nemu.shim.config.ConfigLoader;
+import io.nemu.shim.config.HostFiles;
 import io.nemu.shim.config.RuntimeOptions;
 import io.nemu.shim.daemon.ShimDaemon;
 import io.nemu.shim.daemon.StateCleaner;
@@ -142,8 +143,8 @@ public final class ShimMain {
         try {
             String configPath = RuntimeOptions.configPathFromStdin(stdin, args.id());
             config = ConfigLoader.locate(configPath, System.getenv());
-            // Checked now so that a bad file shows in ctr's error instead of a dead daemon.
-            new ConfigLoader(w -> { }).load(config);
+            // Checked now, with the files it names, so that a bad file shows in ctr's error instead of a dead daemon.
+            HostFiles.require(new ConfigLoader(w -> { }).load(config));
         } catch (ConfigException e) {
             throw new ShimFailure(e.getMessage());
         }

@@ -16,6 +16,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -38,9 +39,19 @@ public final class ConfigLoader {
     private static final Set<String> SECTIONS = Set.of("hypervisor", "agent", "runtime");
 
     private final Consumer<String> warnings;
+    private final Map<String, Setting> settings = new LinkedHashMap<>();
+
+    /** One key as the last load read it: its value and whether the file set it or the default applied. */
+    public record Setting(String key, String value, boolean fromFile) {
+    }
 
     public ConfigLoader(Consumer<String> warnings) {
         this.warnings = warnings;
+    }
+
+    /** The keys the last {@link #load}/{@link #parse} read, in reading order (for {@code nemu env}). */
+    public List<Setting> settings() {
+        return List.copyOf(settings.values());
     }
 
     /** Where the config is: the runtime options' ConfigPath, else NEMU_CONF_FILE, else the distribution default. */
@@ -84,7 +95,8 @@ public final class ConfigLoader {
         if (root == null || !root.isObject()) {
             root = new TomlMapper().createObjectNode();
         }
-        Section top = new Section(source, "", (ObjectNode) root, base);
+        settings.clear();
+        Section top = new Section(source, "", (ObjectNode) root, base, settings);
         for (Iterator<String> it = root.fieldNames(); it.hasNext(); ) {
             String name = it.next();
             if (!SECTIONS.contains(name)) {
@@ -233,12 +245,19 @@ public final class ConfigLoader {
         private final ObjectNode node;
         private final Path base;
         private final List<String> used = new ArrayList<>();
+        private final Map<String, Setting> settings;
 
-        Section(Path source, String prefix, ObjectNode node, Path base) {
+        Section(Path source, String prefix, ObjectNode node, Path base, Map<String, Setting> settings) {
             this.source = source;
             this.prefix = prefix;
             this.node = node;
             this.base = base;
+            this.settings = settings;
+        }
+
+        private <T> T record(String name, T value) {
+            settings.put(key(name), new Setting(key(name), String.valueOf(value), node != null && node.has(name)));
+            return value;
         }
 
         boolean present() {
@@ -267,7 +286,7 @@ public final class ConfigLoader {
             if (v != null && !v.isObject()) {
                 throw error(name, "must be a table, got " + describe(v));
             }
-            return new Section(source, key(name), (ObjectNode) v, base);
+            return new Section(source, key(name), (ObjectNode) v, base, settings);
         }
 
         boolean has(String name) {
@@ -282,12 +301,12 @@ public final class ConfigLoader {
         String string(String name, String dflt) throws ConfigException {
             JsonNode v = get(name);
             if (v == null) {
-                return dflt;
+                return dflt == null ? null : record(name, dflt);
             }
             if (!v.isTextual()) {
                 throw error(name, "must be a string, got " + describe(v));
             }
-            return v.asText();
+            return record(name, v.asText());
         }
 
         String choice(String name, String dflt, String... allowed) throws ConfigException {
@@ -301,19 +320,19 @@ public final class ConfigLoader {
         Path path(String name, Path dflt) throws ConfigException {
             String s = string(name, null);
             if (s == null || s.isEmpty()) {
-                return dflt;
+                return dflt == null ? null : record(name, dflt);
             }
             if (s.indexOf('\0') >= 0) {
                 throw error(name, "contains a NUL byte");
             }
             Path p = Path.of(s);
-            return p.isAbsolute() || base == null ? p : base.resolve(p).normalize();
+            return record(name, p.isAbsolute() || base == null ? p : base.resolve(p).normalize());
         }
 
         long integer(String name, long dflt, long min, long max) throws ConfigException {
             JsonNode v = get(name);
             if (v == null) {
-                return dflt;
+                return record(name, dflt);
             }
             if (!v.isIntegralNumber()) {
                 throw error(name, "must be an integer, got " + describe(v));
@@ -322,13 +341,13 @@ public final class ConfigLoader {
             if (n < min || n > max) {
                 throw error(name, "must be " + min + ".." + max + ", got " + n);
             }
-            return n;
+            return record(name, n);
         }
 
         List<String> strings(String name) throws ConfigException {
             JsonNode v = get(name);
             if (v == null) {
-                return List.of();
+                return record(name, List.of());
             }
             if (!v.isArray()) {
                 throw error(name, "must be an array of strings, got " + describe(v));
@@ -340,18 +359,18 @@ public final class ConfigLoader {
                 }
                 out.add(e.asText());
             }
-            return out;
+            return record(name, out);
         }
 
         boolean bool(String name, boolean dflt) throws ConfigException {
             JsonNode v = get(name);
             if (v == null) {
-                return dflt;
+                return record(name, dflt);
             }
             if (!v.isBoolean()) {
                 throw error(name, "must be true or false, got " + describe(v));
             }
-            return v.asBoolean();
+            return record(name, v.asBoolean());
         }
 
         void warnUnused(Consumer<String> warnings) {
