@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 /** {@code nemu}: the administration command (guest image, configuration check; install and more later). */
 @Command(name = "nemu", mixinStandardHelpOptions = true, version = "nemu 0.1.0",
         description = "NEMU: a containerd runtime that runs each pod in its own lightweight VM.",
-        subcommands = {ImageCommand.class, ConfigCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {ImageCommand.class, ConfigCommand.class, PsCommand.class, ExecCommand.class,
+                CommandLine.HelpCommand.class})
 public final class NemuCli {
 
     public static void main(String[] args) {
