@@ -110,9 +110,8 @@ public final class ConfigLoader {
         }
         Section a = agents.table("kata");
         long dial = a.integer("dial_timeout", 45, 1, 3600);
-        if (a.has("debug")) {
-            throw a.error("debug", "is not a configuration key: the agent's debug logs are enable_debug (Kata's name)");
-        }
+        // Our files once shipped `debug = false`: still read; true points at the real key.
+        unsupported(a, "debug", false, "the agent's debug logs are [agent.kata] enable_debug (Kata's name)");
         if (a.has("agent_socket")) {
             throw a.error("agent_socket", "is not a configuration key: the agent is the guest's (tests reach a"
                     + " host-side agent through the environment variable NEMU_TEST_AGENT_SOCKET)");

@@ -87,6 +87,7 @@ public final class VmSandbox implements Sandbox {
     public static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, Path hostAgent,
                                  Bundle bundle, Listener listener) {
         containerSpec(sandboxId, bundle); // a wrong-typed spec fails before anything is started
+        VmLimits.checkSandbox(sandboxId, bundle);
         PodSizing size;
         try {
             size = PodSizing.of(cfg.hypervisor(), bundle.annotations());
@@ -310,6 +311,7 @@ public final class VmSandbox implements Sandbox {
     @Override
     public void createContainer(String cid, Bundle bundle, List<Mount> rootfs, Stdio stdio) {
         Spec.Builder spec = containerSpec(cid, bundle);
+        VmLimits.checkMounts(cid, spec);
         try {
             sharedFs.mountRootfs(cid, bundle, rootfs);
         } catch (IOException e) {

@@ -246,8 +246,8 @@ class ConfigLoaderTest {
         String netns = refused(MINIMAL + "[runtime]\ndisable_new_netns = true\n", "runtime.disable_new_netns");
         assertTrue(netns.contains("runtime.disable_new_netns = true is not supported by this runtime (yet)"), netns);
         String agentDebug = refused(MINIMAL + "[agent.kata]\ndebug = true\n", "agent.kata.debug");
-        assertTrue(agentDebug.contains("agent.kata.debug is not a configuration key")
-                && agentDebug.contains("enable_debug"), agentDebug);
+        assertTrue(agentDebug.contains("agent.kata.debug = true is not supported")
+                && agentDebug.contains("[agent.kata] enable_debug"), agentDebug);
         assertEquals("runtime.disable_new_netns", fails(MINIMAL + "[runtime]\ndisable_new_netns = \"no\"\n").key());
         assertTrue(warnings.isEmpty(), warnings::toString);
     }
