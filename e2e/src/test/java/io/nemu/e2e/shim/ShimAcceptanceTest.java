@@ -83,8 +83,9 @@ class ShimAcceptanceTest extends ShimScenarios {
             assertTrue(ps.path("debugConsole").asBoolean());
             String table = NemuCommand.run(dist, t, "ps").requireOk().stdout();
             System.out.println("nemu ps:\n" + table);
+            long qemu = Sandboxes.pid(id, "qemu");
             assertTrue(table.lines().anyMatch(l -> l.startsWith(id + " ") && l.contains(" virt ")
-                    && l.contains(" " + Sandboxes.pid(id, "qemu") + " ") && l.endsWith("running")), table);
+                    && l.contains(" " + qemu + " ") && l.endsWith("running")), table);
 
             long t0 = System.nanoTime();
             NemuCommand.Result uname = NemuCommand.run(dist, t, "exec", id, "uname", "-r").requireOk();
