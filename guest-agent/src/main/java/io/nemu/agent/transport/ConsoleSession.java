@@ -1,9 +1,9 @@
 package io.nemu.agent.transport;
 
 import com.sun.jna.LastErrorException;
-import com.sun.jna.Memory;
 import io.nemu.agent.sys.Fd;
 import io.nemu.agent.sys.Libc;
+import io.nemu.agent.sys.Pty;
 import io.nemu.agent.sys.Spawner;
 import io.nemu.contract.DebugConsole;
 import java.io.BufferedInputStream;
@@ -11,7 +11,6 @@ import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -53,8 +52,9 @@ final class ConsoleSession {
             Spawner.Child child;
             List<Thread> pumps = new ArrayList<>();
             if (req.tty()) {
-                Fd master = openPty(ours);
-                Fd slave = new Fd(Libc.C.open(slaveName(master), Libc.O_RDWR | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0));
+                Fd master = Pty.openMaster();
+                ours.add(master);
+                Fd slave = new Fd(Libc.C.open(Pty.slaveName(master), Libc.O_RDWR | Libc.O_NOCTTY | Libc.O_CLOEXEC, 0));
                 resize(master, req.rows(), req.cols());
                 List<String> withTty = new ArrayList<>(List.of("setsid", "-c"));
                 withTty.addAll(argv);
@@ -162,42 +162,12 @@ final class ConsoleSession {
         return t;
     }
 
-    private static Fd openPty(List<Fd> ours) throws IOException {
-        try {
-            Fd master = new Fd(Libc.C.posix_openpt(Libc.O_RDWR | Libc.O_NOCTTY | Libc.O_CLOEXEC));
-            ours.add(master);
-            Libc.C.grantpt(master.fd());
-            Libc.C.unlockpt(master.fd());
-            return master;
-        } catch (LastErrorException e) {
-            throw new IOException("cannot open a pseudo-terminal: " + Libc.C.strerror(e.getErrorCode()));
-        }
-    }
-
-    private static String slaveName(Fd master) throws IOException {
-        byte[] buf = new byte[128];
-        int err = Libc.C.ptsname_r(master.fd(), buf, buf.length);
-        if (err != 0) {
-            throw new IOException("ptsname: " + Libc.C.strerror(err));
-        }
-        int len = 0;
-        while (len < buf.length && buf[len] != 0) {
-            len++;
-        }
-        return new String(buf, 0, len, StandardCharsets.US_ASCII);
-    }
-
     private static void resize(Fd master, int rows, int cols) {
         if (rows <= 0 || cols <= 0) {
             return;
         }
-        Memory ws = new Memory(8);
-        ws.setShort(0, (short) rows);
-        ws.setShort(2, (short) cols);
-        ws.setShort(4, (short) 0);
-        ws.setShort(6, (short) 0);
         try {
-            Libc.C.ioctl(master.fd(), Libc.TIOCSWINSZ, ws);
+            Pty.resize(master, rows, cols);
         } catch (LastErrorException e) {
             LOG.debug("TIOCSWINSZ: {}", Libc.C.strerror(e.getErrorCode()));
         }
