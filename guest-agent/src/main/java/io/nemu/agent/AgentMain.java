@@ -22,6 +22,12 @@ import org.slf4j.LoggerFactory;
  */
 public final class AgentMain {
 
+    static {
+        // Before the first logger exists: slf4j-simple reads its level once (agent.log=debug, Kata's switch).
+        KernelCmdline.current().value(io.nemu.contract.DebugConsole.LOG_PARAM)
+                .ifPresent(level -> System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level));
+    }
+
     private static final Logger LOG = LoggerFactory.getLogger(AgentMain.class);
 
     private AgentMain() {}
@@ -96,6 +102,8 @@ public final class AgentMain {
             System.exit(1);
         }
         LOG.info("agent ready: {}", startupFacts());
+        LOG.debug("debug logs on ({}=debug)", io.nemu.contract.DebugConsole.LOG_PARAM);
+        debugConsole(KernelCmdline.current()).ifPresent(servers::add);
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             for (AutoCloseable server : servers) {
@@ -108,6 +116,20 @@ public final class AgentMain {
             stop.countDown();
         }));
         stop.await();
+    }
+
+    /** The debug console when the kernel command line names its port (the host's debug_console_enabled). */
+    private static java.util.Optional<AutoCloseable> debugConsole(KernelCmdline cmdline) {
+        String port = cmdline.value(io.nemu.contract.DebugConsole.PORT_PARAM).orElse(null);
+        if (port == null) {
+            return java.util.Optional.empty();
+        }
+        try {
+            return java.util.Optional.of(io.nemu.agent.transport.DebugConsoleServer.start(Integer.parseInt(port)));
+        } catch (IOException | NumberFormatException e) {
+            LOG.error("no debug console on {}={}: {}", io.nemu.contract.DebugConsole.PORT_PARAM, port, e.getMessage());
+            return java.util.Optional.empty();
+        }
     }
 
     /** Boot and JVM times and whether the AppCDS archive is in use: the start-up figures in one line. */

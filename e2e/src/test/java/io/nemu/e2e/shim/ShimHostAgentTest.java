@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.ContainerdEvents;
 import io.nemu.e2e.support.HostAgent;
+import io.nemu.e2e.support.NemuCommand;
 import io.nemu.e2e.support.Sandboxes;
 import io.nemu.shim.daemon.ShimDaemon;
 import io.nemu.shim.sandbox.SandboxPaths;
@@ -80,6 +81,15 @@ class ShimHostAgentTest extends ShimScenarios {
         agent.oom(id);
         ContainerdEvents.Event oom = events.awaitTopic("/tasks/oom", Duration.ofSeconds(20));
         assertTrue(oom.json().contains("\"container_id\":\"" + id + "\""), oom.line());
+        // debug_console_enabled is off here: nemu exec refuses, naming the key.
+        try {
+            NemuCommand.Result r = NemuCommand.run(dist, Duration.ofSeconds(60), "exec", id, "uname", "-r");
+            assertEquals(1, r.exitCode(), r.stdout());
+            assertTrue(r.stderr().contains("the debug console of sandbox " + id + " is off")
+                    && r.stderr().contains("debug_console_enabled = true under [agent.kata]"), r.stderr());
+        } catch (IOException | InterruptedException e) {
+            throw new AssertionError(e);
+        }
     }
 
     @Test

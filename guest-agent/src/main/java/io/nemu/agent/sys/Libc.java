@@ -18,6 +18,7 @@ public interface Libc extends Library {
     int O_RDWR = 2;
     int O_NONBLOCK = 0x800;
     int O_CLOEXEC = 0x80000;
+    int O_NOCTTY = 0x100;
     int EFD_CLOEXEC = O_CLOEXEC;
     int IN_CLOEXEC = O_CLOEXEC;
     int IN_MODIFY = 0x2;
@@ -136,6 +137,15 @@ public interface Libc extends Library {
     int sigdelset(Pointer set, int sig);
 
     String strerror(int errnum);
+
+    /** A new pseudo-terminal's master (the debug console's terminal). */
+    int posix_openpt(int flags) throws LastErrorException;
+
+    int grantpt(int fd) throws LastErrorException;
+
+    int unlockpt(int fd) throws LastErrorException;
+
+    int ptsname_r(int fd, byte[] buf, long len);
 
     /** signal(2); only used to restore SIG_DFL (Pointer.NULL). */
     Pointer signal(int sig, Pointer handler);

@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
 @Command(name = "nemu", mixinStandardHelpOptions = true, version = "nemu 0.1.0",
         description = "NEMU: a containerd runtime that runs each pod in its own lightweight VM.",
         subcommands = {ImageCommand.class, ConfigCommand.class, CheckCommand.class, EnvCommand.class,
-                InstallCommand.class, UninstallCommand.class, CommandLine.HelpCommand.class})
+                InstallCommand.class, UninstallCommand.class, PsCommand.class, ExecCommand.class,
+                CommandLine.HelpCommand.class})
 public final class NemuCli {
 
     public static void main(String[] args) {

@@ -122,8 +122,8 @@ public final class ConfigLoader {
         }
         Section a = agents.table("kata");
         long dial = a.integer("dial_timeout", 45, 1, 3600);
-        unsupported(a, "debug", false, "the guest agent has no debug logs yet; [runtime] enable_debug turns on"
-                + " the shim's");
+        // Our files once shipped `debug = false`: still read; true points at the real key.
+        unsupported(a, "debug", false, "the agent's debug logs are [agent.kata] enable_debug (Kata's name)");
         if (a.has("agent_socket")) {
             throw a.error("agent_socket", "is not a configuration key: the agent is the guest's (tests reach a"
                     + " host-side agent through the environment variable NEMU_TEST_AGENT_SOCKET)");
@@ -131,7 +131,7 @@ public final class ConfigLoader {
         long checkEvery = a.integer("health_check_interval", 10, 1, 3600);
         long checkTimeout = a.integer("health_check_timeout", 30, 1, 3600);
         RuntimeConfig.Agent agent = new RuntimeConfig.Agent(Duration.ofSeconds(dial), Duration.ofSeconds(checkEvery),
-                Duration.ofSeconds(checkTimeout));
+                Duration.ofSeconds(checkTimeout), a.bool("enable_debug", false), a.bool("debug_console_enabled", false));
         a.warnUnused(warnings);
 
         Section r = top.table("runtime");

@@ -69,8 +69,11 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
     /**
      * {@code [agent.kata]}. After boot the agent is asked for its health every {@code healthCheckInterval};
      * once no check has succeeded for {@code healthCheckTimeout} the sandbox is declared dead.
+     * {@code enableDebug} (Kata's {@code enable_debug}): the agent's debug logs, forwarded into the shim's log;
+     * {@code debugConsoleEnabled} (Kata's {@code debug_console_enabled}): the guest serves {@code nemu exec}.
      */
-    public record Agent(Duration dialTimeout, Duration healthCheckInterval, Duration healthCheckTimeout) {
+    public record Agent(Duration dialTimeout, Duration healthCheckInterval, Duration healthCheckTimeout,
+                        boolean enableDebug, boolean debugConsoleEnabled) {
     }
 
     /**

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.google.protobuf.Any;
 import com.google.protobuf.Message;
 import io.grpc.Status;
+import io.nemu.contract.DebugConsole;
 import io.nemu.contract.GuestContract;
 import io.nemu.proto.containerd.types.Mount;
 import io.nemu.proto.kata.CreateSandboxRequest;
@@ -61,6 +62,8 @@ public final class VmSandbox implements Sandbox {
     private final SandboxCgroup cgroup;
     /** Set once the agent answered; null while booting. */
     private AgentClient agent;
+    /** The guest console copied into the shim's log ([agent.kata] enable_debug), or null. */
+    private GuestConsoleLog guestLog;
     /** Watches the booted sandbox's processes and agent; null while booting. */
     private volatile SandboxWatch watch;
     private boolean closed;
@@ -84,6 +87,7 @@ public final class VmSandbox implements Sandbox {
     public static VmSandbox boot(String sandboxId, SandboxPaths paths, RuntimeConfig cfg, Path hostAgent,
                                  Bundle bundle, Listener listener) {
         containerSpec(sandboxId, bundle); // a wrong-typed spec fails before anything is started
+        VmLimits.checkSandbox(sandboxId, bundle);
         PodSizing size;
         try {
             size = PodSizing.of(cfg.hypervisor(), bundle.annotations());
@@ -102,7 +106,7 @@ public final class VmSandbox implements Sandbox {
             PrivateFiles.directories(paths.state());
             PrivateFiles.directories(paths.shared());
             VmConfig.Builder vc = VmConfig.builder().profile(h.machineType()).kernel(h.kernel()).initrd(h.initrd())
-                    .kernelArgs(h.kernelParams()).vcpus(size.vcpus()).memoryMib(size.memoryMib())
+                    .kernelArgs(kernelArgs(cfg)).vcpus(size.vcpus()).memoryMib(size.memoryMib())
                     .maxVcpus(size.maxVcpus()).memorySlots(h.memorySlots()).maxMemoryMib(size.maxMemoryMib())
                     .pciRootPorts(h.pcieRootPorts()).runDir(paths.vmRun()).accelerator(h.accelerator())
                     .qemuBinary(h.path()).virtiofsdBinary(h.virtioFsDaemon()).agentTransport(AgentTransport.VSOCK)
@@ -131,11 +135,16 @@ public final class VmSandbox implements Sandbox {
                 }
             });
             sb = new VmSandbox(sandboxId, paths, vm, sharedFs, net, cg);
+            SandboxRecord.starting(sandboxId, bundle.annotations(), h.machineType().name(), size, cfg.source(),
+                    cfg.agent().debugConsoleEnabled()).write(paths.state());
             log.info("booting VM for sandbox {} ({} vCPUs, {} MiB: {}): {}", sandboxId, size.vcpus(), size.memoryMib(),
                     size.why(), vm.config());
             long t0 = System.nanoTime();
             vm.start();
             long started = System.nanoTime();
+            if (cfg.agent().enableDebug()) {
+                sb.guestLog = GuestConsoleLog.start(sandboxId, vm.consoleLog());
+            }
             log.info("QEMU pid {} up ({}) in {} ms; dialing the agent", vm.pid(), vm.accelerator(),
                     (started - t0) / 1_000_000);
             try (BootWatch watch = new BootWatch(sandboxId, vm)) {
@@ -157,6 +166,23 @@ public final class VmSandbox implements Sandbox {
             abandon(sb, net, cg, sharedFs, e);
             throw e;
         }
+    }
+
+    /**
+     * The configuration's kernel_params after the agent's switches (Kata's names): agent.log=debug for
+     * [agent.kata] enable_debug, the debug console's port for debug_console_enabled. The file's words come last
+     * and so win.
+     */
+    static List<String> kernelArgs(RuntimeConfig cfg) {
+        List<String> args = new java.util.ArrayList<>();
+        if (cfg.agent().enableDebug()) {
+            args.add(DebugConsole.LOG_PARAM + "=debug");
+        }
+        if (cfg.agent().debugConsoleEnabled()) {
+            args.add(DebugConsole.PORT_PARAM + "=" + DebugConsole.VSOCK_PORT);
+        }
+        args.addAll(cfg.hypervisor().kernelParams());
+        return args;
     }
 
     /** The cgroup the spec's linux.cgroupsPath names, joined by the daemon; null when it names none. */
@@ -285,6 +311,7 @@ public final class VmSandbox implements Sandbox {
     @Override
     public void createContainer(String cid, Bundle bundle, List<Mount> rootfs, Stdio stdio) {
         Spec.Builder spec = containerSpec(cid, bundle);
+        VmLimits.checkMounts(cid, spec);
         try {
             sharedFs.mountRootfs(cid, bundle, rootfs);
         } catch (IOException e) {
@@ -425,10 +452,14 @@ public final class VmSandbox implements Sandbox {
         // Nothing in the guest outlives the sandbox: no ACPI power-off dance, QMP quit at once (as Kata).
         vm.stop(Duration.ZERO);
         log.info("VM of sandbox {} stopped in {} ms", sandboxId, (System.nanoTime() - t0) / 1_000_000);
+        if (guestLog != null) {
+            guestLog.close();
+        }
         if (network != null) {
             network.tearDown().forEach(l -> log.info("{}", l));
         }
         try {
+            SandboxRecord.remove(paths.state());
             sharedFs.removeAll();
             Files.deleteIfExists(paths.pidFile("qemu"));
             Files.deleteIfExists(paths.pidFile("virtiofsd"));

@@ -54,6 +54,19 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void agentDebugAndDebugConsoleAreKatasKeysOffByDefault() throws Exception {
+        RuntimeConfig off = parse(MINIMAL);
+        assertFalse(off.agent().enableDebug());
+        assertFalse(off.agent().debugConsoleEnabled());
+        RuntimeConfig on = parse(MINIMAL + "[agent.kata]\nenable_debug = true\ndebug_console_enabled = true\n");
+        assertTrue(on.agent().enableDebug());
+        assertTrue(on.agent().debugConsoleEnabled());
+        assertTrue(warnings.isEmpty(), warnings::toString);
+        String bad = refused(MINIMAL + "[agent.kata]\ndebug_console_enabled = \"yes\"\n", "agent.kata.debug_console_enabled");
+        assertTrue(bad.contains("debug_console_enabled"), bad);
+    }
+
+    @Test
     void reclaimGuestFreedMemoryIsKatasKey() throws Exception {
         assertFalse(parse(MINIMAL + "reclaim_guest_freed_memory = false\n").hypervisor().reclaimGuestFreedMemory());
         assertTrue(parse(MINIMAL + "reclaim_guest_freed_memory = true\n").hypervisor().reclaimGuestFreedMemory());
@@ -233,7 +246,8 @@ class ConfigLoaderTest {
         String netns = refused(MINIMAL + "[runtime]\ndisable_new_netns = true\n", "runtime.disable_new_netns");
         assertTrue(netns.contains("runtime.disable_new_netns = true is not supported by this runtime (yet)"), netns);
         String agentDebug = refused(MINIMAL + "[agent.kata]\ndebug = true\n", "agent.kata.debug");
-        assertTrue(agentDebug.contains("agent.kata.debug = true is not supported by this runtime (yet)"), agentDebug);
+        assertTrue(agentDebug.contains("agent.kata.debug = true is not supported")
+                && agentDebug.contains("[agent.kata] enable_debug"), agentDebug);
         assertEquals("runtime.disable_new_netns", fails(MINIMAL + "[runtime]\ndisable_new_netns = \"no\"\n").key());
         assertTrue(warnings.isEmpty(), warnings::toString);
     }
