@@ -135,7 +135,7 @@ final class GuestOps {
         r.setAgentDetails(AgentDetails.newBuilder()
                 .setVersion(AgentConfig.VERSION)
                 .setInitDaemon(false)
-                .addAllStorageHandlers(List.of("virtio-fs", "local", "ephemeral", "bind", "9p"))
+                .addAllStorageHandlers(List.of("virtio-fs", "local", "ephemeral", "bind", "blk", "9p"))
                 .setSupportsSeccomp(true));
         return r.build();
     }

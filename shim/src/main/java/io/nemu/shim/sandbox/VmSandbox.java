@@ -61,6 +61,10 @@ public final class VmSandbox implements Sandbox {
     private final SandboxCgroup cgroup;
     /** Set once the agent answered; null while booting. */
     private AgentClient agent;
+    /** The VM's size as its containers' limits want it; null while booting. */
+    private VmResources resources;
+    /** Containers' disks, hot-added; null while booting. */
+    private BlockVolumes blockVolumes;
     /** Watches the booted sandbox's processes and agent; null while booting. */
     private volatile SandboxWatch watch;
     private boolean closed;
@@ -144,6 +148,8 @@ public final class VmSandbox implements Sandbox {
             }
             sb.createSandbox(hostname, virtioFs, listener);
             VmSandbox booted = sb;
+            sb.resources = VmResources.of(sandboxId, size, h, vm, booted.agent::onlineCpuMem);
+            sb.blockVolumes = BlockVolumes.of(sandboxId, h, vm);
             sb.watch = SandboxWatch.start(sandboxId, vm.fault(), booted.agent::check,
                     cfg.agent().healthCheckInterval(), cfg.agent().healthCheckTimeout(),
                     cause -> booted.died(cause, listener));
@@ -285,6 +291,21 @@ public final class VmSandbox implements Sandbox {
     @Override
     public void createContainer(String cid, Bundle bundle, List<Mount> rootfs, Stdio stdio) {
         Spec.Builder spec = containerSpec(cid, bundle);
+        if (cid.equals(sandboxId)) {
+            compose(cid, bundle, spec, rootfs, stdio); // the pod's own size is the VM's boot size (PodSizing)
+            return;
+        }
+        resources.join(cid, bundle.spec().path("linux").path("resources"));
+        try {
+            compose(cid, bundle, spec, rootfs, stdio);
+        } catch (RuntimeException e) {
+            resources.leave(cid);
+            throw e;
+        }
+    }
+
+    /** The container's rootfs and host paths shared, then its spec to the agent; undone on failure. */
+    private void compose(String cid, Bundle bundle, Spec.Builder spec, List<Mount> rootfs, Stdio stdio) {
         try {
             sharedFs.mountRootfs(cid, bundle, rootfs);
         } catch (IOException e) {
@@ -293,16 +314,26 @@ public final class VmSandbox implements Sandbox {
         }
         spec.clearHooks();
         spec.getRootBuilder().setPath(GuestContract.containerRootfs(cid));
+        BlockVolumes.Attached disks;
+        try {
+            disks = blockVolumes.attach(cid, spec);
+        } catch (RuntimeException e) {
+            sharedFs.removeContainer(cid);
+            throw e;
+        }
         try {
             sharedFs.shareHostMounts(cid, spec);
         } catch (IOException e) {
             sharedFs.removeContainer(cid);
+            blockVolumes.detach(cid);
             throw new TaskException(Status.Code.INVALID_ARGUMENT, "mounts of " + cid + ": " + e.getMessage(), e);
         }
+        disks.restoreInto(spec);
         try {
-            agent.createContainer(cid, spec.build(), stdio);
+            agent.createContainer(cid, spec.build(), disks.storages(), stdio);
         } catch (RuntimeException e) {
             sharedFs.removeContainer(cid);
+            blockVolumes.detach(cid);
             throw e;
         }
     }
@@ -383,8 +414,14 @@ public final class VmSandbox implements Sandbox {
     }
 
     @Override
-    public void update(String cid, Any resources) {
-        agent.update(cid, resources(cid, resources.getValue().toByteArray()));
+    public void update(String cid, Any update) {
+        byte[] json = update.getValue().toByteArray();
+        LinuxResources r = resources(cid, json);
+        try {
+            resources.update(cid, Bundle.json().readTree(json), () -> agent.update(cid, r));
+        } catch (IOException e) {
+            throw new TaskException(Status.Code.INVALID_ARGUMENT, "update of " + cid + " is not JSON: " + e.getMessage());
+        }
     }
 
     @Override
@@ -399,7 +436,9 @@ public final class VmSandbox implements Sandbox {
             agent.removeContainer(cid);
         } finally {
             sharedFs.removeContainer(cid);
+            blockVolumes.detach(cid);
         }
+        resources.leave(cid);
     }
 
     @Override
