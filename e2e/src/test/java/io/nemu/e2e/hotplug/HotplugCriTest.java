@@ -132,8 +132,10 @@ class HotplugCriTest {
     @Test
     @Order(3)
     void aRequestBeyondTheMaximaFailsNamingItAndThePodRunsOn() {
-        CriClient.CriException e = assertThrows(CriClient.CriException.class,
-                () -> cri.createContainer(podId, limited("huge", 8 * PERIOD, 64 * MIB), podConfig));
+        // containerd's CRI creates the task (the shim's Create) at StartContainer
+        String huge = cri.createContainer(podId, limited("huge", 8 * PERIOD, 64 * MIB), podConfig);
+        CriClient.CriException e = assertThrows(CriClient.CriException.class, () -> cri.startContainer(huge));
+        cri.removeContainer(huge);
         System.out.printf("[hotplug] 8 CPUs refused: %s%n", e.getMessage());
         assertTrue(e.getMessage().contains("default_maxvcpus " + MAX_VCPUS), e.getMessage());
         assertEquals("ok", sh(baseId, "echo ok"));
