@@ -181,8 +181,10 @@ final class GuestOps {
                     continue;
                 }
                 try {
+                    long t0 = System.nanoTime();
                     Files.writeString(f, "1");
                     online++;
+                    LOG.info("{} online in {} ms", n, (System.nanoTime() - t0) / 1_000_000);
                 } catch (IOException e) {
                     LOG.warn("cannot online {}: {}", p, e.getMessage());
                 }

@@ -79,6 +79,8 @@ class HotplugCriTest {
         env.setConfig("default_maxmemory", Integer.toString(baseMemory + 1536));
         env.setConfig("memory_slots", "4");
         env.setConfig("pcie_root_port", "2");
+        // the guest's CPU and memory hotplug messages reach the console (printed at the end)
+        env.setConfig("kernel_params", "\"loglevel=6\"");
         podConfig = env.podConfig("pod-hotplug");
         long t0 = System.nanoTime();
         podId = cri.runPodSandbox(podConfig, CriEnv.NEMU);
@@ -94,6 +96,16 @@ class HotplugCriTest {
     @AfterAll
     void tearDown() throws IOException {
         CriEnv.closeAndDelete(env, work);
+    }
+
+    /** What the guest said (its kernel's hotplug messages, the agent's onlining), for a failed check. */
+    void printConsole() throws IOException {
+        Path console = Path.of("/run/nemu/sandboxes", podId, "vm", "console.log");
+        if (Files.exists(console)) {
+            List<String> lines = Files.readAllLines(console);
+            System.out.println("[hotplug] guest console, last lines:\n  "
+                    + String.join("\n  ", lines.subList(Math.max(0, lines.size() - 60), lines.size())));
+        }
     }
 
     @Test
@@ -185,6 +197,7 @@ class HotplugCriTest {
     @Test
     @Order(100)
     void podRemovalLeavesNothing() throws Exception {
+        printConsole();
         cri.stopPodSandbox(podId);
         cri.removePodSandbox(podId);
         Leftovers pod = Leftovers.ofSandboxes();

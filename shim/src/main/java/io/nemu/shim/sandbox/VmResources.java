@@ -119,6 +119,11 @@ final class VmResources {
         try {
             long t0 = System.nanoTime();
             int vcpusBefore = cpus.count();
+            // CPUs first, onlined on their own; then RAM (Kata's order).
+            int vcpus = cpus.resize(t.vcpus(), CPU_REMOVAL);
+            if (vcpus > vcpusBefore) {
+                guest.online(vcpus, true);
+            }
             long memoryToAdd = t.memoryMib() - sizing.baseMemoryMib() - addedMib;
             long dimm = memoryToAdd > 0 ? MemoryHotplug.roundUp(memoryToAdd) : 0;
             if (dimm > 0) {
@@ -129,10 +134,7 @@ final class VmResources {
                 }
                 memory.add(dimm);
                 addedMib += dimm;
-            }
-            int vcpus = cpus.resize(t.vcpus(), CPU_REMOVAL);
-            if (vcpus > vcpusBefore || dimm > 0) {
-                guest.online(vcpus, dimm == 0);
+                guest.online(0, false);
             }
             sizing.set(cid, share);
             log.info("sandbox {}: container {} {} ({} vCPUs, {} MiB): VM now {} vCPUs (was {}), {} MiB of DIMMs{} in {} ms",
