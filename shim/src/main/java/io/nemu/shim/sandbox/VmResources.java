@@ -43,7 +43,9 @@ final class VmResources {
     /** For a booted VM of this size; hotplug where its profile has it. */
     static VmResources of(String sandboxId, PodSizing size, RuntimeConfig.Hypervisor h, Vm vm, Guest guest) {
         ContainerSizing sizing = new ContainerSizing(size.vcpus(), size.memoryMib(), size.maxVcpus(), size.maxMemoryMib());
-        if (!h.machineType().hotplug()) {
+        // virt cannot hotplug; virt-hotplug without default_maxvcpus/memory_slots reserved no room for it.
+        boolean room = size.maxVcpus() > size.vcpus() || h.memorySlots() > 0;
+        if (!h.machineType().hotplug() || !room) {
             return new VmResources(sandboxId, sizing, null, null, 0, guest);
         }
         return new VmResources(sandboxId, sizing, new CpuHotplug(vm.qmp()), new MemoryHotplug(vm.qmp()),
@@ -104,9 +106,9 @@ final class VmResources {
             sizing.set(cid, share);
             if (!staticNoted && !share.equals(ContainerSizing.Share.NONE)) {
                 staticNoted = true;
-                log.info("sandbox {}: machine_type virt cannot hotplug; the VM keeps its boot size and container"
-                        + " limits (first: {} {}: {} vCPUs, {} MiB) only change guest cgroups", sandboxId, cid, what,
-                        share.vcpus(), share.memoryMib());
+                log.info("sandbox {}: no hotplug (machine_type virt, or virt-hotplug without default_maxvcpus and"
+                        + " memory_slots): the VM keeps its boot size and container limits (first: {} {}: {} vCPUs,"
+                        + " {} MiB) only change guest cgroups", sandboxId, cid, what, share.vcpus(), share.memoryMib());
             }
             return;
         }
