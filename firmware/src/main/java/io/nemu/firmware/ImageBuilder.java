@@ -39,6 +39,8 @@ public final class ImageBuilder {
             "fuse", "virtiofs", "virtio_blk", "virtio_net", "virtio_mem",
             // free page reporting: the host takes back RAM the guest freed
             "virtio_balloon",
+            // hot-added disks (the blk storage driver) carry ext4
+            "ext4",
             // ACPI power button -> input event -> acpid
             "button", "evdev");
 

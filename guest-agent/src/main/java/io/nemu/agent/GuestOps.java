@@ -19,7 +19,9 @@ import java.nio.file.attribute.PosixFilePermission;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -135,35 +137,39 @@ final class GuestOps {
         r.setAgentDetails(AgentDetails.newBuilder()
                 .setVersion(AgentConfig.VERSION)
                 .setInitDaemon(false)
-                .addAllStorageHandlers(List.of("virtio-fs", "local", "ephemeral", "bind", "9p"))
+                .addAllStorageHandlers(List.of("virtio-fs", "local", "ephemeral", "bind", "blk", "9p"))
                 .setSupportsSeccomp(true));
         return r.build();
     }
 
     /** Brings offline CPUs (and memory blocks) online; with wait, until nb_cpus are. */
     static void onlineCpuMem(AgentConfig cfg, OnlineCPUMemRequest req) {
-        onlineCpuMem(cfg, req, 10_000);
+        // Hot-added CPUs appear as the guest handles the ACPI event: slow under TCG on a busy host.
+        onlineCpuMem(cfg, req, 30_000);
     }
 
     static void onlineCpuMem(AgentConfig cfg, OnlineCPUMemRequest req, long waitMillis) {
         Path cpus = cfg.sysfs().resolve("devices/system/cpu");
         long deadline = System.currentTimeMillis() + waitMillis;
+        // A CPU the kernel failed to bring up is not tried again in this call: each try can take the kernel 10 s.
+        Map<String, String> failed = new TreeMap<>();
         while (true) {
-            int online = onlineAll(cpus, "cpu");
+            int online = onlineAll(cpus, "cpu", failed);
             if (!req.getWait() || req.getNbCpus() == 0 || online >= req.getNbCpus()) {
                 break;
             }
             if (System.currentTimeMillis() > deadline) {
-                throw AgentException.internal("only " + online + " of " + req.getNbCpus() + " CPUs came online", null);
+                throw AgentException.internal("only " + online + " of " + req.getNbCpus() + " CPUs came online"
+                        + (failed.isEmpty() ? "" : "; the kernel refused " + failed), null);
             }
             sleep(50);
         }
         if (!req.getCpuOnly()) {
-            onlineAll(cfg.sysfs().resolve("devices/system/memory"), "memory");
+            onlineAll(cfg.sysfs().resolve("devices/system/memory"), "memory", new TreeMap<>());
         }
     }
 
-    private static int onlineAll(Path dir, String prefix) {
+    private static int onlineAll(Path dir, String prefix, Map<String, String> failed) {
         int online = 0;
         try (var s = Files.list(dir)) {
             for (Path p : (Iterable<Path>) s.sorted()::iterator) {
@@ -180,10 +186,16 @@ final class GuestOps {
                     online++;
                     continue;
                 }
+                if (failed.containsKey(n)) {
+                    continue;
+                }
                 try {
+                    long t0 = System.nanoTime();
                     Files.writeString(f, "1");
                     online++;
+                    LOG.info("{} online in {} ms", n, (System.nanoTime() - t0) / 1_000_000);
                 } catch (IOException e) {
+                    failed.put(n, e.getMessage());
                     LOG.warn("cannot online {}: {}", p, e.getMessage());
                 }
             }

@@ -63,7 +63,7 @@ final class Sandbox {
         this.cfg = cfg;
         this.crun = new Crun(cfg.crun(), cfg.crunRoot(), cfg.socketsDir());
         this.cgroups = new Cgroups(cfg.cgroupRoot());
-        this.storage = new StorageDrivers(cfg.sharedDir());
+        this.storage = new StorageDrivers(cfg.sharedDir(), cfg.sysfs(), Path.of("/dev"));
     }
 
     AgentConfig config() {

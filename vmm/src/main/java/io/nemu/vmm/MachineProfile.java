@@ -14,6 +14,9 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
     /** Id of the memory backend object the machine uses as RAM. */
     String MEMORY_BACKEND_ID = "mem";
 
+    /** Ids of the empty PCIe root ports on q35: {@code hotplug0}, {@code hotplug1}, ... */
+    String ROOT_PORT_PREFIX = "hotplug";
+
     String name();
 
     boolean hotplug();
@@ -146,7 +149,7 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
             a.add(mem);
             for (int i = 0; i < c.pciRootPorts(); i++) {
                 a.add("-device");
-                a.add("pcie-root-port,id=hotplug" + i + ",bus=pcie.0,chassis=" + (i + 1));
+                a.add("pcie-root-port,id=" + ROOT_PORT_PREFIX + i + ",bus=pcie.0,chassis=" + (i + 1));
             }
             return a;
         }
@@ -169,7 +172,8 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
 
         @Override
         public List<String> kernelArgs(Accelerator resolved, OptionalLong hostTscKhz) {
-            return List.of();
+            // Hot-added DIMMs come online as the kernel adds them, not when someone later asks.
+            return List.of("memhp_default_state=online");
         }
     }
 }

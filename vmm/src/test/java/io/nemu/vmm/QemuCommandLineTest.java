@@ -103,7 +103,7 @@ class QemuCommandLineTest {
         assertEquals("1024M,slots=4,maxmem=8192M", arg(a, "-m"));
         assertEquals("memory-backend-memfd,id=mem,size=1024M,share=on", arg(a, "-object"));
         assertFalse(a.contains("-initrd"));
-        assertEquals("console=ttyS0 panic=1 quiet nemu.accel=tcg", arg(a, "-append"));
+        assertEquals("console=ttyS0 panic=1 quiet nemu.accel=tcg memhp_default_state=online", arg(a, "-append"));
         List<String> devices = all(a, "-device");
         assertEquals(List.of("pcie-root-port,id=hotplug0,bus=pcie.0,chassis=1",
                 "pcie-root-port,id=hotplug1,bus=pcie.0,chassis=2",

@@ -32,6 +32,8 @@ import io.nemu.proto.cri.StatusRequest;
 import io.nemu.proto.cri.StatusResponse;
 import io.nemu.proto.cri.StopContainerRequest;
 import io.nemu.proto.cri.StopPodSandboxRequest;
+import io.nemu.proto.cri.UpdateContainerResourcesRequest;
+import io.nemu.proto.cri.LinuxContainerResources;
 import io.nemu.proto.cri.VersionRequest;
 import io.nemu.proto.cri.VersionResponse;
 import io.netty.channel.EventLoopGroup;
@@ -158,6 +160,12 @@ public final class CriClient implements AutoCloseable {
     public void removeContainer(String containerId) {
         call("RemoveContainer " + containerId, () -> runtime(deadline).removeContainer(
                 RemoveContainerRequest.newBuilder().setContainerId(containerId).build()));
+    }
+
+    /** What {@code crictl update} and the kubelet's in-place resize send. */
+    public void updateContainerResources(String containerId, LinuxContainerResources resources) {
+        call("UpdateContainerResources " + containerId, () -> runtime(deadline).updateContainerResources(
+                UpdateContainerResourcesRequest.newBuilder().setContainerId(containerId).setLinux(resources).build()));
     }
 
     public ContainerStatus containerStatus(String containerId) {

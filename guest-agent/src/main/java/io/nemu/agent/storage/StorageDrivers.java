@@ -17,12 +17,18 @@ public final class StorageDrivers {
 
     /** @param sharedDir where the pod's shared folder is mounted when a virtio-fs storage names no mount point */
     public StorageDrivers(Path sharedDir) {
+        this(sharedDir, Path.of("/sys"), Path.of("/dev"));
+    }
+
+    /** @param sysfs and {@code dev}: where the {@code blk} driver looks for hot-added disks */
+    public StorageDrivers(Path sharedDir, Path sysfs, Path dev) {
         StorageDriver virtioFs = new VirtioFsDriver(sharedDir);
         byName.put("virtio-fs", virtioFs);
         byName.put("virtiofs", virtioFs);
         byName.put("ephemeral", new EphemeralDriver());
         byName.put("local", new LocalDriver());
         byName.put("bind", new BindDriver());
+        byName.put("blk", new BlkDriver(sysfs, dev));
         StorageDriver fsType = new FsTypeDriver();
         byName.put("9p", fsType);
         byName.put("overlayfs", fsType);

@@ -35,7 +35,7 @@ class StorageDriversTest {
     @Test
     void looksDriversUpByTheirKataNames() {
         StorageDrivers d = drivers();
-        assertEquals(Set.of("virtio-fs", "virtiofs", "ephemeral", "local", "bind", "9p", "overlayfs", ""), d.names());
+        assertEquals(Set.of("virtio-fs", "virtiofs", "ephemeral", "local", "bind", "blk", "9p", "overlayfs", ""), d.names());
         assertSame(d.driver("virtio-fs", "s"), d.driver("virtiofs", "s"));
         assertTrue(d.driver("ephemeral", "s") instanceof EphemeralDriver);
         assertTrue(d.driver("local", "s") instanceof LocalDriver);
@@ -45,8 +45,8 @@ class StorageDriversTest {
 
     @Test
     void anUnknownDriverIsRefusedByName() {
-        AgentException e = refused(() -> drivers().driver("blk", "storages[3]"), Status.Code.INVALID_ARGUMENT);
-        assertEquals("storages[3].driver 'blk' is not supported by this agent", e.getMessage());
+        AgentException e = refused(() -> drivers().driver("nvme", "storages[3]"), Status.Code.INVALID_ARGUMENT);
+        assertEquals("storages[3].driver 'nvme' is not supported by this agent", e.getMessage());
         // in a list, the error names the storage's index
         Path local = dir.resolve("local");
         e = refused(() -> drivers().mountAll(List.of(

@@ -30,6 +30,8 @@ import io.nemu.proto.kata.Spec;
 import io.nemu.proto.kata.StartContainerRequest;
 import io.nemu.proto.kata.StatsContainerRequest;
 import io.nemu.proto.kata.TtyWinResizeRequest;
+import io.nemu.proto.kata.OnlineCPUMemRequest;
+import io.nemu.proto.kata.Storage;
 import io.nemu.proto.kata.UpdateContainerRequest;
 import io.nemu.proto.kata.WaitProcessRequest;
 import io.nemu.shim.errdefs.TaskException;
@@ -37,6 +39,7 @@ import io.nemu.shim.network.PodNetwork;
 import io.nemu.ttrpc.TtrpcClient;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -258,9 +261,14 @@ public final class AgentClient implements AutoCloseable {
     // ---- containers and processes
 
     public void createContainer(String cid, Spec spec, Stdio stdio) {
+        createContainer(cid, spec, List.of(), stdio);
+    }
+
+    /** With storages the agent mounts for this container first (hot-added disks), unmounted when it goes. */
+    public void createContainer(String cid, Spec spec, List<Storage> storages, Stdio stdio) {
         try {
             call().createContainer(CreateContainerRequest.newBuilder().setContainerId(cid).setExecId(cid)
-                    .setOCI(spec).build());
+                    .setOCI(spec).addAllStorages(storages).build());
         } catch (StatusRuntimeException e) {
             throw agentError("CreateContainer " + cid, e);
         }
@@ -373,6 +381,19 @@ public final class AgentClient implements AutoCloseable {
                     .build());
         } catch (StatusRuntimeException e) {
             throw agentError("update " + cid, e);
+        }
+    }
+
+    /**
+     * OnlineCPUMem: the guest onlines hot-added vCPUs until {@code vcpus} are online (waiting for them to show
+     * up), and with {@code cpuOnly} false also every offline memory block.
+     */
+    public void onlineCpuMem(int vcpus, boolean cpuOnly) {
+        try {
+            call().onlineCPUMem(OnlineCPUMemRequest.newBuilder().setWait(true).setNbCpus(vcpus).setCpuOnly(cpuOnly)
+                    .build());
+        } catch (StatusRuntimeException e) {
+            throw agentError("online " + vcpus + " vCPUs" + (cpuOnly ? "" : " and memory"), e);
         }
     }
 

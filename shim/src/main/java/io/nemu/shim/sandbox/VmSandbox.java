@@ -64,6 +64,10 @@ public final class VmSandbox implements Sandbox {
     private AgentClient agent;
     /** The guest console copied into the shim's log ([agent.kata] enable_debug), or null. */
     private GuestConsoleLog guestLog;
+    /** The VM's size as its containers' limits want it; null while booting. */
+    private VmResources resources;
+    /** Containers' disks, hot-added; null while booting. */
+    private BlockVolumes blockVolumes;
     /** Watches the booted sandbox's processes and agent; null while booting. */
     private volatile SandboxWatch watch;
     private boolean closed;
@@ -153,6 +157,8 @@ public final class VmSandbox implements Sandbox {
             }
             sb.createSandbox(hostname, virtioFs, listener);
             VmSandbox booted = sb;
+            sb.resources = VmResources.of(sandboxId, size, h, vm, booted.agent::onlineCpuMem);
+            sb.blockVolumes = BlockVolumes.of(sandboxId, h, vm);
             sb.watch = SandboxWatch.start(sandboxId, vm.fault(), booted.agent::check,
                     cfg.agent().healthCheckInterval(), cfg.agent().healthCheckTimeout(),
                     cause -> booted.died(cause, listener));
@@ -312,6 +318,21 @@ public final class VmSandbox implements Sandbox {
     public void createContainer(String cid, Bundle bundle, List<Mount> rootfs, Stdio stdio) {
         Spec.Builder spec = containerSpec(cid, bundle);
         VmLimits.checkMounts(cid, spec);
+        if (cid.equals(sandboxId)) {
+            compose(cid, bundle, spec, rootfs, stdio); // the pod's own size is the VM's boot size (PodSizing)
+            return;
+        }
+        resources.join(cid, bundle.spec().path("linux").path("resources"));
+        try {
+            compose(cid, bundle, spec, rootfs, stdio);
+        } catch (RuntimeException e) {
+            resources.leave(cid);
+            throw e;
+        }
+    }
+
+    /** The container's rootfs and host paths shared, then its spec to the agent; undone on failure. */
+    private void compose(String cid, Bundle bundle, Spec.Builder spec, List<Mount> rootfs, Stdio stdio) {
         try {
             sharedFs.mountRootfs(cid, bundle, rootfs);
         } catch (IOException e) {
@@ -320,16 +341,26 @@ public final class VmSandbox implements Sandbox {
         }
         spec.clearHooks();
         spec.getRootBuilder().setPath(GuestContract.containerRootfs(cid));
+        BlockVolumes.Attached disks;
+        try {
+            disks = blockVolumes.attach(cid, spec);
+        } catch (RuntimeException e) {
+            sharedFs.removeContainer(cid);
+            throw e;
+        }
         try {
             sharedFs.shareHostMounts(cid, spec);
         } catch (IOException e) {
             sharedFs.removeContainer(cid);
+            blockVolumes.detach(cid);
             throw new TaskException(Status.Code.INVALID_ARGUMENT, "mounts of " + cid + ": " + e.getMessage(), e);
         }
+        disks.restoreInto(spec);
         try {
-            agent.createContainer(cid, spec.build(), stdio);
+            agent.createContainer(cid, spec.build(), disks.storages(), stdio);
         } catch (RuntimeException e) {
             sharedFs.removeContainer(cid);
+            blockVolumes.detach(cid);
             throw e;
         }
     }
@@ -410,8 +441,14 @@ public final class VmSandbox implements Sandbox {
     }
 
     @Override
-    public void update(String cid, Any resources) {
-        agent.update(cid, resources(cid, resources.getValue().toByteArray()));
+    public void update(String cid, Any update) {
+        byte[] json = update.getValue().toByteArray();
+        LinuxResources r = resources(cid, json);
+        try {
+            resources.update(cid, Bundle.json().readTree(json), () -> agent.update(cid, r));
+        } catch (IOException e) {
+            throw new TaskException(Status.Code.INVALID_ARGUMENT, "update of " + cid + " is not JSON: " + e.getMessage());
+        }
     }
 
     @Override
@@ -426,7 +463,9 @@ public final class VmSandbox implements Sandbox {
             agent.removeContainer(cid);
         } finally {
             sharedFs.removeContainer(cid);
+            blockVolumes.detach(cid);
         }
+        resources.leave(cid);
     }
 
     @Override
