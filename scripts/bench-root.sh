@@ -62,20 +62,20 @@ config() { # root profile
 kb() { awk -v k="$2:" '$1 == k { print $2 }' "$1"; }
 report() { # id label seconds
     local id=$1 qpid rss pss used ready
-    qpid=$(cat "/run/nemu/sandboxes/$id/qemu.pid")
+    qpid=$(awk '{ print $1 }' "/run/nemu/sandboxes/$id/qemu.pid")
     rss=$(kb "/proc/$qpid/smaps_rollup" Rss); pss=$(kb "/proc/$qpid/smaps_rollup" Pss)
-    used=$(ctr_ task exec --exec-id "m$RANDOM" "$id" cat /proc/meminfo | awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { print int((t - a) / 1024) }')
+    used=$(ctr_ task exec --exec-id "m$RANDOM" "$id" /bin/cat /proc/meminfo | awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { print int((t - a) / 1024) }')
     ready=$(grep -o "sandbox $id ready: agent answered [0-9]* ms" "$work/containerd.log" | grep -o '[0-9]* ms' | tail -1)
     printf '%-34s start %6.1f s  agent answered %9s after QEMU start  QEMU RSS %4d MiB  PSS %4d MiB  guest used %3d MiB\n' \
         "$2" "$3" "$ready" $((rss / 1024)) $((pss / 1024)) "$used"
 }
-start() { # id config
+start() { # id config; sets secs
     local t0 t1
-    t0=$(date +%s.%N)
-    ctr_ run -d --runtime io.containerd.nemu.v2 --runtime-config-path "$2" --rootfs "$work/rootfs" "$1" sleep 100000 >/dev/null
-    t1=$(date +%s.%N)
     ids+=("$1")
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }'
+    t0=$(date +%s.%N)
+    ctr_ run -d --runtime io.containerd.nemu.v2 --runtime-config-path "$2" --rootfs "$work/rootfs" "$1" /bin/sleep 100000 >/dev/null
+    t1=$(date +%s.%N)
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 }
 
 echo "host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), TCG, $MEM MiB guests; root.img $(( $(stat -c %s "$G/root.img") >> 20 )) MiB, initramfs.img $(( $(stat -c %s "$G/initramfs.img") >> 20 )) MiB (lz4)"
@@ -83,9 +83,9 @@ echo "== one VM at a time"
 for profile in virt virt-hotplug; do
     for root in initrd image; do
         id="br-$root-$profile-$$"
-        s=$(start "$id" "$(config $root $profile)")
+        start "$id" "$(config $root $profile)"
         sleep 5
-        report "$id" "$root/$profile" "$s"
+        report "$id" "$root/$profile" "$secs"
         remove "$id"; ids=()
     done
 done
@@ -94,8 +94,8 @@ for root in initrd image; do
     batch=()
     for i in $(seq "$N"); do
         id="br-$root-n$i-$$"
-        s=$(start "$id" "$(config $root virt)")
-        batch+=("$id:$s")
+        start "$id" "$(config $root virt)"
+        batch+=("$id:$secs")
     done
     sleep 5
     for b in "${batch[@]}"; do report "${b%%:*}" "$root/virt (${b%%:*})" "${b##*:}"; done
