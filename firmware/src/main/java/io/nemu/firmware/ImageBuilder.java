@@ -302,26 +302,14 @@ public final class ImageBuilder {
         }
         progress.step("writing the initramfs (" + mods.loadOrder().size() + " modules, "
                 + (tree.contentSize() >> 20) + " MiB, " + compression.id() + ")");
-        Path cpio = work.resolve("initramfs.cpio");
-        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(cpio), 1 << 16)) {
-            tree.writeCpio(out);
-        }
-        Path initrdTmp = output.resolve(GuestImage.INITRD + ".tmp");
-        compression.compress(cpio, initrdTmp);
-        Files.move(initrdTmp, output.resolve(GuestImage.INITRD), StandardCopyOption.REPLACE_EXISTING);
+        writeInitramfs(tree, work, GuestImage.INITRD);
 
         List<String> names = new ArrayList<>(List.of(GuestImage.INITRD, GuestImage.VMLINUX, GuestImage.VMLINUZ));
         if (agent != null) {
             // The shared root: a small initramfs that only mounts root.img, and root.img itself.
             progress.step("writing " + GuestImage.ROOT_INITRD + " (mounts " + GuestImage.ROOT_IMAGE + ")");
-            Initramfs boot = RootfsLayout.build(busyboxBin, moduleDir, kernelRelease, dep, mods);
-            Path bootCpio = work.resolve("root-initrd.cpio");
-            try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(bootCpio), 1 << 16)) {
-                boot.writeCpio(out);
-            }
-            Path bootTmp = output.resolve(GuestImage.ROOT_INITRD + ".tmp");
-            compression.compress(bootCpio, bootTmp);
-            Files.move(bootTmp, output.resolve(GuestImage.ROOT_INITRD), StandardCopyOption.REPLACE_EXISTING);
+            writeInitramfs(RootfsLayout.build(busyboxBin, moduleDir, kernelRelease, dep, mods), work,
+                    GuestImage.ROOT_INITRD);
             progress.step("writing " + GuestImage.ROOT_IMAGE + " (erofs: the agent and the kernel's whole module tree)");
             RootfsLayout.readOnlyRoot(tree);
             Path rootTmp = output.resolve(GuestImage.ROOT_IMAGE + ".tmp");
@@ -340,6 +328,17 @@ public final class ImageBuilder {
                 mods.loadOrder(), mods.builtin(), outputs);
         m.write(output);
         return new Result(output, m, false);
+    }
+
+    /** {@code tree} as a compressed cpio named {@code name} in the output folder (written aside, then moved in). */
+    private void writeInitramfs(Initramfs tree, Path work, String name) throws IOException {
+        Path cpio = work.resolve(name + ".cpio");
+        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(cpio), 1 << 16)) {
+            tree.writeCpio(out);
+        }
+        Path tmp = output.resolve(name + ".tmp");
+        compression.compress(cpio, tmp);
+        Files.move(tmp, output.resolve(name), StandardCopyOption.REPLACE_EXISTING);
     }
 
     private Optional<Manifest> upToDate(List<Manifest.Input> inputs, String recipe, String kernelRelease) {
