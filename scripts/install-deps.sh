@@ -7,14 +7,15 @@ set -eu
 # build: JDK and Maven
 # containerd side: containerd (with ctr), runc, crun (guest-agent tests run it on the host), CNI plugins in /usr/lib/cni, iptables for CNI's bridge
 # VM side: QEMU (+ virtiofsd from qemu-system-common), qemu-img, OVMF, option ROMs (virtio-net-pci)
-# guest image: busybox-static, cpio, zstd, lz4, xz, kmod (modinfo/depmod for the kernel modules); jlink comes with the JDK
+# guest image: busybox-static, cpio, zstd, lz4, xz, kmod (modinfo/depmod for the kernel modules),
+#   erofs-utils (mkfs.erofs: the read-only root image root.img); jlink comes with the JDK
 # pod network (shim at run time): iproute2 (ip, tc: tap + tc mirred filters in the pod netns), util-linux (nsenter)
 # tests: iproute2 (netns, bridges), util-linux (mount, umount, nsenter), e2fsprogs, procps
 PACKAGES="
   openjdk-17-jdk-headless maven
   containerd runc crun containernetworking-plugins iptables
   qemu-system-x86 qemu-utils ovmf ipxe-qemu
-  busybox-static cpio zstd lz4 xz-utils kmod
+  busybox-static cpio zstd lz4 xz-utils kmod erofs-utils
   iproute2 util-linux e2fsprogs procps ca-certificates
 "
 

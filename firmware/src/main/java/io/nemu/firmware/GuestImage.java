@@ -26,6 +26,10 @@ public record GuestImage(Path dir, Path kernel, Path kernelCompressed, Path init
     public static final String VMLINUX = "vmlinux";
     public static final String VMLINUZ = "vmlinuz";
     public static final String INITRD = "initramfs.img";
+    /** The read-only root (erofs) of an image with the agent; booted with {@link #ROOT_INITRD}. */
+    public static final String ROOT_IMAGE = "root.img";
+    /** The small initramfs that loads the drivers and mounts {@link #ROOT_IMAGE} ({@code root=} on the command line). */
+    public static final String ROOT_INITRD = "root-initrd.img";
 
     /** The line the guest's /init prints on the console once it is up: {@code NEMU-GUEST-READY <release>}. */
     public static final String READY_MARKER = "NEMU-GUEST-READY";
@@ -42,6 +46,16 @@ public record GuestImage(Path dir, Path kernel, Path kernelCompressed, Path init
         Objects.requireNonNull(initrd, "initrd");
         Objects.requireNonNull(kernelRelease, "kernelRelease");
         Objects.requireNonNull(manifest, "manifest");
+    }
+
+    /** The root image, if this image has one (images with the agent do). */
+    public java.util.Optional<Path> rootImage() {
+        return manifest.output(ROOT_IMAGE).map(o -> dir.resolve(ROOT_IMAGE));
+    }
+
+    /** The initramfs that mounts {@link #rootImage()}; present with it. */
+    public java.util.Optional<Path> rootInitrd() {
+        return manifest.output(ROOT_INITRD).map(o -> dir.resolve(ROOT_INITRD));
     }
 
     /** The ready line as the guest prints it. */

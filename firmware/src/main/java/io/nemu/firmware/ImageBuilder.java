@@ -37,6 +37,8 @@ public final class ImageBuilder {
             "virtio", "virtio_ring", "virtio_mmio", "virtio_pci", "virtio_console",
             "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
             "fuse", "virtiofs", "virtio_blk", "virtio_net", "virtio_mem",
+            // the read-only root image (root.img) on virtio-blk
+            "erofs",
             // free page reporting: the host takes back RAM the guest freed
             "virtio_balloon",
             // hot-added disks (the blk storage driver) carry ext4
@@ -48,7 +50,7 @@ public final class ImageBuilder {
     public static final Pattern KERNEL_PACKAGE = Pattern.compile("linux-image-6\\.1\\.0-([0-9]+)-amd64");
     public static final String BUSYBOX_PACKAGE = "busybox-static";
 
-    private static final String RECIPE_VERSION = "nemu-guest-image/1";
+    private static final String RECIPE_VERSION = "nemu-guest-image/2";
 
     /** What a build gave: the manifest, and whether an existing image was already up to date. */
     public record Result(Path dir, Manifest manifest, boolean upToDate) {
@@ -166,7 +168,7 @@ public final class ImageBuilder {
     public Result run() throws IOException {
         AgentPayload.checkInputs(agentJar, agentRuntime);
         boolean agent = agentJar != null;
-        progress.begin(agent ? 12 : 9);
+        progress.begin(agent ? 14 : 9);
         Apt apt = new Apt(cacheDir);
 
         progress.step("resolving packages from the apt index");
@@ -219,7 +221,7 @@ public final class ImageBuilder {
                 return buildLocked(inputs, recipe, kernelRelease, debs, payload);
             } finally {
                 for (String name : List.of(GuestImage.VMLINUX, GuestImage.VMLINUZ, GuestImage.INITRD,
-                        Manifest.FILE_NAME)) {
+                        GuestImage.ROOT_IMAGE, GuestImage.ROOT_INITRD, Manifest.FILE_NAME)) {
                     Files.deleteIfExists(output.resolve(name + ".tmp"));
                 }
             }
@@ -234,9 +236,10 @@ public final class ImageBuilder {
             return new Result(output, current.get(), true);
         }
 
-        // vmlinux ~65 MB, the unpacked kernel package ~420 MB, initramfs and vmlinuz ~10-30 MB.
-        DiskSpace.require(output, 200L << 20, "the guest image");
-        DiskSpace.require(cacheDir, 600L << 20, "unpacking the kernel package");
+        // vmlinux ~65 MB, the unpacked kernel package ~420 MB, initramfs and vmlinuz ~10-30 MB; with the agent
+        // also root.img (~490 MB: the whole module tree), staged in the cache folder first.
+        DiskSpace.require(output, agent != null ? 800L << 20 : 200L << 20, "the guest image");
+        DiskSpace.require(cacheDir, agent != null ? 1200L << 20 : 600L << 20, "unpacking the kernel package");
         Path work = Files.createTempDirectory(cacheDir, "unpack-");
         try {
             return build(work, debs, agent, kernelRelease, inputs, recipe);
@@ -301,17 +304,25 @@ public final class ImageBuilder {
         }
         progress.step("writing the initramfs (" + mods.loadOrder().size() + " modules, "
                 + (tree.contentSize() >> 20) + " MiB, " + compression.id() + ")");
-        Path cpio = work.resolve("initramfs.cpio");
-        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(cpio), 1 << 16)) {
-            tree.writeCpio(out);
+        writeInitramfs(tree, work, GuestImage.INITRD);
+
+        List<String> names = new ArrayList<>(List.of(GuestImage.INITRD, GuestImage.VMLINUX, GuestImage.VMLINUZ));
+        if (agent != null) {
+            // The shared root: a small initramfs that only mounts root.img, and root.img itself.
+            progress.step("writing " + GuestImage.ROOT_INITRD + " (mounts " + GuestImage.ROOT_IMAGE + ")");
+            writeInitramfs(RootfsLayout.build(busyboxBin, moduleDir, kernelRelease, dep, mods), work,
+                    GuestImage.ROOT_INITRD);
+            progress.step("writing " + GuestImage.ROOT_IMAGE + " (erofs: the agent and the kernel's whole module tree)");
+            RootfsLayout.readOnlyRoot(tree);
+            Path rootTmp = output.resolve(GuestImage.ROOT_IMAGE + ".tmp");
+            RootImage.write(tree, moduleDir, kernelRelease, work, rootTmp);
+            Files.move(rootTmp, output.resolve(GuestImage.ROOT_IMAGE), StandardCopyOption.REPLACE_EXISTING);
+            names.addAll(List.of(GuestImage.ROOT_INITRD, GuestImage.ROOT_IMAGE));
         }
-        Path initrdTmp = output.resolve(GuestImage.INITRD + ".tmp");
-        compression.compress(cpio, initrdTmp);
-        Files.move(initrdTmp, output.resolve(GuestImage.INITRD), StandardCopyOption.REPLACE_EXISTING);
 
         progress.step("writing " + Manifest.FILE_NAME);
         List<Manifest.Output> outputs = new ArrayList<>();
-        for (String name : List.of(GuestImage.INITRD, GuestImage.VMLINUX, GuestImage.VMLINUZ)) {
+        for (String name : names) {
             Path f = output.resolve(name);
             outputs.add(new Manifest.Output(name, Files.size(f), Sha256.of(f)));
         }
@@ -319,6 +330,17 @@ public final class ImageBuilder {
                 mods.loadOrder(), mods.builtin(), outputs);
         m.write(output);
         return new Result(output, m, false);
+    }
+
+    /** {@code tree} as a compressed cpio named {@code name} in the output folder (written aside, then moved in). */
+    private void writeInitramfs(Initramfs tree, Path work, String name) throws IOException {
+        Path cpio = work.resolve(name + ".cpio");
+        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(cpio), 1 << 16)) {
+            tree.writeCpio(out);
+        }
+        Path tmp = output.resolve(name + ".tmp");
+        compression.compress(cpio, tmp);
+        Files.move(tmp, output.resolve(name), StandardCopyOption.REPLACE_EXISTING);
     }
 
     private Optional<Manifest> upToDate(List<Manifest.Input> inputs, String recipe, String kernelRelease) {
@@ -346,6 +368,7 @@ public final class ImageBuilder {
         // The code that shapes the outputs: a change to it must rebuild, even with the same packages.
         for (Class<?> c : List.of(ImageBuilder.class, RootfsLayout.class, GuestContractFile.class, AgentPayload.class,
                 ModulesDep.class, KernelModules.class, Initramfs.class, InitramfsCompression.class, BzImage.class,
+                RootImage.class,
                 SharedLibraries.class, JlinkRuntime.class)) {
             try (InputStream in = c.getResourceAsStream(c.getSimpleName() + ".class")) {
                 if (in != null) {

@@ -118,6 +118,44 @@ public final class Initramfs {
         return p;
     }
 
+    /**
+     * Writes the tree as files into {@code dir} (for a file-system image). Device nodes are left out: the root
+     * image's /dev is a devtmpfs. Ownership and times are the image tool's business ({@code --all-root}, {@code -T0}).
+     */
+    public void writeTree(Path dir) throws IOException {
+        for (Map.Entry<String, Node> e : nodes.entrySet()) {
+            Path p = dir.resolve(e.getKey());
+            Node n = e.getValue();
+            if (n instanceof Dir) {
+                Files.createDirectories(p);
+            } else if (n instanceof File f) {
+                if (f.data() != null) {
+                    Files.write(p, f.data());
+                } else {
+                    Files.copy(f.source(), p, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+            } else if (n instanceof Link l) {
+                Files.createSymbolicLink(p, Path.of(l.target()));
+            }
+            if (!(n instanceof Link) && !(n instanceof CharDev)) {
+                Files.setPosixFilePermissions(p, permissions(n.mode()));
+            }
+        }
+    }
+
+    private static java.util.Set<java.nio.file.attribute.PosixFilePermission> permissions(int mode) {
+        java.util.Set<java.nio.file.attribute.PosixFilePermission> s =
+                java.util.EnumSet.noneOf(java.nio.file.attribute.PosixFilePermission.class);
+        java.nio.file.attribute.PosixFilePermission[] bits = java.nio.file.attribute.PosixFilePermission.values();
+        // values() runs OWNER_READ..OTHERS_EXECUTE, i.e. bit 8 down to bit 0.
+        for (int i = 0; i < 9; i++) {
+            if ((mode & (1 << (8 - i))) != 0) {
+                s.add(bits[i]);
+            }
+        }
+        return s;
+    }
+
     /** Writes the uncompressed newc archive. */
     public void writeCpio(OutputStream out) throws IOException {
         CpioArchiveOutputStream cpio = new CpioArchiveOutputStream(out, CpioConstants.FORMAT_NEW,

@@ -55,6 +55,14 @@ final class RootfsLayout {
         return t;
     }
 
+    /**
+     * What a read-only root needs besides the tree: the agent writes /etc/resolv.conf (CreateSandbox's DNS), so it
+     * points into the /run tmpfs.
+     */
+    static void readOnlyRoot(Initramfs t) {
+        t.symlink("etc/resolv.conf", "../run/resolv.conf");
+    }
+
     /** /init, the other resource files and the contract file /init sources. */
     static void addFiles(Initramfs t) throws IOException {
         for (String[] f : ROOTFS_FILES) {

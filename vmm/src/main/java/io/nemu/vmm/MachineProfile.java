@@ -45,6 +45,11 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
         return hotplug() ? "virtio-net-pci" : "virtio-net-device";
     }
 
+    /** Device type of a virtio-blk disk on this machine's bus. */
+    default String virtioBlkDevice() {
+        return hotplug() ? "virtio-blk-pci" : "virtio-blk-device";
+    }
+
     /** Device type of a virtio-balloon on this machine's bus. */
     default String virtioBalloonDevice() {
         return hotplug() ? "virtio-balloon-pci" : "virtio-balloon-device";

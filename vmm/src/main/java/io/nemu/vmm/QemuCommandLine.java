@@ -14,6 +14,11 @@ public final class QemuCommandLine {
     /** QOM id of the virtio-fs device: /machine/peripheral/virtiofs0. */
     public static final String FS_DEVICE = "virtiofs0";
 
+    /** QOM id of the root image's disk. */
+    static final String ROOT_DRIVE = "root";
+    /** How the guest's /init finds and mounts the root image: the only virtio-blk disk, erofs, read-only. */
+    public static final List<String> ROOT_IMAGE_KERNEL_ARGS = List.of("root=/dev/vda", "rootfstype=erofs", "ro");
+
     /** QOM id of the balloon device: /machine/peripheral/balloon0. */
     public static final String BALLOON_DEVICE = "balloon0";
 
@@ -54,6 +59,9 @@ public final class QemuCommandLine {
             a.addAll(List.of("-initrd", c.initrd().toString()));
         }
         a.addAll(List.of("-append", String.join(" ", kernelArgs(c, accel, tscKhz))));
+        if (c.rootImage() != null) {
+            a.addAll(rootImageArgs(p, c));
+        }
         a.addAll(List.of("-chardev", "file,id=console,path=" + paths.consoleLog(), "-serial", "chardev:console"));
         a.addAll(List.of("-chardev", "socket,id=qmp,path=" + paths.qmpSocket() + ",server=on,wait=off",
                 "-mon", "chardev=qmp,mode=control"));
@@ -97,6 +105,19 @@ public final class QemuCommandLine {
                 + p.virtioDeviceOptions());
     }
 
+    /**
+     * The root image as a read-only virtio-blk disk. QEMU opens it O_RDONLY through the host page cache
+     * (no O_DIRECT), so every VM reads the same cached pages; the guest's page cache holds what it read.
+     */
+    static List<String> rootImageArgs(MachineProfile p, VmConfig c) {
+        String file = c.rootImage().toString();
+        if (file.contains(",")) {
+            throw new IllegalArgumentException("root image path " + file + " has a comma, which QEMU's -drive cannot take");
+        }
+        return List.of("-drive", "file=" + file + ",if=none,id=" + ROOT_DRIVE + ",format=raw,readonly=on",
+                "-device", p.virtioBlkDevice() + ",drive=" + ROOT_DRIVE + p.virtioDeviceOptions());
+    }
+
     /** {@code nemu.accel=kvm} or {@code nemu.accel=tcg}: tells the guest what runs its code. */
     public static String accelArg(Accelerator resolved) {
         return "nemu.accel=" + resolved.name().toLowerCase(java.util.Locale.ROOT);
@@ -111,6 +132,9 @@ public final class QemuCommandLine {
         List<String> k = new ArrayList<>(BASE_KERNEL_ARGS);
         k.add(accelArg(accel));
         k.addAll(c.profile().kernelArgs(accel, tscKhz));
+        if (c.rootImage() != null) {
+            k.addAll(ROOT_IMAGE_KERNEL_ARGS);
+        }
         k.addAll(c.kernelArgs());
         return k;
     }

@@ -16,6 +16,8 @@ import java.util.List;
  * @param profile         machine profile ({@code virt} or {@code virt-hotplug})
  * @param kernel          uncompressed vmlinux (PVH boot)
  * @param initrd          initramfs, or null for none
+ * @param rootImage       read-only root file system image (erofs) on a virtio-blk disk, mounted by the initrd's
+ *                        /init ({@code root=/dev/vda}); null for none (the initrd is the whole root)
  * @param kernelArgs      extra kernel command line words, appended after the profile's own
  * @param vcpus           vCPUs at boot
  * @param memoryMib       guest RAM at boot
@@ -47,6 +49,7 @@ public record VmConfig(
         MachineProfile profile,
         Path kernel,
         Path initrd,
+        Path rootImage,
         List<String> kernelArgs,
         int vcpus,
         int memoryMib,
@@ -187,6 +190,9 @@ public record VmConfig(
         if (initrd != null) {
             checkReadableFile("initrd", initrd);
         }
+        if (rootImage != null) {
+            checkReadableFile("rootImage", rootImage);
+        }
         checkExecutable("qemuBinary", qemuBinary);
         if (sharedDir != null) {
             require(Files.isDirectory(sharedDir), "sharedDir", "is not a directory: " + sharedDir);
@@ -229,6 +235,7 @@ public record VmConfig(
         private MachineProfile profile = MachineProfile.virt();
         private Path kernel;
         private Path initrd;
+        private Path rootImage;
         private final List<String> kernelArgs = new ArrayList<>();
         private int vcpus = 1;
         private int memoryMib = 512;
@@ -255,6 +262,7 @@ public record VmConfig(
         public Builder profile(MachineProfile v) { profile = v; return this; }
         public Builder kernel(Path v) { kernel = v; return this; }
         public Builder initrd(Path v) { initrd = v; return this; }
+        public Builder rootImage(Path v) { rootImage = v; return this; }
         public Builder kernelArg(String v) { kernelArgs.add(v); return this; }
         public Builder kernelArgs(List<String> v) { kernelArgs.addAll(v); return this; }
         public Builder vcpus(int v) { vcpus = v; return this; }
@@ -281,7 +289,7 @@ public record VmConfig(
         public Builder seccompSandbox(String v) { seccompSandbox = v; return this; }
 
         public VmConfig build() {
-            return new VmConfig(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
+            return new VmConfig(profile, kernel, initrd, rootImage, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
                     maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog,
                     accelerator, qemuBinary, virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices,
                     netns, freePageReporting, seccompSandbox);
@@ -290,7 +298,8 @@ public record VmConfig(
 
     @Override
     public String toString() {
-        return "VmConfig[" + profile.name() + ", kernel=" + kernel + ", initrd=" + initrd + ", vcpus=" + vcpus
+        return "VmConfig[" + profile.name() + ", kernel=" + kernel + ", initrd=" + initrd
+                + (rootImage == null ? "" : ", rootImage=" + rootImage) + ", vcpus=" + vcpus
                 + "/" + maxVcpus + ", memoryMib=" + memoryMib + "/" + maxMemoryMib + ", share="
                 + (sharedDir == null ? "none" : sharedDir + " as " + sharedTag) + ", runDir=" + runDir
                 + ", accelerator=" + accelerator + (freePageReporting ? ", free-page-reporting" : "")

@@ -114,6 +114,19 @@ class QemuCommandLineTest {
     }
 
     @Test
+    void aRootImageIsAReadOnlyVirtioBlkDiskTheGuestMounts() {
+        for (MachineProfile p : List.of(MachineProfile.virt(), MachineProfile.virtHotplug())) {
+            List<String> a = build(base().profile(p).rootImage(Path.of("/g/root.img")).build(), Accelerator.TCG);
+            assertEquals("file=/g/root.img,if=none,id=root,format=raw,readonly=on", arg(a, "-drive"));
+            assertEquals(p.virtioBlkDevice() + ",drive=root" + p.virtioDeviceOptions(), arg(a, "-device"));
+            assertTrue(arg(a, "-append").contains("root=/dev/vda rootfstype=erofs ro"), arg(a, "-append"));
+        }
+        List<String> none = build(base().build(), Accelerator.TCG);
+        assertFalse(none.contains("-drive"));
+        assertFalse(arg(none, "-append").contains("root="), arg(none, "-append"));
+    }
+
+    @Test
     void noShareNoVirtiofsDevice() {
         List<String> a = build(base().build(), Accelerator.TCG);
         assertTrue(all(a, "-device").isEmpty(), a.toString());

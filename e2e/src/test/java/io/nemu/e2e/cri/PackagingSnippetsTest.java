@@ -81,5 +81,7 @@ class PackagingSnippetsTest {
         assertEquals(List.of(), warnings);
         assertEquals(false, c.debug(), "debug logs are off as shipped");
         assertEquals(SHARE.resolve("guest/vmlinux").normalize(), c.hypervisor().kernel());
+        assertEquals(SHARE.resolve("guest/root.img").normalize(), c.hypervisor().image(), "the shared root image as shipped");
+        assertEquals(null, c.hypervisor().initrd());
     }
 }

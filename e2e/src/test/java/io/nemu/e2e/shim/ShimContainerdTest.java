@@ -78,12 +78,67 @@ class ShimContainerdTest {
     }
 
     @Test
+    void aTruncatedRootImageFailsTheRunNamingTheFile() throws Exception {
+        GuestImage img = GuestImages.assumeOfDistribution(dist, true);
+        // The image's files beside a root.img cut to 1 MiB (as a failed copy leaves it).
+        Path guest = Files.createDirectory(work.resolve("guest"));
+        for (String f : List.of(GuestImage.VMLINUX, GuestImage.VMLINUZ, GuestImage.INITRD, GuestImage.ROOT_INITRD)) {
+            Files.createSymbolicLink(guest.resolve(f), img.dir().resolve(f));
+        }
+        Files.copy(img.dir().resolve("manifest.json"), guest.resolve("manifest.json"));
+        Path truncated = guest.resolve(GuestImage.ROOT_IMAGE);
+        try (var in = Files.newInputStream(img.rootImage().orElseThrow())) {
+            Files.write(truncated, in.readNBytes(1 << 20));
+        }
+        Path rootfs = Rootfs.busybox(work.resolve("rootfs"));
+        Path config = dist.writeRootImageConfig(work, truncated, "", "");
+        String id = LEFTOVERS.sandbox("truncated-" + ProcessHandle.current().pid());
+        try (Containerd c = containerd()) {
+            Containerd.CtrResult r = c.ctr("run", "--rm", "--runtime", RUNTIME, "--runtime-config-path",
+                    config.toString(), "--rootfs", rootfs.toString(), id, "/bin/true");
+            System.out.println("ctr run with a truncated root image: exit " + r.exitCode() + ": " + r.stderr().strip());
+            assertNotEquals(0, r.exitCode());
+            assertTrue(r.stderr().contains(truncated.toString()) && r.stderr().contains("truncated"), r.stderr());
+            Leftovers.await(() -> c.shimProcesses().isEmpty());
+            assertEquals(List.of(), c.shimProcesses(), "no shim may stay behind");
+        }
+    }
+
+    @Test
+    void theRootImageBootsInA256MibSandboxAndAutoloadsAnyKernelModule() throws Exception {
+        // The shipped root: root.img on a read-only disk, nothing copied into guest RAM, so 256 MiB (where the
+        // old initramfs root cannot even unpack) runs a container. Its whole module tree answers the kernel's
+        // autoload requests (/sbin/modprobe): dummy and bridge are not among the modules /init loads.
+        GuestImages.assumeOfDistribution(dist, true);
+        Path rootfs = Rootfs.busybox(work.resolve("rootfs"), "ip", "brctl");
+        Path config = dist.writeConfig(work, "enable_annotations = [\"default_memory\"]", "dial_timeout = 180");
+        String id = LEFTOVERS.sandbox("modules-" + ProcessHandle.current().pid());
+        try (Containerd c = containerd()) {
+            long t0 = System.nanoTime();
+            Containerd.CtrResult r = c.ctr(Duration.ofSeconds(200), "run", "--rm", "--privileged", "--runtime",
+                    RUNTIME, "--runtime-config-path", config.toString(), "--annotation",
+                    "io.katacontainers.config.hypervisor.default_memory=256", "--rootfs", rootfs.toString(), id,
+                    "/bin/sh", "-c", "ip link add nemudummy0 type dummy && brctl addbr nemubr0 && ip -o link show"
+                            + " && grep -E '^(dummy|bridge) ' /proc/modules && grep -E '^Mem(Total|Available):' /proc/meminfo");
+            long ms = (System.nanoTime() - t0) / 1_000_000;
+            System.out.println("ctr run --privileged in a 256 MiB sandbox: exit " + r.exitCode() + " after " + ms
+                    + " ms:\n" + r.stdout() + r.stderr());
+            assertEquals(0, r.exitCode(), r.stderr());
+            assertTrue(r.stdout().contains("nemudummy0") && r.stdout().contains("nemubr0"), r.stdout());
+            assertTrue(r.stdout().contains("\ndummy ") && r.stdout().contains("\nbridge "), r.stdout());
+            Leftovers.await(() -> c.shimProcesses().isEmpty());
+            assertEquals(List.of(), c.shimProcesses());
+        }
+    }
+
+    @Test
     void aGuestThatCannotComeUpFailsTheRunAtOnceNamingTheCause() throws Exception {
-        // 256 MiB cannot hold the agent image's initramfs: the kernel stops unpacking it ("write error"), /init says
-        // so and powers off, and the run fails with that line long before the (generous) dial timeout.
+        // 256 MiB cannot hold the agent image's whole initramfs (the old root; the root image boots there): the
+        // kernel stops unpacking it ("write error"), /init says so and powers off, and the run fails with that line
+        // long before the (generous) dial timeout.
         GuestImages.assumeOfDistribution(dist, true);
         Path rootfs = Rootfs.busybox(work.resolve("rootfs"));
-        Path config = dist.writeConfig(work, "enable_annotations = [\"default_memory\"]", "dial_timeout = 180");
+        Path config = dist.writeInitramfsConfig(work, "enable_annotations = [\"default_memory\"]", "dial_timeout = 180");
         String id = LEFTOVERS.sandbox("small-" + ProcessHandle.current().pid());
         try (Containerd c = containerd()) {
             long t0 = System.nanoTime();

@@ -81,7 +81,7 @@ public final class CriEnv implements AutoCloseable {
         String text = Files.readString(dist.resolve("share/defaults/configuration.toml"));
         Path guest = dist.resolve("share/guest");
         text = replaceKey(text, "kernel", "\"" + guest.resolve("vmlinux") + "\"");
-        text = replaceKey(text, "initrd", "\"" + guest.resolve("initramfs.img") + "\"");
+        text = replaceKey(text, "image", "\"" + guest.resolve("root.img") + "\"");
         text = replaceKey(text, "accelerator", "\"tcg\"");
         text = replaceKey(text, "dial_timeout", "120");
         Path file = dir.resolve("configuration.toml");

@@ -56,23 +56,38 @@ public final class Distribution {
         return home.resolve("share/guest");
     }
 
-    /** A configuration.toml for tests: the distribution's guest, TCG, and extra lines in [hypervisor.qemu]/[agent.kata]. */
+    /**
+     * A configuration.toml for tests: the distribution's guest booted as shipped (its root image), TCG, and extra
+     * lines in [hypervisor.qemu]/[agent.kata].
+     */
     public Path writeConfig(Path dir, String qemuExtra, String agentExtra) throws IOException {
-        return writeConfig(dir, guestDir().resolve("vmlinux"), guestDir().resolve("initramfs.img"), qemuExtra,
-                agentExtra);
+        return writeRootImageConfig(dir, guestDir().resolve("root.img"), qemuExtra, agentExtra);
+    }
+
+    /** {@link #writeConfig(Path, String, String)} with another root image (a damaged copy, say). */
+    public Path writeRootImageConfig(Path dir, Path rootImage, String qemuExtra, String agentExtra) throws IOException {
+        return writeConfig(dir, guestDir().resolve("vmlinux"), "image", rootImage, qemuExtra, agentExtra);
+    }
+
+    /** {@link #writeConfig(Path, String, String)} with the old root: the whole initramfs, {@code initramfs.img}. */
+    public Path writeInitramfsConfig(Path dir, String qemuExtra, String agentExtra) throws IOException {
+        return writeConfig(dir, guestDir().resolve("vmlinux"), "initrd", guestDir().resolve("initramfs.img"),
+                qemuExtra, agentExtra);
     }
 
     /** {@link #writeConfig(Path, String, String)} booting another guest image (one of {@link GuestImages}). */
     public Path writeConfig(Path dir, GuestImage image, String qemuExtra, String agentExtra) throws IOException {
-        return writeConfig(dir, image.kernel(), image.initrd(), qemuExtra, agentExtra);
+        return image.rootImage().isPresent()
+                ? writeConfig(dir, image.kernel(), "image", image.rootImage().get(), qemuExtra, agentExtra)
+                : writeConfig(dir, image.kernel(), "initrd", image.initrd(), qemuExtra, agentExtra);
     }
 
-    private static Path writeConfig(Path dir, Path kernel, Path initrd, String qemuExtra, String agentExtra)
-            throws IOException {
+    private static Path writeConfig(Path dir, Path kernel, String rootKey, Path root, String qemuExtra,
+                                    String agentExtra) throws IOException {
         Path file = dir.resolve("configuration.toml");
         Files.writeString(file, "[hypervisor.qemu]\n"
                 + "kernel = \"" + kernel + "\"\n"
-                + "initrd = \"" + initrd + "\"\n"
+                + rootKey + " = \"" + root + "\"\n"
                 + "accelerator = \"tcg\"\n" + qemuExtra + "\n"
                 + "[agent.kata]\n" + agentExtra + "\n");
         return file;

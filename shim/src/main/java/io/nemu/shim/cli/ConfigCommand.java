@@ -44,7 +44,9 @@ public final class ConfigCommand {
                 out.printf("  qemu %s, machine %s, accelerator %s%n", h.path(), h.machineType().name(),
                         h.accelerator().name().toLowerCase());
                 out.printf("  kernel %s%s%n", h.kernel(), Files.isRegularFile(h.kernel()) ? "" : "  (missing!)");
-                out.printf("  initrd %s%s%n", h.initrd(), Files.isRegularFile(h.initrd()) ? "" : "  (missing!)");
+                Path root = h.image() != null ? h.image() : h.initrd();
+                out.printf("  %s %s%s%n", h.image() != null ? "image" : "initrd", root,
+                        Files.isRegularFile(root) ? "" : "  (missing!)");
                 out.printf("  %d vCPU (max %d), %d MiB (max %d, %d slots), %d PCIe root ports%n", h.defaultVcpus(),
                         h.defaultMaxVcpus(), h.defaultMemoryMib(), h.defaultMaxMemoryMib(), h.memorySlots(), h.pcieRootPorts());
                 out.printf("  pod annotations allowed: %s%n", h.enableAnnotations().isEmpty() ? "none"

@@ -163,12 +163,14 @@ public final class ConfigLoader {
             throw q.error("kernel", "is missing: the guest kernel (vmlinux) to boot");
         }
         Path initrd = q.path("initrd", null);
-        String image = q.string("image", "");
-        if (!image.isEmpty()) {
-            throw q.error("image", "is not supported yet: use initrd (the guest image's initramfs.img)");
+        Path image = q.path("image", null);
+        if (image != null && initrd != null) {
+            // Kata's rule too: one root. With image, the initramfs that mounts it comes from the image's manifest.
+            throw q.error("image", "and initrd are both set: use image (the guest image's root.img, booted with the"
+                    + " root-initrd.img beside it) or initrd (a whole-root initramfs such as initramfs.img), not both");
         }
-        if (initrd == null) {
-            throw q.error("initrd", "is missing: the guest initramfs to boot");
+        if (initrd == null && image == null) {
+            throw q.error("image", "is missing: the guest root image to boot (root.img), or initrd for an initramfs");
         }
         String machine = q.string("machine_type", "virt");
         MachineProfile profile = switch (machine) {
@@ -230,7 +232,7 @@ public final class ConfigLoader {
         if (!seccomp.isEmpty() && QemuFeatures.sandboxOptionsProblem(seccomp) != null) {
             throw q.error("seccompsandbox", QemuFeatures.sandboxOptionsProblem(seccomp));
         }
-        RuntimeConfig.Hypervisor hv = new RuntimeConfig.Hypervisor(path, kernel, initrd, profile, kernelParams, vcpus,
+        RuntimeConfig.Hypervisor hv = new RuntimeConfig.Hypervisor(path, kernel, initrd, image, profile, kernelParams, vcpus,
                 maxVcpus, memory, slots, maxMemory, rootPorts, sharedFs, daemon, cacheMode, Accelerator.parse(accel),
                 q.bool("enable_debug", false), List.copyOf(annotations), q.bool("reclaim_guest_freed_memory", true),
                 seccomp.isEmpty() ? null : seccomp);

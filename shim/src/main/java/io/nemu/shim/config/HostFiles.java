@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * The host files a configuration names (QEMU, virtiofsd, the guest kernel and initramfs), checked before
+ * The host files a configuration names (QEMU, virtiofsd, the guest kernel and its root image or initramfs), checked before
  * anything runs. {@code containerd-shim-nemu-v2 start} and {@code nemu check} both say what is wrong in these
  * words, naming the file and the key, so an operator reads the same sentence in ctr's error and in the check.
  */
@@ -30,7 +30,11 @@ public final class HostFiles {
         executable(c, "path", h.path(), "install QEMU (apt-get install qemu-system-x86) or name its binary here")
                 .ifPresent(out::add);
         guestFile(c, "kernel", h.kernel()).ifPresent(out::add);
-        guestFile(c, "initrd", h.initrd()).ifPresent(out::add);
+        if (h.image() != null) {
+            guestFile(c, "image", h.image()).ifPresent(out::add);
+        } else {
+            guestFile(c, "initrd", h.initrd()).ifPresent(out::add);
+        }
         if (h.sharedFs() == RuntimeConfig.SharedFs.VIRTIO_FS) {
             executable(c, "virtio_fs_daemon", h.virtioFsDaemon(),
                     "install virtiofsd (apt-get install qemu-system-common) or name its binary here").ifPresent(out::add);

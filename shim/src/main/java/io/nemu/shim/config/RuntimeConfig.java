@@ -16,7 +16,9 @@ import java.util.List;
 public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Runtime runtime) {
 
     /**
-     * {@code [hypervisor.qemu]}. {@code reclaimGuestFreedMemory} (Kata's {@code reclaim_guest_freed_memory},
+     * {@code [hypervisor.qemu]}. Exactly one of {@code initrd} (a whole-root initramfs) and {@code image} (Kata's
+     * key: the read-only root image {@code root.img}, checked against its manifest and booted with the
+     * {@code root-initrd.img} beside it) is set, the other is null. {@code reclaimGuestFreedMemory} (Kata's {@code reclaim_guest_freed_memory},
      * default on here): a virtio-balloon with free page reporting, so the host gets back RAM the guest freed.
      * {@code seccompSandbox} (Kata's {@code seccompsandbox}): QEMU's {@code -sandbox} options, by default
      * {@code QemuFeatures.SANDBOX}; null when the file turned the sandbox off ({@code seccompsandbox = ""}).
@@ -25,6 +27,7 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
             Path path,
             Path kernel,
             Path initrd,
+            Path image,
             MachineProfile machineType,
             List<String> kernelParams,
             int defaultVcpus,

@@ -6,6 +6,8 @@ import com.google.protobuf.Message;
 import io.grpc.Status;
 import io.nemu.contract.DebugConsole;
 import io.nemu.contract.GuestContract;
+import io.nemu.firmware.GuestImage;
+import io.nemu.firmware.RootImageCheck;
 import io.nemu.proto.containerd.types.Mount;
 import io.nemu.proto.kata.CreateSandboxRequest;
 import io.nemu.proto.kata.LinuxResources;
@@ -107,9 +109,11 @@ public final class VmSandbox implements Sandbox {
         PodNetwork net = null;
         SandboxCgroup cg = null;
         try {
+            VmConfig.Builder vc = VmConfig.builder();
+            rootOf(h, paths, vc);
             PrivateFiles.directories(paths.state());
             PrivateFiles.directories(paths.shared());
-            VmConfig.Builder vc = VmConfig.builder().profile(h.machineType()).kernel(h.kernel()).initrd(h.initrd())
+            vc.profile(h.machineType()).kernel(h.kernel())
                     .kernelArgs(kernelArgs(cfg)).vcpus(size.vcpus()).memoryMib(size.memoryMib())
                     .maxVcpus(size.maxVcpus()).memorySlots(h.memorySlots()).maxMemoryMib(size.maxMemoryMib())
                     .pciRootPorts(h.pcieRootPorts()).runDir(paths.vmRun()).accelerator(h.accelerator())
@@ -189,6 +193,20 @@ public final class VmSandbox implements Sandbox {
         }
         args.addAll(cfg.hypervisor().kernelParams());
         return args;
+    }
+
+    /**
+     * The guest's root: the configured initramfs, or the root image checked against its manifest (a modified or
+     * truncated file fails here, naming it) with the initramfs that mounts it. Verified hashes are remembered
+     * under the shim's run root ({@code verified-images/}), so only a changed file is hashed again.
+     */
+    private static void rootOf(RuntimeConfig.Hypervisor h, SandboxPaths paths, VmConfig.Builder vc) throws IOException {
+        if (h.image() == null) {
+            vc.initrd(h.initrd());
+            return;
+        }
+        GuestImage img = RootImageCheck.verify(h.image(), paths.root().resolve("verified-images"));
+        vc.initrd(img.rootInitrd().orElseThrow()).rootImage(h.image());
     }
 
     /** The cgroup the spec's linux.cgroupsPath names, joined by the daemon; null when it names none. */

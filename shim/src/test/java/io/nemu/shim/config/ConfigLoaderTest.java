@@ -67,6 +67,17 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void imageIsKatasKeyAndExcludesInitrd() throws Exception {
+        RuntimeConfig.Hypervisor h = parse("[hypervisor.qemu]\nkernel = \"/g/vmlinux\"\nimage = \"root.img\"\n"
+                + "initrd = \"\"\n").hypervisor();
+        assertEquals(SRC.getParent().resolve("root.img"), h.image());
+        assertEquals(null, h.initrd());
+        assertEquals(null, parse(MINIMAL + "image = \"\"\n").hypervisor().image(), "empty image: the initramfs root");
+        assertTrue(fails(MINIMAL + "image = \"/g/root.img\"\n").getMessage().contains("not both"));
+        assertEquals("hypervisor.qemu.image", fails("[hypervisor.qemu]\nkernel = \"/g/vmlinux\"\n").key());
+    }
+
+    @Test
     void reclaimGuestFreedMemoryIsKatasKey() throws Exception {
         assertFalse(parse(MINIMAL + "reclaim_guest_freed_memory = false\n").hypervisor().reclaimGuestFreedMemory());
         assertTrue(parse(MINIMAL + "reclaim_guest_freed_memory = true\n").hypervisor().reclaimGuestFreedMemory());

@@ -23,7 +23,9 @@ final class GuestImageCheck {
             return List.of();
         }
         RuntimeConfig.Hypervisor h = c.config().hypervisor();
-        for (String key : List.of("hypervisor.qemu.kernel", "hypervisor.qemu.initrd")) {
+        Path root = h.image() != null ? h.image() : h.initrd();
+        String rootKey = h.image() != null ? "image" : "initrd";
+        for (String key : List.of("hypervisor.qemu.kernel", "hypervisor.qemu." + rootKey)) {
             Optional<HostFiles.Problem> p = c.fileProblem(key);
             if (p.isPresent()) {
                 return List.of(CheckResult.fail("guest image", p.get().message(),
@@ -32,16 +34,17 @@ final class GuestImageCheck {
         }
         Path dir = h.kernel().toAbsolutePath().getParent();
         if (!Files.isRegularFile(dir.resolve(Manifest.FILE_NAME))) {
-            return List.of(CheckResult.warn("guest image", "kernel " + h.kernel() + ", initrd " + h.initrd()
+            return List.of(CheckResult.warn("guest image", "kernel " + h.kernel() + ", " + rootKey + " " + root
                     + ": not checked, no " + Manifest.FILE_NAME + " beside them (not an image of `nemu image build`)",
                     null));
         }
         try {
             GuestImage image = GuestImage.loadVerified(dir);
-            if (!image.kernel().equals(h.kernel()) || !image.initrd().equals(h.initrd())) {
+            Path imageRoot = h.image() != null ? image.rootImage().orElse(null) : image.initrd();
+            if (!image.kernel().equals(h.kernel()) || !root.equals(imageRoot)) {
                 return List.of(CheckResult.warn("guest image", dir + " holds " + image.kernel().getFileName() + " and "
-                        + image.initrd().getFileName() + " but the configuration boots " + h.kernel() + ", " + h.initrd(),
-                        "point kernel and initrd at the image's files"));
+                        + (imageRoot == null ? "no root image" : imageRoot.getFileName()) + " but the configuration boots "
+                        + h.kernel() + ", " + root, "point kernel and " + rootKey + " at the image's files"));
             }
             return List.of(CheckResult.pass("guest image", dir + ": kernel " + image.kernelRelease()
                     + ", every file matches " + Manifest.FILE_NAME));
