@@ -14,9 +14,8 @@ MEM=${NEMU_BENCH_MEMORY:-512}
 [ -f "$G/root.img" ] || { echo "no $G/root.img: run scripts/nemu image build" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/nemu-bench-root.XXXXXX)
-cpid=""
+source scripts/private-containerd.sh
 ids=()
-ctr_() { ctr --address "$work/containerd.sock" "$@"; }
 remove() {
     for id in "$@"; do
         ctr_ task kill -s KILL "$id" >/dev/null 2>&1 || true
@@ -26,28 +25,11 @@ remove() {
 }
 cleanup() {
     [ ${#ids[@]} -eq 0 ] || remove "${ids[@]}"
-    if [ -n "$cpid" ] && kill -0 "$cpid" 2>/dev/null; then
-        kill "$cpid"
-        for _ in $(seq 50); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$cpid" 2>/dev/null || true
-    fi
+    stop_private_containerd
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-cat >"$work/config.toml" <<TOML
-version = 2
-root = "$work/root"
-state = "$work/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$work/containerd.sock"
-[ttrpc]
-  address = "$work/containerd.sock.ttrpc"
-TOML
-PATH="$DIST/bin:$PATH" containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
-cpid=$!
-for _ in $(seq 200); do [ -S "$work/containerd.sock" ] && break; sleep 0.1; done
+start_private_containerd
 mkdir -p "$work/rootfs/bin" "$work/rootfs/proc" "$work/rootfs/sys" "$work/rootfs/dev" "$work/rootfs/tmp"
 cp /bin/busybox "$work/rootfs/bin/busybox"
 for applet in sh sleep cat; do ln -s busybox "$work/rootfs/bin/$applet"; done

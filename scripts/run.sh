@@ -16,32 +16,14 @@ echo "==> building the guest image"
 scripts/nemu image build
 
 work=$(mktemp -d /tmp/nemu-run.XXXXXX)
-cpid=""
+source scripts/private-containerd.sh
 cleanup() {
-    if [ -n "$cpid" ] && kill -0 "$cpid" 2>/dev/null; then
-        kill "$cpid"
-        for _ in $(seq 50); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$cpid" 2>/dev/null || true
-    fi
+    stop_private_containerd
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-cat >"$work/config.toml" <<TOML
-version = 2
-root = "$work/root"
-state = "$work/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$work/containerd.sock"
-[ttrpc]
-  address = "$work/containerd.sock.ttrpc"
-TOML
 echo "==> starting a private containerd ($work)"
-PATH="$DIST/bin:$PATH" containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
-cpid=$!
-for _ in $(seq 200); do [ -S "$work/containerd.sock" ] && break; sleep 0.1; done
-[ -S "$work/containerd.sock" ] || { tail -20 "$work/containerd.log" >&2; echo "containerd did not start" >&2; exit 1; }
+start_private_containerd
 
 # A root filesystem of busybox-static and its applets (no registry needed).
 mkdir -p "$work/rootfs/bin" "$work/rootfs/proc" "$work/rootfs/sys" "$work/rootfs/dev" "$work/rootfs/tmp"
@@ -50,7 +32,7 @@ for applet in sh echo cat uname hostname; do ln -s busybox "$work/rootfs/bin/$ap
 
 echo "==> ctr run --runtime io.containerd.nemu.v2 (boots a VM; under TCG this takes a while)"
 start=$(date +%s.%N)
-ctr --address "$work/containerd.sock" run --rm --runtime io.containerd.nemu.v2 --rootfs "$work/rootfs" \
+ctr_ run --rm --runtime io.containerd.nemu.v2 --rootfs "$work/rootfs" \
     nemu-demo /bin/sh -c 'echo "hello from a container in its own VM: guest kernel $(uname -r), hostname $(hostname)"'
 end=$(date +%s.%N)
 awk -v a="$start" -v b="$end" -v k="$(uname -r)" 'BEGIN { printf "host kernel %s; ctr run took %.1f s\n", k, b - a }'
