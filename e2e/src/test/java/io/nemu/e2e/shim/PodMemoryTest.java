@@ -21,9 +21,11 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Host memory of one running pod (ctr run -d, busybox sleeping, the guest agent serving) with
- * {@code reclaim_guest_freed_memory} off and on: QEMU's RSS and its guest-RAM part (the memfd, RssShmem)
- * some seconds after the container started. With free page reporting the guest's freed RAM must be back.
+ * Host memory of one running pod (ctr run -d, the guest agent serving) with {@code reclaim_guest_freed_memory}
+ * off and on: QEMU's RSS and its guest-RAM part (the memfd, RssShmem) some seconds after the container started.
+ * The container first holds {@link #FILL_MB} MB in a shell variable, then execs sleep, which frees them: with
+ * free page reporting that guest RAM must be back on the host. (The guest root no longer passes through guest
+ * RAM, so the boot alone frees too little to tell.)
  */
 @Tag("system")
 class PodMemoryTest {
@@ -31,6 +33,7 @@ class PodMemoryTest {
     private static final Duration RUN = Duration.ofSeconds(180);
     /** The guest reports ~2 s after pages are freed; TCG is slow. */
     private static final Duration SETTLE = Duration.ofSeconds(15);
+    private static final int FILL_MB = 128;
     @RegisterExtension
     static final Leftovers LEFTOVERS = Leftovers.afterEach();
 
@@ -52,12 +55,20 @@ class PodMemoryTest {
     private QemuMemory pod(boolean reclaim) throws Exception {
         Path dir = Files.createDirectories(work.resolve("reclaim-" + reclaim));
         Path config = dist.writeConfig(dir, "reclaim_guest_freed_memory = " + reclaim, "dial_timeout = 90");
-        Path rootfs = Rootfs.busybox(dir.resolve("rootfs"));
+        Path rootfs = Rootfs.busybox(dir.resolve("rootfs"), "head", "tr");
         String id = LEFTOVERS.sandbox("mem" + (reclaim ? "1" : "0"));
         try (Containerd c = LEFTOVERS.containerd(Containerd.builder().extraPath(dist.bin()).ctrTimeout(RUN).start())) {
             c.ctr(RUN, "run", "-d", "--runtime", RUNTIME, "--runtime-config-path", config.toString(),
-                    "--rootfs", rootfs.toString(), id, "/bin/sleep", "600").requireOk();
+                    "--rootfs", rootfs.toString(), id, "/bin/sh", "-c",
+                    "x=$(head -c " + FILL_MB * 1_000_000 + " /dev/zero | tr '\\0' a); echo ${#x} > /filled; exec sleep 600")
+                    .requireOk();
             try {
+                Path filled = rootfs.resolve("filled");
+                long deadline = System.nanoTime() + RUN.toNanos();
+                while (!Files.exists(filled) && System.nanoTime() < deadline) {
+                    Thread.sleep(200);
+                }
+                assertTrue(Files.exists(filled), "the container did not fill its " + FILL_MB + " MB in " + RUN);
                 Thread.sleep(SETTLE.toMillis());
                 String ls = c.ctr("task", "ls").requireOk().stdout();
                 Matcher m = Pattern.compile("(?m)^" + id + "\\s+(\\d+)\\s+RUNNING").matcher(ls);
