@@ -15,7 +15,7 @@ final class AcceleratorCheck {
     private static final Pattern FLAGS = Pattern.compile("(?m)^flags\\s*:(.*)$");
     /** Measured on 2-core TCG hosts (host notes): agent ready ~9 s; under KVM about a second. */
     static final String TCG_COST = "software emulation: a sandbox VM needs ~10 s to its agent instead of ~1 s under"
-            + " KVM, guest code runs many times slower, and QEMU's code cache adds up to 64 MiB per VM";
+            + " KVM, guest code runs many times slower, and QEMU's code cache adds up to tcg_tb_size (48 MiB by default) per VM";
 
     private AcceleratorCheck() {
     }
