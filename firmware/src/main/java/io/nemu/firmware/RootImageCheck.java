@@ -1,13 +1,11 @@
 package io.nemu.firmware;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileTime;
-import java.util.HexFormat;
 import java.util.List;
 
 /**
@@ -50,15 +48,11 @@ public final class RootImageCheck {
     private static void checkHash(Path file, Manifest.Output o, Path cacheDir) throws FirmwareException {
         try {
             String key = identity(file) + " " + o.sha256();
-            Path entry = cacheDir.resolve(HexFormat.of().formatHex(Sha256.newDigest()
-                    .digest(file.toString().getBytes(StandardCharsets.UTF_8))));
+            Path entry = cacheDir.resolve(Sha256.of(file.toString().getBytes(StandardCharsets.UTF_8)));
             if (Files.isRegularFile(entry) && Files.readString(entry).equals(key)) {
                 return;
             }
-            String sha;
-            try (InputStream in = Files.newInputStream(file)) {
-                sha = GuestImage.sha256(in);
-            }
+            String sha = Sha256.of(file);
             if (!sha.equals(o.sha256())) {
                 throw new FirmwareException("guest image file " + file + " has sha256 " + sha + " but its manifest"
                         + " says " + o.sha256() + ": it was modified or replaced (rebuild it with `nemu image build`)");
