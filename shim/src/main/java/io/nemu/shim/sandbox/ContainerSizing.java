@@ -29,9 +29,17 @@ public final class ContainerSizing {
             long quota = resources.path("cpu").path("quota").asLong(0);
             long period = resources.path("cpu").path("period").asLong(0);
             long limit = resources.path("memory").path("limit").asLong(0);
-            int vcpus = quota > 0 && period > 0 ? (int) Math.min(Integer.MAX_VALUE, (quota + period - 1) / period) : 0;
-            long memory = limit > 0 ? (limit + MIB - 1) / MIB : 0;
-            return new Share(vcpus, memory);
+            return new Share((int) Math.min(Integer.MAX_VALUE, vcpus(quota, period)), mib(limit));
+        }
+
+        /** Kata's rule: whole vCPUs for a CPU quota over its period, rounded up; 0 without both. */
+        static long vcpus(long quota, long period) {
+            return quota > 0 && period > 0 ? (quota + period - 1) / period : 0;
+        }
+
+        /** A memory limit in bytes as whole MiB, rounded up; 0 without one. */
+        static long mib(long bytes) {
+            return bytes > 0 ? (bytes + MIB - 1) / MIB : 0;
         }
     }
 

@@ -66,7 +66,7 @@ public record PodSizing(int vcpus, int memoryMib, int maxVcpus, int maxMemoryMib
                         + " " + quota + ", got " + period);
             }
             if (quota > 0) {
-                long pod = (quota + period - 1) / period;
+                long pod = ContainerSizing.Share.vcpus(quota, period);
                 if (vcpus + pod > MAX_VCPUS) {
                     throw new BadAnnotation("annotations " + CRI_CPU_QUOTA + "/" + CRI_CPU_PERIOD + " ask for "
                             + pod + " vCPUs: with the base " + vcpus + " more than " + MAX_VCPUS);
@@ -76,7 +76,7 @@ public record PodSizing(int vcpus, int memoryMib, int maxVcpus, int maxMemoryMib
             }
             long bytes = criValue(annotations, CRI_MEMORY, 0);
             if (bytes > 0) {
-                long pod = (bytes + (1 << 20) - 1) >> 20;
+                long pod = ContainerSizing.Share.mib(bytes);
                 if (memory + pod > MAX_MEMORY_MIB) {
                     throw new BadAnnotation("annotation " + CRI_MEMORY + " " + bytes + " bytes: with the base "
                             + memory + " MiB more than " + MAX_MEMORY_MIB + " MiB");
