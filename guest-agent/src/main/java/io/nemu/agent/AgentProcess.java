@@ -1,9 +1,9 @@
 package io.nemu.agent;
 
 import com.sun.jna.LastErrorException;
-import com.sun.jna.Memory;
 import io.nemu.agent.sys.Fd;
 import io.nemu.agent.sys.Libc;
+import io.nemu.agent.sys.Pty;
 import io.nemu.agent.sys.Spawner;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -180,13 +180,8 @@ final class AgentProcess {
         if (ptyMaster == null) {
             throw AgentException.precondition("process '" + execId + "' has no terminal");
         }
-        Memory ws = new Memory(8);
-        ws.setShort(0, (short) rows);
-        ws.setShort(2, (short) cols);
-        ws.setShort(4, (short) 0);
-        ws.setShort(6, (short) 0);
         try {
-            Libc.C.ioctl(ptyMaster.fd(), Libc.TIOCSWINSZ, ws);
+            Pty.resize(ptyMaster, rows, cols);
         } catch (LastErrorException e) {
             throw AgentException.internal("TIOCSWINSZ: " + Libc.C.strerror(e.getErrorCode()), null);
         }
