@@ -396,14 +396,18 @@ public final class VmSandbox implements Sandbox {
     }
 
     /** An update's OCI LinuxResources as the agent's. */
-    static LinuxResources resources(String cid, byte[] json) {
-        return fromJson(json, LinuxResources.newBuilder(), "linux.resources", "update of " + cid).build();
+    static LinuxResources resources(String cid, JsonNode json) {
+        return toProto(json, LinuxResources.newBuilder(), "linux.resources", "update of " + cid).build();
     }
 
     /** OCI JSON (a Process, LinuxResources) as the agent's message; {@code root} is its path in the spec. */
     private static <B extends Message.Builder> B fromJson(byte[] json, B into, String root, String what) {
+        return toProto(readJson(json, what), into, root, what);
+    }
+
+    private static JsonNode readJson(byte[] json, String what) {
         try {
-            return toProto(Bundle.json().readTree(json), into, root, what);
+            return Bundle.json().readTree(json);
         } catch (IOException e) {
             throw new TaskException(Status.Code.INVALID_ARGUMENT, what + " is not JSON: " + e.getMessage());
         }
@@ -461,13 +465,9 @@ public final class VmSandbox implements Sandbox {
 
     @Override
     public void update(String cid, Any update) {
-        byte[] json = update.getValue().toByteArray();
+        JsonNode json = readJson(update.getValue().toByteArray(), "update of " + cid);
         LinuxResources r = resources(cid, json);
-        try {
-            resources.update(cid, Bundle.json().readTree(json), () -> agent.update(cid, r));
-        } catch (IOException e) {
-            throw new TaskException(Status.Code.INVALID_ARGUMENT, "update of " + cid + " is not JSON: " + e.getMessage());
-        }
+        resources.update(cid, json, () -> agent.update(cid, r));
     }
 
     @Override

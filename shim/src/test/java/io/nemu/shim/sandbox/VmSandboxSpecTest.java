@@ -13,6 +13,14 @@ import org.junit.jupiter.api.Test;
 
 /** What the sandbox makes of a container's, an exec's and an update's OCI JSON before it reaches the agent. */
 class VmSandboxSpecTest {
+    private static com.fasterxml.jackson.databind.JsonNode tree(String s) {
+        try {
+            return Bundle.json().readTree(s);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     private static byte[] json(String s) {
         return s.getBytes(StandardCharsets.UTF_8);
     }
@@ -28,7 +36,7 @@ class VmSandboxSpecTest {
         var p = VmSandbox.execSpec("c1", "e1", json("{\"args\":[\"id\",\"-u\"],\"user\":{\"uid\":1000,\"gid\":1000},\"cwd\":\"/\"}"));
         assertEquals(List.of("id", "-u"), p.getArgsList());
         assertEquals(1000, p.getUser().getUID());
-        var r = VmSandbox.resources("c1", json("{\"memory\":{\"limit\":268435456},\"cpu\":{\"quota\":50000,\"period\":100000}}"));
+        var r = VmSandbox.resources("c1", tree("{\"memory\":{\"limit\":268435456},\"cpu\":{\"quota\":50000,\"period\":100000}}"));
         assertEquals(268435456, r.getMemory().getLimit());
         assertEquals(50000, r.getCPU().getQuota());
     }
@@ -41,7 +49,7 @@ class VmSandboxSpecTest {
         assertEquals("exec e1 of c1: process.args: expected an array, got string \"id -u\"",
                 invalid(() -> VmSandbox.execSpec("c1", "e1", json("{\"args\":\"id -u\"}"))).getMessage());
         assertEquals("update of c1: linux.resources.memory.limit: expected a number, got string \"256Mi\"",
-                invalid(() -> VmSandbox.resources("c1", json("{\"memory\":{\"limit\":\"256Mi\"}}"))).getMessage());
+                invalid(() -> VmSandbox.resources("c1", tree("{\"memory\":{\"limit\":\"256Mi\"}}"))).getMessage());
         invalid(() -> VmSandbox.execSpec("c1", "e1", json("{not json")));
     }
 
