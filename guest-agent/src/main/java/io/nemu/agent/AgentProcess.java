@@ -1,5 +1,6 @@
 package io.nemu.agent;
 
+import com.google.protobuf.ByteString;
 import com.sun.jna.LastErrorException;
 import io.nemu.agent.sys.Fd;
 import io.nemu.agent.sys.Libc;
@@ -152,13 +153,16 @@ final class AgentProcess {
         return waited && exit.isDone() && stdout.drained() && (stderr == null || stderr.drained());
     }
 
-    int writeStdin(byte[] data) throws IOException {
+    /** Writes all of {@code data} to the process's stdin (blocking while its pipe is full), each piece without a copy in Java. */
+    int writeStdin(ByteString data) throws IOException {
         synchronized (stdinLock) {
             if (stdin == null) {
                 throw AgentException.precondition("stdin of process '" + execId + "' is closed");
             }
-            stdin.writeFully(data, 0, data.length);
-            return data.length;
+            for (java.nio.ByteBuffer piece : data.asReadOnlyByteBufferList()) {
+                stdin.writeFully(piece);
+            }
+            return data.size();
         }
     }
 

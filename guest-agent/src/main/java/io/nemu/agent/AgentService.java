@@ -1,7 +1,7 @@
 package io.nemu.agent;
 
 import com.google.protobuf.Empty;
-import com.google.protobuf.UnsafeByteOperations;
+import com.google.protobuf.ByteString;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -155,7 +155,7 @@ public final class AgentService extends AgentServiceGrpc.AgentServiceImplBase {
     @Override
     public void writeStdin(WriteStreamRequest req, StreamObserver<WriteStreamResponse> out) {
         call("WriteStdin", out, () -> WriteStreamResponse.newBuilder()
-                .setLen(sandbox.writeStdin(req.getContainerId(), req.getExecId(), req.getData().toByteArray())).build());
+                .setLen(sandbox.writeStdin(req.getContainerId(), req.getExecId(), req.getData())).build());
     }
 
     @Override
@@ -169,12 +169,11 @@ public final class AgentService extends AgentServiceGrpc.AgentServiceImplBase {
     }
 
     private ReadStreamResponse read(ReadStreamRequest req, boolean stdout) {
-        byte[] data = sandbox.read(req.getContainerId(), req.getExecId(), req.getLen(), stdout);
+        ByteString data = sandbox.read(req.getContainerId(), req.getExecId(), req.getLen(), stdout);
         if (data == null) {
             throw new AgentException(Status.Code.OUT_OF_RANGE, "eof", null);
         }
-        // take() hands over a fresh array: wrapping it saves a copy of every byte.
-        return ReadStreamResponse.newBuilder().setData(UnsafeByteOperations.unsafeWrap(data)).build();
+        return ReadStreamResponse.newBuilder().setData(data).build();
     }
 
     @Override

@@ -1,5 +1,6 @@
 package io.nemu.agent;
 
+import com.google.protobuf.ByteString;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.nemu.agent.oci.OciJson;
 import io.nemu.agent.oci.OciProcess;
@@ -328,7 +329,7 @@ final class Sandbox {
         }
     }
 
-    int writeStdin(String cid, String eid, byte[] data) {
+    int writeStdin(String cid, String eid, ByteString data) {
         AgentProcess p = container(cid).process(eid);
         try {
             return p.writeStdin(data);
@@ -350,7 +351,7 @@ final class Sandbox {
     }
 
     /** Some output, blocking until there is any; null at end of stream. */
-    byte[] read(String cid, String eid, int len, boolean stdout) {
+    ByteString read(String cid, String eid, int len, boolean stdout) {
         AgentProcess p = container(cid).process(eid);
         int max = len <= 0 ? DEFAULT_READ : Math.min(len, MAX_READ);
         try {

@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.protobuf.ByteString;
 import java.io.ByteArrayOutputStream;
+import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -22,7 +24,9 @@ class StreamBufferTest {
         }
         CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
             try {
-                b.put(data, data.length);
+                for (int off = 0; off < data.length; off += 5) {
+                    b.put(Arrays.copyOfRange(data, off, off + 5));
+                }
                 b.finish();
             } catch (InterruptedException e) {
                 throw new IllegalStateException(e);
@@ -30,11 +34,12 @@ class StreamBufferTest {
         });
         Thread.sleep(200);
         assertFalse(writer.isDone(), "20 bytes cannot fit in 8: the writer must wait");
+        assertEquals(10, b.size(), "a full buffer takes no chunk more: at most capacity + one chunk");
         ByteArrayOutputStream got = new ByteArrayOutputStream();
-        byte[] chunk;
+        ByteString chunk;
         while ((chunk = b.take(3)) != null) {
-            assertTrue(chunk.length <= 3);
-            got.writeBytes(chunk);
+            assertTrue(chunk.size() <= 3);
+            got.writeBytes(chunk.toByteArray());
         }
         writer.get(5, TimeUnit.SECONDS);
         assertArrayEquals(data, got.toByteArray());
@@ -45,7 +50,7 @@ class StreamBufferTest {
     @Test
     void readerBlocksUntilData() throws Exception {
         StreamBuffer b = new StreamBuffer(16);
-        CompletableFuture<byte[]> reader = CompletableFuture.supplyAsync(() -> {
+        CompletableFuture<ByteString> reader = CompletableFuture.supplyAsync(() -> {
             try {
                 return b.take(100);
             } catch (InterruptedException e) {
@@ -54,8 +59,8 @@ class StreamBufferTest {
         });
         Thread.sleep(200);
         assertFalse(reader.isDone());
-        b.put(new byte[] {7, 8}, 2);
-        assertArrayEquals(new byte[] {7, 8}, reader.get(5, TimeUnit.SECONDS));
+        b.put(new byte[] {7, 8});
+        assertArrayEquals(new byte[] {7, 8}, reader.get(5, TimeUnit.SECONDS).toByteArray());
         assertEquals(false, b.drained());
     }
 }

@@ -63,9 +63,10 @@ public interface Libc extends Library {
 
     int close(int fd) throws LastErrorException;
 
-    long read(int fd, byte[] buf, long count) throws LastErrorException;
+    /** Native memory only: JNA would give a byte[] a malloc and a copy each way per call (see {@link Fd}). */
+    long read(int fd, Pointer buf, long count) throws LastErrorException;
 
-    long write(int fd, byte[] buf, long count) throws LastErrorException;
+    long write(int fd, Pointer buf, long count) throws LastErrorException;
 
     int open(String path, int flags, int mode) throws LastErrorException;
 

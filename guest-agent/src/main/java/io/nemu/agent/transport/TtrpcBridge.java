@@ -18,6 +18,7 @@ import io.netty.channel.local.LocalIoHandler;
 import io.netty.channel.local.LocalServerChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -43,9 +44,9 @@ public final class TtrpcBridge implements AutoCloseable {
     /** Frames waiting for a slow peer beyond this stop reading from the server side until drained. */
     static final int WRITE_HIGH_WATER = 1 << 20;
 
-    /** Where a connection's outgoing bytes go. */
+    /** Where a connection's outgoing bytes go: all of the buffer's remaining bytes. */
     public interface Sink {
-        void write(byte[] buf, int off, int len) throws IOException;
+        void write(ByteBuffer buf) throws IOException;
     }
 
     private static final AtomicLong INSTANCES = new AtomicLong();
@@ -109,11 +110,12 @@ public final class TtrpcBridge implements AutoCloseable {
 
     /** One ttrpc connection carried over a stream. */
     public static final class Connection {
-        static final byte[] END = new byte[0];
+        static final ByteBuf END = Unpooled.buffer(1);
 
         private final String name;
         private final Sink sink;
-        final LinkedBlockingQueue<byte[]> queue = new LinkedBlockingQueue<>();
+        /** The server's frames as it encoded them (direct memory): the writer hands them to the sink uncopied. */
+        final LinkedBlockingQueue<ByteBuf> queue = new LinkedBlockingQueue<>();
         private final AtomicLong queued = new AtomicLong();
         private final CompletableFuture<Void> done = new CompletableFuture<>();
         private volatile Channel channel;
@@ -134,17 +136,11 @@ public final class TtrpcBridge implements AutoCloseable {
             return new ChannelInboundHandlerAdapter() {
                 @Override
                 public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                    ByteBuf buf = (ByteBuf) msg;
-                    try {
-                        byte[] b = new byte[buf.readableBytes()];
-                        buf.readBytes(b);
-                        if (queued.addAndGet(b.length) > WRITE_HIGH_WATER) {
-                            ctx.channel().config().setAutoRead(false);
-                        }
-                        queue.offer(b);
-                    } finally {
-                        buf.release();
+                    ByteBuf buf = (ByteBuf) msg; // the writer releases it
+                    if (queued.addAndGet(buf.readableBytes()) > WRITE_HIGH_WATER) {
+                        ctx.channel().config().setAutoRead(false);
                     }
+                    queue.offer(buf);
                 }
 
                 @Override
@@ -164,29 +160,37 @@ public final class TtrpcBridge implements AutoCloseable {
             boolean failed = false;
             try {
                 while (true) {
-                    byte[] b = queue.take();
+                    ByteBuf b = queue.take();
                     if (b == END) {
                         break;
                     }
-                    long left = queued.addAndGet(-b.length);
-                    Channel ch = channel;
-                    if (left <= WRITE_HIGH_WATER / 2 && ch != null && !ch.config().isAutoRead()) {
-                        ch.config().setAutoRead(true);
-                    }
-                    if (failed) {
-                        continue; // drain until the channel is gone
-                    }
                     try {
-                        sink.write(b, 0, b.length);
+                        long left = queued.addAndGet(-b.readableBytes());
+                        Channel ch = channel;
+                        if (left <= WRITE_HIGH_WATER / 2 && ch != null && !ch.config().isAutoRead()) {
+                            ch.config().setAutoRead(true);
+                        }
+                        if (failed) {
+                            continue; // drain until the channel is gone
+                        }
+                        sink.write(b.nioBuffer());
                     } catch (IOException e) {
                         LOG.warn("connection {}: {}; closing it", name, e.getMessage());
                         failed = true;
                         close();
+                    } finally {
+                        b.release();
                     }
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             } finally {
+                ByteBuf left;
+                while ((left = queue.poll()) != null) {
+                    if (left != END) {
+                        left.release();
+                    }
+                }
                 done.complete(null);
             }
         }
@@ -196,12 +200,17 @@ public final class TtrpcBridge implements AutoCloseable {
          * Returns false once the connection is closed (the bytes are dropped then).
          */
         public boolean deliver(byte[] buf, int len) {
+            return deliver(Unpooled.wrappedBuffer(java.util.Arrays.copyOf(buf, len)));
+        }
+
+        /** As {@link #deliver(byte[], int)}, handing over {@code buf} itself (released by the channel). */
+        public boolean deliver(ByteBuf buf) {
             Channel ch = channel;
             if (ch == null || !ch.isActive()) {
+                buf.release();
                 return false;
             }
-            byte[] copy = java.util.Arrays.copyOf(buf, len);
-            return ch.writeAndFlush(Unpooled.wrappedBuffer(copy)).awaitUninterruptibly().isSuccess();
+            return ch.writeAndFlush(buf).awaitUninterruptibly().isSuccess();
         }
 
         public boolean isOpen() {

@@ -7,6 +7,8 @@ import io.nemu.agent.Listener;
 import io.nemu.agent.sys.Fd;
 import io.nemu.agent.sys.Libc;
 import io.nemu.agent.sys.Poll;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -27,6 +29,8 @@ public final class VsockListener implements Listener {
     private static final Logger LOG = LoggerFactory.getLogger(VsockListener.class);
 
     static final int VMADDR_CID_ANY = -1;
+    /** The most one read(2) takes off the socket: a large WriteStdin arrives in few pieces. */
+    static final int READ_SIZE = 128 * 1024;
 
     @Override
     public String name() {
@@ -87,11 +91,16 @@ public final class VsockListener implements Listener {
         // The server side ending (shutdown) wakes the reader, which then releases the descriptor.
         c.done().thenRun(() -> shutdown(sock));
         Thread r = new Thread(() -> {
-            byte[] buf = new byte[64 * 1024];
             try {
                 while (true) {
-                    int n = sock.read(buf, buf.length);
-                    if (n < 0 || !c.deliver(buf, n)) {
+                    // read(2) straight into the buffer the server decodes: no copy in Java.
+                    ByteBuf buf = Unpooled.directBuffer(READ_SIZE);
+                    int n = sock.read(buf.nioBuffer(0, READ_SIZE));
+                    if (n < 0) {
+                        buf.release();
+                        break;
+                    }
+                    if (!c.deliver(buf.writerIndex(n))) {
                         break;
                     }
                 }
