@@ -202,18 +202,21 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
         if (closed.get()) {
             return; // cancelled: the client no longer listens
         }
-        byte[] bytes = Wire.toBytes(method.getResponseMarshaller(), message);
-        Status tooBig = Frame.checkLength(bytes.length, "response message");
+        boolean unary = method.getType().serverSendsOneMessage();
+        if (unary && singleResponse != null) {
+            fail(Status.INTERNAL.withDescription("handler sent more than one response to "
+                    + method.getFullMethodName()));
+            return;
+        }
+        // A unary call's message goes straight into the Response that close() sends if the call ends well.
+        byte[] bytes = unary ? Wire.okResponse(method.getResponseMarshaller(), message)
+                : Wire.toBytes(method.getResponseMarshaller(), message);
+        Status tooBig = Frame.checkLength(bytes.length, unary ? "response" : "response message");
         if (tooBig != null) {
             fail(tooBig);
             return;
         }
-        if (method.getType().serverSendsOneMessage()) {
-            if (singleResponse != null) {
-                fail(Status.INTERNAL.withDescription("handler sent more than one response to "
-                        + method.getFullMethodName()));
-                return;
-            }
+        if (unary) {
             singleResponse = bytes;
         } else {
             conn.writer().send(new Frame(id, Frame.TYPE_DATA, (byte) 0, bytes));
@@ -234,20 +237,13 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
             // As upstream: a streaming server ends a good stream with an empty closing data frame.
             last = new Frame(id, Frame.TYPE_DATA, (byte) (Frame.FLAG_REMOTE_CLOSED | Frame.FLAG_NO_DATA), null);
         } else {
-            byte[] payload = singleResponse;
-            if (status.isOk() && payload == null) {
+            byte[] okResponse = singleResponse; // Response{OK, payload}, sized within a frame by sendMessage
+            if (status.isOk() && okResponse == null) {
                 status = Status.INTERNAL.withDescription("handler completed " + method.getFullMethodName()
                         + " without a response");
             }
-            Response.Builder response = Response.newBuilder().setStatus(Wire.toProto(status));
-            if (status.isOk()) {
-                response.setPayload(UnsafeByteOperations.unsafeWrap(payload));
-            }
-            byte[] bytes = response.build().toByteArray();
-            Status tooBig = Frame.checkLength(bytes.length, "response");
-            if (tooBig != null) {
-                bytes = Response.newBuilder().setStatus(Wire.toProto(tooBig)).build().toByteArray();
-            }
+            byte[] bytes = status.isOk() ? okResponse
+                    : Response.newBuilder().setStatus(Wire.toProto(status)).build().toByteArray();
             last = new Frame(id, Frame.TYPE_RESPONSE, (byte) 0, bytes);
         }
         conn.finish(this, last);
