@@ -100,7 +100,7 @@ public final class ClientConnection extends ChannelInboundHandlerAdapter {
             case Frame.TYPE_RESPONSE -> {
                 streams.remove(frame.streamId());
                 try {
-                    stream.onResponse(Response.parseFrom(frame.payload()));
+                    stream.onResponse(Response.parser().parseFrom(Wire.aliasing(frame.payload())));
                 } catch (InvalidProtocolBufferException e) {
                     stream.fail(Status.INTERNAL.withDescription("cannot decode ttrpc response: " + e.getMessage()));
                 }

@@ -13,6 +13,12 @@ public final class FrameDecoder extends ByteToMessageDecoder {
     private long discardRemaining;
     private OversizedFrame discarding;
 
+    public FrameDecoder() {
+        // A large frame arrives in many reads: keep them as pieces, copied once into the payload, instead of
+        // merging each into one growing buffer (a copy per piece plus one per growth).
+        setCumulator(COMPOSITE_CUMULATOR);
+    }
+
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
         while (true) {

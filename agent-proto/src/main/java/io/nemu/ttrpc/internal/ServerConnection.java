@@ -94,7 +94,7 @@ public final class ServerConnection extends ChannelInboundHandlerAdapter {
         lastStreamId = unsignedId;
         Request request;
         try {
-            request = Request.parseFrom(frame.payload());
+            request = Request.parser().parseFrom(Wire.aliasing(frame.payload()));
         } catch (InvalidProtocolBufferException e) {
             sendStatus(id, Status.INVALID_ARGUMENT.withDescription("cannot decode ttrpc request: " + e.getMessage()));
             return;

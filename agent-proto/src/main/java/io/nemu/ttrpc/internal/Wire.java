@@ -1,7 +1,10 @@
 package io.nemu.ttrpc.internal;
 
 import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.MessageLite;
 import com.google.protobuf.WireFormat;
 import com.google.protobuf.UnsafeByteOperations;
 import io.grpc.Drainable;
@@ -79,7 +82,33 @@ public final class Wire {
      * lets gRPC's protobuf marshaller take its fast path instead of a buffered stream decoder.
      */
     public static <T> T parse(MethodDescriptor.Marshaller<T> marshaller, ByteString bytes) {
+        if (marshaller instanceof MethodDescriptor.PrototypeMarshaller<T> p
+                && p.getMessagePrototype() instanceof MessageLite prototype) {
+            try {
+                @SuppressWarnings("unchecked")
+                T message = (T) prototype.getParserForType().parseFrom(aliasing(bytes));
+                return message;
+            } catch (InvalidProtocolBufferException e) {
+                throw Status.INTERNAL.withDescription("invalid protobuf byte sequence").withCause(e)
+                        .asRuntimeException();
+            }
+        }
         return marshaller.parse(new KnownLengthStream(bytes.newInput()));
+    }
+
+    /**
+     * A reader whose bytes fields are views of {@code bytes} instead of copies (a frame's payload is never written
+     * once received): a 1 MiB WriteStdin is not copied twice more on its way through the envelope and the message.
+     */
+    public static CodedInputStream aliasing(ByteString bytes) {
+        CodedInputStream in = bytes.newCodedInput();
+        in.enableAliasing(true);
+        return in;
+    }
+
+    /** As {@link #aliasing(ByteString)}, for a frame's payload. */
+    public static CodedInputStream aliasing(byte[] bytes) {
+        return aliasing(UnsafeByteOperations.unsafeWrap(bytes));
     }
 
     private static final class KnownLengthStream extends java.io.FilterInputStream implements KnownLength {
