@@ -15,13 +15,25 @@ import java.util.List;
  * Prints, in one run, MB/s of 100 MB through a container's stdio (the stdout of {@code ctr run}, an exec's
  * stdout, an exec's stdin; digests checked) for our runtime and for runc, against what the same container's
  * own pipe moves ({@code generator | cat > /dev/null} and {@code head -c 100000000 /dev/zero | cat > /dev/null},
- * timed in the container): the guest's pipe for nemu, the host's for runc. Run with scripts/bench-stdio.sh.
+ * timed in the container): the guest's pipe for nemu, the host's for runc. Run with scripts/bench-stdio.sh;
+ * {@code --kernel-params WORDS} adds guest kernel words (e.g. {@code nemu.agent_jit=on}: the agent with its JIT).
  */
 public final class StdioBenchmark {
     private static final Duration MAX = Duration.ofMinutes(10);
     private static final String ZEROS = "head -c " + StdioTransfers.BYTES + " /dev/zero | cat > /dev/null";
 
     public static void main(String[] args) throws Exception {
+        String kernelParams = "";
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--kernel-params") && i + 1 < args.length) {
+                kernelParams = args[++i];
+            } else {
+                throw new IllegalArgumentException("unknown option " + args[i] + " (use --kernel-params WORDS)");
+            }
+        }
+        if (kernelParams.contains("\"")) {
+            throw new IllegalArgumentException("--kernel-params must not contain a double quote: " + kernelParams);
+        }
         Distribution dist = Distribution.locate();
         GuestImages.ofDistribution(dist).filter(GuestImages::hasAgent)
                 .orElseThrow(() -> new IllegalStateException("no guest image with the agent: nemu image build"));
@@ -29,9 +41,13 @@ public final class StdioBenchmark {
         StdioTransfers t = new StdioTransfers();
         List<String> lines = new ArrayList<>();
         try (Containerd c = Containerd.builder().extraPath(dist.bin()).ctrTimeout(Duration.ofSeconds(240)).start()) {
-            Path config = dist.writeConfig(work, "", "dial_timeout = 180");
+            Path config = dist.writeConfig(work,
+                    kernelParams.isEmpty() ? "" : "kernel_params = \"" + kernelParams + "\"", "dial_timeout = 180");
             lines.addAll(measure(c, t, work, "runc", List.of("run", "--runtime", "io.containerd.runc.v2")));
             lines.addAll(measure(c, t, work, "nemu", Distribution.runArgs(config)));
+            if (!kernelParams.isEmpty()) {
+                lines.add("nemu: guest kernel_params \"" + kernelParams + "\"");
+            }
         } finally {
             FileTrees.delete(work);
         }
