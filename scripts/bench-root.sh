@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The guest's root, old and new: the whole initramfs (initrd = initramfs.img, copied into a tmpfs in every VM)
-# against the shared read-only root image (image = root.img). For each root and machine profile: time from
-# `ctr run -d` to the container running and the shim's "agent answered N ms after QEMU started", QEMU's RSS and
-# PSS (smaps_rollup) and the guest's MemTotal-MemAvailable at idle; then N VMs of each root at once (PSS shows
-# the root image's page-cache pages shared between them). Runs a private containerd; wrap it in flock.
+# against the shared read-only root image (image = root.img) on a virtio-blk disk (image-blk: the guest keeps a
+# page-cache copy of what it reads) or, on virt-hotplug (q35), on virtio-pmem mounted with DAX (image-dax: the
+# guest maps the host's page-cache pages). For each root and machine profile: time from `ctr run -d` to the
+# container running and the shim's "agent answered N ms after QEMU started", QEMU's RSS and PSS (smaps_rollup)
+# split into guest RAM (the memfd) and the root image's mapping, and the guest's MemTotal-MemAvailable and page
+# cache at idle; then N VMs of each image root at once (PSS shows the root image's page-cache pages shared
+# between them). Runs a private containerd; wrap it in flock.
 # Usage: scripts/bench-root.sh [N]   (default 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,20 +39,30 @@ for applet in sh sleep cat; do ln -s busybox "$work/rootfs/bin/$applet"; done
 
 config() { # root profile
     local f="$work/$1-$2.toml" root
-    if [ "$1" = image ]; then root="image = \"$G/root.img\""; else root="initrd = \"$G/initramfs.img\""; fi
+    case "$1" in
+        image-blk) root="image = \"$G/root.img\"
+disable_image_nvdimm = true" ;;
+        image-dax) root="image = \"$G/root.img\"
+disable_image_nvdimm = false" ;;
+        *) root="initrd = \"$G/initramfs.img\"" ;;
+    esac
     printf '[hypervisor.qemu]\nkernel = "%s"\n%s\naccelerator = "tcg"\nmachine_type = "%s"\ndefault_memory = %s\n[agent.kata]\ndial_timeout = 300\n' \
         "$G/vmlinux" "$root" "$2" "$MEM" >"$f"
     echo "$f"
 }
 kb() { awk -v k="$2:" '$1 == k { print $2 }' "$1"; }
+# PSS in MiB of the mappings whose name matches $2 (guest RAM is the memfd "mem", the pmem root is root.img).
+pss_of() { awk -v re="$2" '/^[0-9a-f]+-[0-9a-f]+ / { m = ($6 ~ re) } m && $1 == "Pss:" { s += $2 } END { print int(s / 1024) }' "/proc/$1/smaps"; }
 report() { # id label seconds
-    local id=$1 qpid rss pss used ready
+    local id=$1 qpid rss pss used cached ready
     qpid=$(awk '{ print $1 }' "/run/nemu/sandboxes/$id/qemu.pid")
     rss=$(kb "/proc/$qpid/smaps_rollup" Rss); pss=$(kb "/proc/$qpid/smaps_rollup" Pss)
-    used=$(ctr_ task exec --exec-id "m$RANDOM" "$id" /bin/cat /proc/meminfo | awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { print int((t - a) / 1024) }')
+    ctr_ task exec --exec-id "m$RANDOM" "$id" /bin/cat /proc/meminfo >"$work/meminfo"
+    used=$(awk '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 } END { print int((t - a) / 1024) }' "$work/meminfo")
+    cached=$(( $(kb "$work/meminfo" Cached) / 1024 ))
     ready=$(grep -o "sandbox $id ready: agent answered [0-9]* ms" "$work/containerd.log" | grep -o '[0-9]* ms' | tail -1)
-    printf '%-34s start %6.1f s  agent answered %9s after QEMU start  QEMU RSS %4d MiB  PSS %4d MiB  guest used %3d MiB\n' \
-        "$2" "$3" "$ready" $((rss / 1024)) $((pss / 1024)) "$used"
+    printf '%-30s start %5.1f s  agent answered %8s after QEMU start  QEMU RSS %4d PSS %4d (guest RAM %3d, root.img %3d) MiB  guest used %3d, cached %3d MiB\n' \
+        "$2" "$3" "$ready" $((rss / 1024)) $((pss / 1024)) "$(pss_of "$qpid" 'memfd:mem')" "$(pss_of "$qpid" 'root[.]img')" "$used" "$cached"
 }
 start() { # id config; sets secs
     local t0 t1
@@ -63,7 +76,9 @@ start() { # id config; sets secs
 echo "host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), TCG, $MEM MiB guests; root.img $(( $(stat -c %s "$G/root.img") >> 20 )) MiB, initramfs.img $(( $(stat -c %s "$G/initramfs.img") >> 20 )) MiB (lz4)"
 echo "== one VM at a time"
 for profile in virt virt-hotplug; do
-    for root in initrd image; do
+    roots="initrd image-blk"
+    [ "$profile" = virt ] || roots="$roots image-dax"
+    for root in $roots; do
         id="br-$root-$profile-$$"
         start "$id" "$(config $root $profile)"
         sleep 5
@@ -71,15 +86,16 @@ for profile in virt virt-hotplug; do
         remove "$id"; ids=()
     done
 done
-echo "== $N VMs at once (virt)"
-for root in initrd image; do
+echo "== $N VMs at once"
+for rp in image-blk:virt image-blk:virt-hotplug image-dax:virt-hotplug; do
+    root=${rp%%:*} profile=${rp##*:}
     batch=()
     for i in $(seq "$N"); do
-        id="br-$root-n$i-$$"
-        start "$id" "$(config $root virt)"
+        id="br-$root-$profile-n$i-$$"
+        start "$id" "$(config $root $profile)"
         batch+=("$id:$secs")
     done
     sleep 5
-    for b in "${batch[@]}"; do report "${b%%:*}" "$root/virt (${b%%:*})" "${b##*:}"; done
+    for b in "${batch[@]}"; do report "${b%%:*}" "$root/$profile" "${b##*:}"; done
     remove "${ids[@]}"; ids=()
 done

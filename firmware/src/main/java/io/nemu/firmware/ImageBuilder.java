@@ -37,8 +37,8 @@ public final class ImageBuilder {
             "virtio", "virtio_ring", "virtio_mmio", "virtio_pci", "virtio_console",
             "vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
             "fuse", "virtiofs", "virtio_blk", "virtio_net", "virtio_mem",
-            // the read-only root image (root.img) on virtio-blk
-            "erofs",
+            // the read-only root image (root.img) on virtio-blk, or on virtio-pmem mapped with DAX (q35)
+            "erofs", "virtio_pmem", "nd_pmem",
             // free page reporting: the host takes back RAM the guest freed
             "virtio_balloon",
             // hot-added disks (the blk storage driver) carry ext4
@@ -50,7 +50,7 @@ public final class ImageBuilder {
     public static final Pattern KERNEL_PACKAGE = Pattern.compile("linux-image-6\\.1\\.0-([0-9]+)-amd64");
     public static final String BUSYBOX_PACKAGE = "busybox-static";
 
-    private static final String RECIPE_VERSION = "nemu-guest-image/2";
+    private static final String RECIPE_VERSION = "nemu-guest-image/3";
 
     /** What a build gave: the manifest, and whether an existing image was already up to date. */
     public record Result(Path dir, Manifest manifest, boolean upToDate) {

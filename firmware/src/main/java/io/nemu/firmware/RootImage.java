@@ -18,6 +18,11 @@ final class RootImage {
     static final String KMOD_PACKAGE = "kmod";
     /** Fixed so that the same tree gives the same bytes. */
     private static final String UUID = "6e656d75-726f-6f74-2d69-6d6167650001";
+    /**
+     * The image's size is a multiple of this: QEMU's virtio-pmem maps it as guest memory, whose device pages the
+     * guest kernel sets up in 2 MiB sub-sections (erofs ignores the zeros after its last block).
+     */
+    static final long SIZE_ALIGNMENT = 2L << 20;
 
     private RootImage() {
     }
@@ -47,6 +52,14 @@ final class RootImage {
                 EROFS_PACKAGE);
         if (r.exitCode() != 0) {
             throw new FirmwareException("mkfs.erofs " + out + " failed: " + r.lastErrorLine());
+        }
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(out,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            long size = ch.size();
+            long padded = (size + SIZE_ALIGNMENT - 1) / SIZE_ALIGNMENT * SIZE_ALIGNMENT;
+            if (padded > size) {
+                ch.write(java.nio.ByteBuffer.allocate(1), padded - 1);
+            }
         }
         ImageBuilder.deleteTree(root);
     }

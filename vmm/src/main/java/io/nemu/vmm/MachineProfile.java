@@ -147,7 +147,11 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
                             + "memory-backend=" + MEMORY_BACKEND_ID,
                     "-smp", c.vcpus() + ",maxcpus=" + c.maxVcpus()));
             String mem = c.memoryMib() + "M";
-            if (c.memorySlots() > 0) {
+            if (c.rootImageMapped()) {
+                // The pmem root sits in the memory-device area beside any hot-added DIMMs (it takes no DIMM slot).
+                long maxmem = c.maxMemoryMib() + (c.rootImageBytes() + (1 << 20) - 1 >> 20);
+                mem += ",slots=" + Math.max(c.memorySlots(), 1) + ",maxmem=" + maxmem + "M";
+            } else if (c.memorySlots() > 0) {
                 mem += ",slots=" + c.memorySlots() + ",maxmem=" + c.maxMemoryMib() + "M";
             }
             a.add("-m");
@@ -177,8 +181,10 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
 
         @Override
         public List<String> kernelArgs(Accelerator resolved, OptionalLong hostTscKhz) {
-            // Hot-added DIMMs come online as the kernel adds them, not when someone later asks.
-            return List.of("memhp_default_state=online");
+            // Hot-added DIMMs come online as the kernel adds them, not when someone later asks. A memory-device
+            // area (DIMM slots, a pmem root) lies above 4 GiB, and then the kernel zeroes a 64 MiB swiotlb bounce
+            // buffer (guest RAM the host must back) that no device here needs: virtio addresses memory directly.
+            return List.of("memhp_default_state=online", "swiotlb=noforce");
         }
     }
 }

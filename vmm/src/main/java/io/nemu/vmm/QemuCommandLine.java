@@ -14,10 +14,8 @@ public final class QemuCommandLine {
     /** QOM id of the virtio-fs device: /machine/peripheral/virtiofs0. */
     public static final String FS_DEVICE = "virtiofs0";
 
-    /** QOM id of the root image's disk. */
+    /** QOM id of the root image's disk, or of its memory backend and pmem device ({@code root-pmem}). */
     static final String ROOT_DRIVE = "root";
-    /** How the guest's /init finds and mounts the root image: the only virtio-blk disk, erofs, read-only. */
-    public static final List<String> ROOT_IMAGE_KERNEL_ARGS = List.of("root=/dev/vda", "rootfstype=erofs", "ro");
 
     /** QOM id of the balloon device: /machine/peripheral/balloon0. */
     public static final String BALLOON_DEVICE = "balloon0";
@@ -106,13 +104,19 @@ public final class QemuCommandLine {
     }
 
     /**
-     * The root image as a read-only virtio-blk disk. QEMU opens it O_RDONLY through the host page cache
-     * (no O_DIRECT), so every VM reads the same cached pages; the guest's page cache holds what it read.
+     * The root image, read-only. On virtio-blk QEMU opens it O_RDONLY through the host page cache (no O_DIRECT),
+     * so every VM reads the same cached pages and the guest's page cache holds what it read. On virtio-pmem QEMU
+     * maps the file read-only and private: the guest's DAX mappings are the host's page-cache pages themselves.
      */
     static List<String> rootImageArgs(MachineProfile p, VmConfig c) {
         String file = c.rootImage().toString();
         if (file.contains(",")) {
-            throw new IllegalArgumentException("root image path " + file + " has a comma, which QEMU's -drive cannot take");
+            throw new IllegalArgumentException("root image path " + file + " has a comma, which QEMU cannot take");
+        }
+        if (c.rootImageMapped()) {
+            return List.of("-object", "memory-backend-file,id=" + ROOT_DRIVE + ",mem-path=" + file + ",size="
+                            + c.rootImageBytes() + ",share=off,readonly=on",
+                    "-device", "virtio-pmem-pci,id=" + ROOT_DRIVE + "-pmem,memdev=" + ROOT_DRIVE + p.virtioDeviceOptions());
         }
         return List.of("-drive", "file=" + file + ",if=none,id=" + ROOT_DRIVE + ",format=raw,readonly=on",
                 "-device", p.virtioBlkDevice() + ",drive=" + ROOT_DRIVE + p.virtioDeviceOptions());
@@ -138,7 +142,7 @@ public final class QemuCommandLine {
         k.add(accelArg(accel));
         k.addAll(c.profile().kernelArgs(accel, tscKhz));
         if (c.rootImage() != null) {
-            k.addAll(ROOT_IMAGE_KERNEL_ARGS);
+            k.addAll(c.rootDevice().kernelArgs());
         }
         k.addAll(c.kernelArgs());
         return k;

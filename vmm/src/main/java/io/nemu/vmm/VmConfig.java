@@ -16,8 +16,8 @@ import java.util.List;
  * @param profile         machine profile ({@code virt} or {@code virt-hotplug})
  * @param kernel          uncompressed vmlinux (PVH boot)
  * @param initrd          initramfs, or null for none
- * @param rootImage       read-only root file system image (erofs) on a virtio-blk disk, mounted by the initrd's
- *                        /init ({@code root=/dev/vda}); null for none (the initrd is the whole root)
+ * @param rootImage       read-only root file system image (erofs), mounted by the initrd's /init; null for none
+ *                        (the initrd is the whole root)
  * @param kernelArgs      extra kernel command line words, appended after the profile's own
  * @param vcpus           vCPUs at boot
  * @param memoryMib       guest RAM at boot
@@ -46,6 +46,8 @@ import java.util.List;
  *                        seccomp otherwise fails the start
  * @param tcgTbSizeMib    bound on TCG's translated-code cache in MiB (QEMU's {@code tb-size}); 0 leaves QEMU's
  *                        own (up to 1 GiB). Never used under KVM, which has no such cache
+ * @param rootDevice      how the root image reaches the guest (default virtio-blk; virtio-pmem with DAX only on
+ *                        virt-hotplug, and the image's size a multiple of {@link RootDevice#PMEM_ALIGNMENT})
  */
 public record VmConfig(
         MachineProfile profile,
@@ -74,7 +76,8 @@ public record VmConfig(
         Path netns,
         boolean freePageReporting,
         String seccompSandbox,
-        int tcgTbSizeMib) {
+        int tcgTbSizeMib,
+        RootDevice rootDevice) {
 
     public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
     public static final Path DEFAULT_VIRTIOFSD = Path.of("/usr/lib/qemu/virtiofsd");
@@ -189,6 +192,25 @@ public record VmConfig(
         }
         require(tcgTbSizeMib >= 0 && tcgTbSizeMib <= MAX_TCG_TB_SIZE_MIB, "tcgTbSizeMib",
                 "must be 0 (QEMU's default) or 1.." + MAX_TCG_TB_SIZE_MIB + " MiB, got " + tcgTbSizeMib);
+        if (rootDevice == null) {
+            rootDevice = RootDevice.VIRTIO_BLK;
+        }
+        require(rootDevice != RootDevice.VIRTIO_PMEM || profile.hotplug(), "rootDevice",
+                "virtio-pmem needs the virt-hotplug profile: QEMU's microvm (virt) maps no memory devices");
+    }
+
+    /** Whether the root image is mapped as guest memory (virtio-pmem), which takes room beside the RAM. */
+    public boolean rootImageMapped() {
+        return rootImage != null && rootDevice == RootDevice.VIRTIO_PMEM;
+    }
+
+    /** Size of the root image, which a mapped root takes in the guest's memory address space. */
+    public long rootImageBytes() {
+        try {
+            return Files.size(rootImage);
+        } catch (IOException e) {
+            throw new VmConfigException("rootImage", "cannot be read: " + rootImage + " (" + e.getMessage() + ")");
+        }
     }
 
     /** Checks the files and binaries this config names; throws naming the first bad one. */
@@ -199,6 +221,10 @@ public record VmConfig(
         }
         if (rootImage != null) {
             checkReadableFile("rootImage", rootImage);
+            long size = rootImageBytes();
+            require(!rootImageMapped() || size % RootDevice.PMEM_ALIGNMENT == 0, "rootImage",
+                    "is " + size + " bytes, not a multiple of " + (RootDevice.PMEM_ALIGNMENT >> 20) + " MiB, which a"
+                            + " virtio-pmem root needs (an image from an older nemu image build?): " + rootImage);
         }
         checkExecutable("qemuBinary", qemuBinary);
         if (sharedDir != null) {
@@ -266,6 +292,7 @@ public record VmConfig(
         private boolean freePageReporting;
         private String seccompSandbox = QemuFeatures.SANDBOX;
         private int tcgTbSizeMib;
+        private RootDevice rootDevice = RootDevice.VIRTIO_BLK;
 
         public Builder profile(MachineProfile v) { profile = v; return this; }
         public Builder kernel(Path v) { kernel = v; return this; }
@@ -297,19 +324,20 @@ public record VmConfig(
         public Builder seccompSandbox(String v) { seccompSandbox = v; return this; }
         /** TCG's code cache bound in MiB; 0: QEMU's default. */
         public Builder tcgTbSizeMib(int v) { tcgTbSizeMib = v; return this; }
+        public Builder rootDevice(RootDevice v) { rootDevice = v; return this; }
 
         public VmConfig build() {
             return new VmConfig(profile, kernel, initrd, rootImage, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
                     maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog,
                     accelerator, qemuBinary, virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices,
-                    netns, freePageReporting, seccompSandbox, tcgTbSizeMib);
+                    netns, freePageReporting, seccompSandbox, tcgTbSizeMib, rootDevice);
         }
     }
 
     @Override
     public String toString() {
         return "VmConfig[" + profile.name() + ", kernel=" + kernel + ", initrd=" + initrd
-                + (rootImage == null ? "" : ", rootImage=" + rootImage) + ", vcpus=" + vcpus
+                + (rootImage == null ? "" : ", rootImage=" + rootImage + " on " + rootDevice) + ", vcpus=" + vcpus
                 + "/" + maxVcpus + ", memoryMib=" + memoryMib + "/" + maxMemoryMib + ", share="
                 + (sharedDir == null ? "none" : sharedDir + " as " + sharedTag) + ", runDir=" + runDir
                 + ", accelerator=" + accelerator + (tcgTbSizeMib > 0 ? ", tcg tb-size=" + tcgTbSizeMib + "M" : "")

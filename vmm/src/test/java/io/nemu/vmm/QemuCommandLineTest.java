@@ -116,7 +116,7 @@ class QemuCommandLineTest {
         assertEquals("1024M,slots=4,maxmem=8192M", arg(a, "-m"));
         assertEquals("memory-backend-memfd,id=mem,size=1024M,share=on", arg(a, "-object"));
         assertFalse(a.contains("-initrd"));
-        assertEquals("console=ttyS0 panic=1 quiet nemu.accel=tcg memhp_default_state=online", arg(a, "-append"));
+        assertEquals("console=ttyS0 panic=1 quiet nemu.accel=tcg memhp_default_state=online swiotlb=noforce", arg(a, "-append"));
         List<String> devices = all(a, "-device");
         assertEquals(List.of("pcie-root-port,id=hotplug0,bus=pcie.0,chassis=1",
                 "pcie-root-port,id=hotplug1,bus=pcie.0,chassis=2",
@@ -137,6 +137,41 @@ class QemuCommandLineTest {
         List<String> none = build(base().build(), Accelerator.TCG);
         assertFalse(none.contains("-drive"));
         assertFalse(arg(none, "-append").contains("root="), arg(none, "-append"));
+    }
+
+    @Test
+    void aPmemRootIsAReadOnlyPrivateMappingMountedWithDaxBesideTheHotplugRoom(@org.junit.jupiter.api.io.TempDir Path dir)
+            throws java.io.IOException {
+        Path img = dir.resolve("root.img");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
+            f.setLength(6L << 20);
+        }
+        VmConfig.Builder b = base().profile(MachineProfile.virtHotplug()).rootImage(img).rootDevice(RootDevice.VIRTIO_PMEM);
+        List<String> a = build(b.build(), Accelerator.TCG);
+        assertEquals(List.of("memory-backend-memfd,id=mem,size=512M,share=on", "memory-backend-file,id=root,mem-path="
+                + img + ",size=" + (6L << 20) + ",share=off,readonly=on"), all(a, "-object"));
+        assertEquals(List.of("virtio-pmem-pci,id=root-pmem,memdev=root,disable-legacy=on"), all(a, "-device"));
+        assertFalse(a.contains("-drive"));
+        assertTrue(arg(a, "-append").contains("root=/dev/pmem0 rootfstype=erofs rootflags=dax ro"), arg(a, "-append"));
+        // The mapping needs a memory-device area: one slot at least, maxmem raised by the image's size.
+        assertEquals("512M,slots=1,maxmem=518M", arg(a, "-m"));
+        List<String> hot = build(b.memorySlots(4).maxMemoryMib(2048).build(), Accelerator.TCG);
+        assertEquals("512M,slots=4,maxmem=2054M", arg(hot, "-m"));
+    }
+
+    @Test
+    void aPmemRootNeedsQ35AndAnAlignedImage(@org.junit.jupiter.api.io.TempDir Path dir) throws java.io.IOException {
+        VmConfigException e = assertThrows(VmConfigException.class,
+                () -> base().rootImage(Path.of("/g/root.img")).rootDevice(RootDevice.VIRTIO_PMEM).build());
+        assertTrue(e.getMessage().contains("microvm"), e.getMessage());
+        Path img = java.nio.file.Files.write(dir.resolve("root.img"), new byte[4096]);
+        VmConfig c = base().profile(MachineProfile.virtHotplug()).initrd(null).kernel(img).rootImage(img)
+                .rootDevice(RootDevice.VIRTIO_PMEM).qemuBinary(Path.of("/bin/sh")).build();
+        e = assertThrows(VmConfigException.class, c::checkHost);
+        assertTrue(e.getMessage().contains("4096 bytes, not a multiple of 2 MiB"), e.getMessage());
+        assertEquals(RootDevice.VIRTIO_BLK, RootDevice.of(MachineProfile.virt(), false));
+        assertEquals(RootDevice.VIRTIO_PMEM, RootDevice.of(MachineProfile.virtHotplug(), false));
+        assertEquals(RootDevice.VIRTIO_BLK, RootDevice.of(MachineProfile.virtHotplug(), true));
     }
 
     @Test

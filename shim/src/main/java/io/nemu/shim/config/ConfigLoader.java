@@ -240,7 +240,7 @@ public final class ConfigLoader {
         RuntimeConfig.Hypervisor hv = new RuntimeConfig.Hypervisor(path, kernel, initrd, image, profile, kernelParams, vcpus,
                 maxVcpus, memory, slots, maxMemory, rootPorts, sharedFs, daemon, cacheMode, Accelerator.parse(accel),
                 q.bool("enable_debug", false), List.copyOf(annotations), q.bool("reclaim_guest_freed_memory", true),
-                seccomp.isEmpty() ? null : seccomp, tbSize);
+                seccomp.isEmpty() ? null : seccomp, tbSize, q.bool("disable_image_nvdimm", false));
         q.warnUnused(warnings);
         return hv;
     }

@@ -23,6 +23,8 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
      * {@code seccompSandbox} (Kata's {@code seccompsandbox}): QEMU's {@code -sandbox} options, by default
      * {@code QemuFeatures.SANDBOX}; null when the file turned the sandbox off ({@code seccompsandbox = ""}).
      * {@code tcgTbSizeMib} ({@code tcg_tb_size}, ours: Kata has none): TCG's code cache bound, 0 = QEMU's own.
+     * {@code disableImageNvdimm} (Kata's {@code disable_image_nvdimm}): the root image on a virtio-blk disk even
+     * where the machine could map it as pmem with DAX (virt-hotplug).
      */
     public record Hypervisor(
             Path path,
@@ -45,7 +47,8 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
             List<java.util.regex.Pattern> enableAnnotations,
             boolean reclaimGuestFreedMemory,
             String seccompSandbox,
-            int tcgTbSizeMib) {
+            int tcgTbSizeMib,
+            boolean disableImageNvdimm) {
 
         /**
          * Whether the pod annotation {@code io.katacontainers.config.hypervisor.<name>} may change this

@@ -24,6 +24,7 @@ import io.nemu.shim.oci.JsonToProto;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.vmm.AgentTransport;
 import io.nemu.vmm.PrivateFiles;
+import io.nemu.vmm.RootDevice;
 import io.nemu.vmm.Vm;
 import io.nemu.vmm.VmConfig;
 import io.nemu.vmm.VmException;
@@ -199,7 +200,8 @@ public final class VmSandbox implements Sandbox {
     /**
      * The guest's root: the configured initramfs, or the root image checked against its manifest (a modified or
      * truncated file fails here, naming it) with the initramfs that mounts it. Verified hashes are remembered
-     * under the shim's run root ({@code verified-images/}), so only a changed file is hashed again.
+     * under the shim's run root ({@code verified-images/}), so only a changed file is hashed again. On virt-hotplug
+     * the image is mapped as pmem with DAX unless {@code disable_image_nvdimm} says otherwise.
      */
     private static void rootOf(RuntimeConfig.Hypervisor h, SandboxPaths paths, VmConfig.Builder vc) throws IOException {
         if (h.image() == null) {
@@ -207,7 +209,8 @@ public final class VmSandbox implements Sandbox {
             return;
         }
         GuestImage img = RootImageCheck.verify(h.image(), paths.root().resolve("verified-images"));
-        vc.initrd(img.rootInitrd().orElseThrow()).rootImage(h.image());
+        vc.initrd(img.rootInitrd().orElseThrow()).rootImage(h.image())
+                .rootDevice(RootDevice.of(h.machineType(), h.disableImageNvdimm()));
     }
 
     /** The cgroup the spec's linux.cgroupsPath names, joined by the daemon; null when it names none. */
