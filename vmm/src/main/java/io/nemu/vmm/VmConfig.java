@@ -46,6 +46,8 @@ import java.util.List;
  *                        seccomp otherwise fails the start
  * @param tcgTbSizeMib    bound on TCG's translated-code cache in MiB (QEMU's {@code tb-size}); 0 leaves QEMU's
  *                        own (up to 1 GiB). Never used under KVM, which has no such cache
+ * @param templating      null, or how this VM is a template or a clone of one (RAM in a file, the shared folder
+ *                        through virtio-9p, no vhost-user device, no NIC)
  */
 public record VmConfig(
         MachineProfile profile,
@@ -74,7 +76,8 @@ public record VmConfig(
         Path netns,
         boolean freePageReporting,
         String seccompSandbox,
-        int tcgTbSizeMib) {
+        int tcgTbSizeMib,
+        io.nemu.vmm.template.Templating templating) {
 
     public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
     public static final Path DEFAULT_VIRTIOFSD = Path.of("/usr/lib/qemu/virtiofsd");
@@ -189,6 +192,21 @@ public record VmConfig(
         }
         require(tcgTbSizeMib >= 0 && tcgTbSizeMib <= MAX_TCG_TB_SIZE_MIB, "tcgTbSizeMib",
                 "must be 0 (QEMU's default) or 1.." + MAX_TCG_TB_SIZE_MIB + " MiB, got " + tcgTbSizeMib);
+        if (templating != null) {
+            String why = "a template and its clones cannot have vhost-user devices (not migratable, and a clone's"
+                    + " private RAM cannot be shared with a backend)";
+            require(agentTransport == AgentTransport.SERIAL || agentTransport == AgentTransport.NONE
+                    || agentTransport == AgentTransport.VHOST_VSOCK, "agentTransport", "must be serial: " + why);
+            require(netDevices.isEmpty(), "netDevices", "must be empty: a template is saved without NICs");
+        }
+    }
+
+    /** This config with templating {@code t}, its own run folder and shared folder (its console log in the run folder). */
+    public VmConfig withTemplating(io.nemu.vmm.template.Templating t, Path runDir, Path sharedDir) {
+        return new VmConfig(profile, kernel, initrd, rootImage, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
+                maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, null, accelerator, qemuBinary,
+                virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices, netns, freePageReporting,
+                seccompSandbox, tcgTbSizeMib, t);
     }
 
     /** Checks the files and binaries this config names; throws naming the first bad one. */
@@ -203,7 +221,13 @@ public record VmConfig(
         checkExecutable("qemuBinary", qemuBinary);
         if (sharedDir != null) {
             require(Files.isDirectory(sharedDir), "sharedDir", "is not a directory: " + sharedDir);
-            checkExecutable("virtiofsdBinary", virtiofsdBinary);
+            if (templating == null) {
+                checkExecutable("virtiofsdBinary", virtiofsdBinary);
+            }
+        }
+        if (templating instanceof io.nemu.vmm.template.Templating.Clone c) {
+            checkReadableFile("templating.memoryFile", c.memoryFile());
+            checkReadableFile("templating.stateFile", c.stateFile());
         }
         if (netns != null) {
             require(Files.exists(netns), "netns", "does not exist: " + netns);
@@ -266,6 +290,7 @@ public record VmConfig(
         private boolean freePageReporting;
         private String seccompSandbox = QemuFeatures.SANDBOX;
         private int tcgTbSizeMib;
+        private io.nemu.vmm.template.Templating templating;
 
         public Builder profile(MachineProfile v) { profile = v; return this; }
         public Builder kernel(Path v) { kernel = v; return this; }
@@ -297,12 +322,14 @@ public record VmConfig(
         public Builder seccompSandbox(String v) { seccompSandbox = v; return this; }
         /** TCG's code cache bound in MiB; 0: QEMU's default. */
         public Builder tcgTbSizeMib(int v) { tcgTbSizeMib = v; return this; }
+        /** A template to build, or the template to clone (null: a VM of its own, the default). */
+        public Builder templating(io.nemu.vmm.template.Templating v) { templating = v; return this; }
 
         public VmConfig build() {
             return new VmConfig(profile, kernel, initrd, rootImage, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
                     maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog,
                     accelerator, qemuBinary, virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices,
-                    netns, freePageReporting, seccompSandbox, tcgTbSizeMib);
+                    netns, freePageReporting, seccompSandbox, tcgTbSizeMib, templating);
         }
     }
 
@@ -315,6 +342,7 @@ public record VmConfig(
                 + ", accelerator=" + accelerator + (tcgTbSizeMib > 0 ? ", tcg tb-size=" + tcgTbSizeMib + "M" : "")
                 + (freePageReporting ? ", free-page-reporting" : "")
                 + (seccompSandbox == null ? ", no seccomp sandbox" : "")
+                + (templating == null ? "" : ", " + templating)
                 + (netDevices.isEmpty() ? "" : ", nics=" + netDevices.stream().map(d -> d.tap() + "/" + d.mac()).toList()
                         + (netns == null ? "" : " in " + netns)) + "]";
     }
