@@ -44,7 +44,7 @@ public final class StateTransfer {
             server.bind(UnixDomainSocketAddress.of(via));
             call(qmp, "migrate", JSON.createObjectNode().put("uri", "unix:" + via), deadline);
             Path partial = stateFile.resolveSibling(stateFile.getFileName() + ".part");
-            try (SocketChannel in = server.accept(); OutputStream out = Files.newOutputStream(partial)) {
+            try (SocketChannel in = accept(server, qmp, deadline); OutputStream out = Files.newOutputStream(partial)) {
                 Channels.newInputStream(in).transferTo(out);
             }
             String status = awaitStatus(qmp, "query-migrate", "status", s -> s.equals("completed") || s.equals("failed"),
@@ -82,6 +82,28 @@ public final class StateTransfer {
                     + "' instead of paused (see qemu.log)");
         }
         call(qmp, "cont", null, deadline);
+    }
+
+    /** QEMU's connection, or an error once the migration failed or the deadline passed (never an endless wait). */
+    private static SocketChannel accept(ServerSocketChannel server, QmpClient qmp, long deadline) throws IOException {
+        server.configureBlocking(false);
+        while (true) {
+            SocketChannel c = server.accept();
+            if (c != null) {
+                c.configureBlocking(true);
+                return c;
+            }
+            String status = call(qmp, "query-migrate", null, deadline).path("status").asText("");
+            if (status.equals("failed") || System.nanoTime() > deadline) {
+                throw new VmException("QEMU did not send the template's state (migration '" + status + "')");
+            }
+            try {
+                Thread.sleep(POLL.toMillis());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted waiting for QEMU's migration stream", e);
+            }
+        }
     }
 
     private static ObjectNode ignoreShared() {
