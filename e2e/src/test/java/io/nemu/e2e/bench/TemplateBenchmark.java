@@ -87,6 +87,9 @@ public final class TemplateBenchmark {
         System.out.printf("| start (median of %d) | ms |%n| --- | --- |%n| boot floor (busybox initramfs, virt, TCG) | %d |%n"
                 + "| ctr run echo, booted | %d |%n| ctr run echo, cloned | %d |%n", runs, VmFloor.median(floor),
                 VmFloor.median(boot), VmFloor.median(clone));
+        // The shim's own view: QEMU start to the agent's first answer, per sandbox.
+        Files.readAllLines(containerd.logFile()).stream().filter(l -> l.contains("ready: agent answered")
+                || l.contains("template") && l.contains("built:")).forEach(l -> System.out.println("shim: " + l));
         System.out.println("| pods | PSS per pod, booted (MiB) | PSS per pod, cloned (MiB) |\n| --- | --- | --- |");
         for (int n : pods) {
             System.out.printf("| %d | %d | %d |%n", n, pssPerPod(booted, n), pssPerPod(cloned, n));
