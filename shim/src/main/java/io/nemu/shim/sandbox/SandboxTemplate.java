@@ -67,7 +67,8 @@ final class SandboxTemplate {
                     : store.obtain(key, TemplateBuilder.of(templated, SandboxTemplate::awaitAgent));
             log.info("sandbox {}: cloning template {}", sandboxId, t.dir());
             return Optional.of(t.cloneConfig(templated));
-        } catch (IOException | VmException e) {
+        } catch (IOException | VmException | IllegalArgumentException e) {
+            // IllegalArgumentException: a path QEMU's options cannot take (a comma).
             log.warn("sandbox {} boots normally: no template ({})", sandboxId, e.getMessage());
             return Optional.empty();
         }
