@@ -216,14 +216,37 @@ final class GuestOps {
         }
     }
 
+    /** RNDADDENTROPY, _IOW('R', 0x03, int[2]): mixes bytes into the input pool and credits them as entropy. */
+    static final long RNDADDENTROPY = 0x40085203;
+    /** RNDRESEEDCRNG, _IO('R', 0x07): the kernel reseeds its CRNG from the input pool now. */
+    static final long RNDRESEEDCRNG = 0x5207;
+
+    /**
+     * The host's bytes into the guest's input pool, credited (RNDADDENTROPY: a guest without a hardware RNG under TCG
+     * has not finished seeding its CRNG, and credited bytes finish it), then a reseed at once (RNDRESEEDCRNG): a plain
+     * write changes what getrandom() returns only at the next reseed, up to a minute later, and clones of one
+     * template would until then draw the same bytes.
+     */
     static void reseed(byte[] data) {
         if (data.length == 0) {
             throw AgentException.invalid("no random data");
         }
+        int fd = -1;
         try {
-            Files.write(Path.of("/dev/urandom"), data);
-        } catch (IOException e) {
-            throw AgentException.internal("reseed: " + e.getMessage(), e);
+            fd = Libc.C.open("/dev/urandom", Libc.O_RDWR | Libc.O_CLOEXEC, 0);
+            // struct rand_pool_info { int entropy_count (bits); int buf_size (bytes); __u32 buf[]; }
+            Memory info = new Memory(8L + data.length);
+            info.setInt(0, data.length * 8);
+            info.setInt(4, data.length);
+            info.write(8, data, 0, data.length);
+            Libc.C.ioctl(fd, RNDADDENTROPY, info);
+            Libc.C.ioctl(fd, RNDRESEEDCRNG, null);
+        } catch (LastErrorException e) {
+            throw AgentException.internal("reseed: " + Libc.C.strerror(e.getErrorCode()), e);
+        } finally {
+            if (fd >= 0) {
+                Libc.C.close(fd);
+            }
         }
     }
 

@@ -45,6 +45,11 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
         return hotplug() ? "virtio-net-pci" : "virtio-net-device";
     }
 
+    /** Device type of a virtio-9p shared folder on this machine's bus. */
+    default String virtio9pDevice() {
+        return hotplug() ? "virtio-9p-pci" : "virtio-9p-device";
+    }
+
     /** Device type of a virtio-blk disk on this machine's bus. */
     default String virtioBlkDevice() {
         return hotplug() ? "virtio-blk-pci" : "virtio-blk-device";

@@ -1,6 +1,7 @@
 package io.nemu.vmm;
 
 import io.nemu.vmm.channel.AgentChannel;
+import io.nemu.vmm.template.Templating;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalLong;
@@ -49,9 +50,7 @@ public final class QemuCommandLine {
             a.addAll(List.of("-accel", tcgAccel(c)));
         }
         a.addAll(p.machineArgs(c));
-        // Shared guest RAM: vhost-user back ends (virtiofsd, vsock) map it.
-        a.addAll(List.of("-object", "memory-backend-memfd,id=" + MachineProfile.MEMORY_BACKEND_ID + ",size="
-                + c.memoryMib() + "M,share=on"));
+        a.addAll(List.of("-object", memoryBackend(c)));
         a.addAll(List.of("-kernel", c.kernel().toString()));
         if (c.initrd() != null) {
             a.addAll(List.of("-initrd", c.initrd().toString()));
@@ -63,7 +62,9 @@ public final class QemuCommandLine {
         a.addAll(List.of("-chardev", "file,id=console,path=" + paths.consoleLog(), "-serial", "chardev:console"));
         a.addAll(List.of("-chardev", "socket,id=qmp,path=" + paths.qmpSocket() + ",server=on,wait=off",
                 "-mon", "chardev=qmp,mode=control"));
-        if (c.sharedDir() != null) {
+        if (c.sharedDir() != null && c.templating() != null) {
+            a.addAll(ninePArgs(p, c));
+        } else if (c.sharedDir() != null) {
             a.addAll(List.of("-chardev", "socket,id=" + FS_CHARDEV + ",path=" + paths.virtiofsdSocket(),
                     "-device", p.vhostUserFsDevice() + ",id=" + FS_DEVICE + ",chardev=" + FS_CHARDEV + ",tag=" + c.sharedTag()
                             + ",queue-size=1024"));
@@ -80,7 +81,43 @@ public final class QemuCommandLine {
         if (c.seccompSandbox() != null) {
             a.addAll(List.of("-sandbox", c.seccompSandbox()));
         }
+        if (c.templating() instanceof Templating.Clone) {
+            a.addAll(List.of("-incoming", "defer"));
+        }
         return a;
+    }
+
+    /**
+     * Guest RAM. Default: a shared memfd, which vhost-user back ends (virtiofsd, vsock) map. Templating: the
+     * template's file on a tmpfs, written through by the template, mapped private (copy-on-write) by each clone.
+     */
+    static String memoryBackend(VmConfig c) {
+        String common = "id=" + MachineProfile.MEMORY_BACKEND_ID + ",size=" + c.memoryMib() + "M";
+        Templating t = c.templating();
+        if (t == null) {
+            return "memory-backend-memfd," + common + ",share=on";
+        }
+        String file = noComma("template memory file", t.memoryFile().toString());
+        return "memory-backend-file," + common + ",mem-path=" + file + ",share=" + (t.sharedMemory() ? "on" : "off");
+    }
+
+    /**
+     * The shared folder through virtio-9p (QEMU serves it itself). The template has the device with its own
+     * empty folder and never mounts it (a mounted 9p share blocks migration); each clone's command line points
+     * the same device at the clone's folder, since the path is not part of the migrated state.
+     */
+    static List<String> ninePArgs(MachineProfile p, VmConfig c) {
+        String dir = noComma("shared folder", c.sharedDir().toString());
+        return List.of("-fsdev", "local,id=" + FS_CHARDEV + ",path=" + dir + ",security_model=none",
+                "-device", p.virtio9pDevice() + ",id=" + FS_DEVICE + ",fsdev=" + FS_CHARDEV + ",mount_tag="
+                        + c.sharedTag() + p.virtioDeviceOptions());
+    }
+
+    private static String noComma(String what, String value) {
+        if (value.contains(",")) {
+            throw new IllegalArgumentException(what + " " + value + " has a comma, which QEMU's options cannot take");
+        }
+        return value;
     }
 
     /** {@code -netdev tap} on the existing tap (no scripts) and its virtio-net front end with the given MAC. */

@@ -4,6 +4,8 @@ import io.nemu.vmm.channel.AgentChannel;
 import io.nemu.vmm.channel.AgentChannels;
 import io.nemu.vmm.process.ProcessTools;
 import io.nemu.vmm.qmp.QmpClient;
+import io.nemu.vmm.template.StateTransfer;
+import io.nemu.vmm.template.Templating;
 import io.nemu.vmm.virtiofs.Virtiofsd;
 import java.io.File;
 import java.io.IOException;
@@ -34,6 +36,8 @@ public final class Vm implements AutoCloseable {
     private static final Duration QUIT_WAIT = Duration.ofSeconds(3);
     private static final Duration VIRTIOFSD_GRACE = Duration.ofSeconds(2);
     private static final Duration POWERDOWN_REPEAT = Duration.ofSeconds(1);
+    /** Where a template's state is streamed out, or a clone's in. */
+    public static final String MIGRATION_SOCKET = "migrate.sock";
 
     /** Hears about the processes a VM starts (e.g. to record pids for cleanup after a crash). */
     public interface Observer {
@@ -141,7 +145,7 @@ public final class Vm implements AutoCloseable {
                 log.warn("host TSC rate unknown: the {} guest may fail to calibrate its clock under TCG",
                         config.profile().name());
             }
-            if (config.sharedDir() != null) {
+            if (config.sharedDir() != null && config.templating() == null) {
                 virtiofsd = Virtiofsd.start(config.virtiofsdBinary(), paths.virtiofsdSocket(), config.sharedDir(),
                         config.sharedCache(), paths.virtiofsdLog(), remaining(deadline));
                 failures.watch(virtiofsd);
@@ -169,6 +173,9 @@ public final class Vm implements AutoCloseable {
             // QEMU made its server sockets with our umask before its main loop (and QMP) ran: now owner-only.
             PrivateFiles.restrictIfExists(paths.qmpSocket());
             PrivateFiles.restrictIfExists(paths.agentSocket());
+            if (config.templating() instanceof Templating.Clone clone) {
+                StateTransfer.load(qmp, paths.runDir().resolve(MIGRATION_SOCKET), clone.stateFile(), remaining(deadline));
+            }
             moveTo(new State.Running(p.pid()));
             log.info("VM up: QEMU pid {}, QMP connected, console {}", p.pid(), paths.consoleLog());
         } catch (VmConfigException e) {

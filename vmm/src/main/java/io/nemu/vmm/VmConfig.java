@@ -48,6 +48,8 @@ import java.util.List;
  *                        own (up to 1 GiB). Never used under KVM, which has no such cache
  * @param rootDevice      how the root image reaches the guest (default virtio-blk; virtio-pmem with DAX only on
  *                        virt-hotplug, and the image's size a multiple of {@link RootDevice#PMEM_ALIGNMENT})
+ * @param templating      null, or how this VM is a template or a clone of one (RAM in a file, the shared folder
+ *                        through virtio-9p, no vhost-user device, no NIC)
  */
 public record VmConfig(
         MachineProfile profile,
@@ -77,7 +79,8 @@ public record VmConfig(
         boolean freePageReporting,
         String seccompSandbox,
         int tcgTbSizeMib,
-        RootDevice rootDevice) {
+        RootDevice rootDevice,
+        io.nemu.vmm.template.Templating templating) {
 
     public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
     public static final Path DEFAULT_VIRTIOFSD = Path.of("/usr/lib/qemu/virtiofsd");
@@ -197,6 +200,21 @@ public record VmConfig(
         }
         require(rootDevice != RootDevice.VIRTIO_PMEM || profile.hotplug(), "rootDevice",
                 "virtio-pmem needs the virt-hotplug profile: QEMU's microvm (virt) maps no memory devices");
+        if (templating != null) {
+            String why = "a template and its clones cannot have vhost-user devices (not migratable, and a clone's"
+                    + " private RAM cannot be shared with a backend)";
+            require(agentTransport == AgentTransport.SERIAL || agentTransport == AgentTransport.NONE
+                    || agentTransport == AgentTransport.VHOST_VSOCK, "agentTransport", "must be serial: " + why);
+            require(netDevices.isEmpty(), "netDevices", "must be empty: a template is saved without NICs");
+        }
+    }
+
+    /** This config with templating {@code t}, its own run folder and shared folder (its console log in the run folder). */
+    public VmConfig withTemplating(io.nemu.vmm.template.Templating t, Path runDir, Path sharedDir) {
+        return new VmConfig(profile, kernel, initrd, rootImage, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
+                maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, null, accelerator, qemuBinary,
+                virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices, netns, freePageReporting,
+                seccompSandbox, tcgTbSizeMib, rootDevice, t);
     }
 
     /** Whether the root image is mapped as guest memory (virtio-pmem), which takes room beside the RAM. */
@@ -229,7 +247,13 @@ public record VmConfig(
         checkExecutable("qemuBinary", qemuBinary);
         if (sharedDir != null) {
             require(Files.isDirectory(sharedDir), "sharedDir", "is not a directory: " + sharedDir);
-            checkExecutable("virtiofsdBinary", virtiofsdBinary);
+            if (templating == null) {
+                checkExecutable("virtiofsdBinary", virtiofsdBinary);
+            }
+        }
+        if (templating instanceof io.nemu.vmm.template.Templating.Clone c) {
+            checkReadableFile("templating.memoryFile", c.memoryFile());
+            checkReadableFile("templating.stateFile", c.stateFile());
         }
         if (netns != null) {
             require(Files.exists(netns), "netns", "does not exist: " + netns);
@@ -293,6 +317,7 @@ public record VmConfig(
         private String seccompSandbox = QemuFeatures.SANDBOX;
         private int tcgTbSizeMib;
         private RootDevice rootDevice = RootDevice.VIRTIO_BLK;
+        private io.nemu.vmm.template.Templating templating;
 
         public Builder profile(MachineProfile v) { profile = v; return this; }
         public Builder kernel(Path v) { kernel = v; return this; }
@@ -325,12 +350,14 @@ public record VmConfig(
         /** TCG's code cache bound in MiB; 0: QEMU's default. */
         public Builder tcgTbSizeMib(int v) { tcgTbSizeMib = v; return this; }
         public Builder rootDevice(RootDevice v) { rootDevice = v; return this; }
+        /** A template to build, or the template to clone (null: a VM of its own, the default). */
+        public Builder templating(io.nemu.vmm.template.Templating v) { templating = v; return this; }
 
         public VmConfig build() {
             return new VmConfig(profile, kernel, initrd, rootImage, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
                     maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog,
                     accelerator, qemuBinary, virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices,
-                    netns, freePageReporting, seccompSandbox, tcgTbSizeMib, rootDevice);
+                    netns, freePageReporting, seccompSandbox, tcgTbSizeMib, rootDevice, templating);
         }
     }
 
@@ -343,6 +370,7 @@ public record VmConfig(
                 + ", accelerator=" + accelerator + (tcgTbSizeMib > 0 ? ", tcg tb-size=" + tcgTbSizeMib + "M" : "")
                 + (freePageReporting ? ", free-page-reporting" : "")
                 + (seccompSandbox == null ? ", no seccomp sandbox" : "")
+                + (templating == null ? "" : ", " + templating)
                 + (netDevices.isEmpty() ? "" : ", nics=" + netDevices.stream().map(d -> d.tap() + "/" + d.mac()).toList()
                         + (netns == null ? "" : " in " + netns)) + "]";
     }

@@ -191,6 +191,16 @@ public final class AgentClient implements AutoCloseable {
         GuestNetwork.apply(net, agent, callTimeout.dividedBy(2));
     }
 
+    /** ReseedRandomDev: the guest's RNG gets {@code data} (a clone's own entropy). */
+    public void reseedRandomDev(com.google.protobuf.ByteString data) {
+        call().reseedRandomDev(io.nemu.proto.kata.ReseedRandomDevRequest.newBuilder().setData(data).build());
+    }
+
+    /** SetGuestDateTime: the guest's clock to the given time (a clone's clock stopped when its template was saved). */
+    public void setGuestDateTime(long sec, long usec) {
+        call().setGuestDateTime(io.nemu.proto.kata.SetGuestDateTimeRequest.newBuilder().setSec(sec).setUsec(usec).build());
+    }
+
     /** CreateSandbox; the agent's error is passed on as it is. */
     public void createSandbox(CreateSandboxRequest req) {
         call().createSandbox(req);

@@ -39,7 +39,7 @@ public final class ConfigLoader {
     /** {@code tcg_tb_size} when the file has none (why this value: the shipped configuration.toml). */
     public static final int DEFAULT_TCG_TB_SIZE_MIB = 48;
 
-    private static final Set<String> SECTIONS = Set.of("hypervisor", "agent", "runtime");
+    private static final Set<String> SECTIONS = Set.of("hypervisor", "agent", "runtime", "factory");
 
     private final Consumer<String> warnings;
     private final Map<String, Setting> settings = new LinkedHashMap<>();
@@ -148,7 +148,12 @@ public final class ConfigLoader {
         RuntimeConfig.Runtime rt = new RuntimeConfig.Runtime(r.bool("enable_debug", false), model,
                 r.bool("sandbox_cgroup_only", true));
         r.warnUnused(warnings);
-        return new RuntimeConfig(source, hv, agent, rt);
+        Section f = top.table("factory");
+        // Kata's [factory] keys: sandboxes cloned from a booted template VM; the path defaults to the run root's.
+        RuntimeConfig.Factory factory = new RuntimeConfig.Factory(f.bool("enable_template", false),
+                f.path("template_path", null));
+        f.warnUnused(warnings);
+        return new RuntimeConfig(source, hv, agent, rt, factory);
     }
 
     /** A boolean key of which only {@code supported} works yet; the other value is refused, saying why. */

@@ -13,7 +13,16 @@ import java.util.List;
  *
  * @param source where it was read from (for logs)
  */
-public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Runtime runtime) {
+public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Runtime runtime, Factory factory) {
+
+    /**
+     * {@code [factory]} (Kata's keys). {@code enableTemplate}: a sandbox starts as a copy-on-write clone of a template
+     * VM booted once to a ready agent (made on first use, kept in {@code templatePath}, rebuilt when the image or
+     * configuration changes); a sandbox that cannot be cloned boots as usual. {@code templatePath}: null for the run
+     * root's {@code templates} folder.
+     */
+    public record Factory(boolean enableTemplate, Path templatePath) {
+    }
 
     /**
      * {@code [hypervisor.qemu]}. Exactly one of {@code initrd} (a whole-root initramfs) and {@code image} (Kata's

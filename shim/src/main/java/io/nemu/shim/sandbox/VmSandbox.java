@@ -111,7 +111,7 @@ public final class VmSandbox implements Sandbox {
         SandboxCgroup cg = null;
         try {
             VmConfig.Builder vc = VmConfig.builder();
-            rootOf(h, paths, vc);
+            String imageId = rootOf(h, paths, vc);
             PrivateFiles.directories(paths.state());
             PrivateFiles.directories(paths.shared());
             vc.profile(h.machineType()).kernel(h.kernel())
@@ -127,11 +127,24 @@ public final class VmSandbox implements Sandbox {
                 SharedFs.prepare(paths.shared());
                 vc.sharedDir(paths.shared()).sharedTag(GuestContract.SHARED_FS_TAG).sharedCache(h.virtioFsCache());
             }
+            // Templating: the same VM with the template's device set (serial agent channel, 9p), started as a clone.
+            VmConfig clone = null;
+            if (cfg.factory().enableTemplate()) {
+                String why = SandboxTemplate.unclonable(h, netns != null);
+                if (why != null) {
+                    log.info("sandbox {} boots normally: {}", sandboxId, why);
+                } else {
+                    VmConfig templated = vc.agentTransport(AgentTransport.SERIAL).build();
+                    vc.agentTransport(AgentTransport.VSOCK);
+                    clone = SandboxTemplate.cloneOf(sandboxId, SandboxTemplate.store(cfg, paths), templated, imageId)
+                            .orElse(null);
+                }
+            }
             net = netns == null ? null : PodNetwork.attach(netns, paths.state(), vc).orElse(null);
             // The daemon joins first: QEMU (every thread) and virtiofsd are born in the pod's cgroup.
             cg = cfg.runtime().sandboxCgroupOnly() ? enterCgroup(sandboxId, bundle, paths) : null;
             SandboxCgroup joined = cg;
-            Vm vm = new Vm(vc.build(), new Vm.Observer() {
+            Vm.Observer observer = new Vm.Observer() {
                 @Override
                 public void virtiofsdStarted(long pid) {
                     writePid(paths, "virtiofsd", pid);
@@ -143,14 +156,26 @@ public final class VmSandbox implements Sandbox {
                     writePid(paths, "qemu", pid);
                     adopt(joined, "QEMU", pid);
                 }
-            });
+            };
+            Vm vm = new Vm(clone != null ? clone : vc.build(), observer);
             sb = new VmSandbox(sandboxId, paths, vm, sharedFs, net, cg);
             SandboxRecord.starting(sandboxId, bundle.annotations(), h.machineType().name(), size, cfg.source(),
                     cfg.agent().debugConsoleEnabled()).write(paths.state());
             log.info("booting VM for sandbox {} ({} vCPUs, {} MiB: {}): {}", sandboxId, size.vcpus(), size.memoryMib(),
                     size.why(), vm.config());
             long t0 = System.nanoTime();
-            vm.start();
+            try {
+                vm.start();
+            } catch (VmException e) {
+                if (clone == null) {
+                    throw e;
+                }
+                log.warn("sandbox {} boots normally: restoring the template failed: {}", sandboxId, e.getMessage());
+                clone = null;
+                vm = new Vm(vc.build(), observer);
+                sb = new VmSandbox(sandboxId, paths, vm, sharedFs, net, cg);
+                vm.start();
+            }
             long started = System.nanoTime();
             if (cfg.agent().enableDebug()) {
                 sb.guestLog = GuestConsoleLog.start(sandboxId, vm.consoleLog());
@@ -161,7 +186,10 @@ public final class VmSandbox implements Sandbox {
                 sb.agent = AgentClient.connect(sandboxId, sb.dialer(hostAgent, watch), cfg.agent().dialTimeout(),
                         AgentClient.CALL_TIMEOUT);
             }
-            sb.createSandbox(hostname, virtioFs, listener);
+            if (clone != null) {
+                SandboxTemplate.refresh(sandboxId, sb.agent);
+            }
+            sb.createSandbox(hostname, virtioFs, clone != null, listener);
             VmSandbox booted = sb;
             sb.resources = VmResources.of(sandboxId, size, h, vm, booted.agent::onlineCpuMem);
             sb.blockVolumes = BlockVolumes.of(sandboxId, h, vm);
@@ -199,18 +227,20 @@ public final class VmSandbox implements Sandbox {
 
     /**
      * The guest's root: the configured initramfs, or the root image checked against its manifest (a modified or
-     * truncated file fails here, naming it) with the initramfs that mounts it. Verified hashes are remembered
-     * under the shim's run root ({@code verified-images/}), so only a changed file is hashed again. On virt-hotplug
-     * the image is mapped as pmem with DAX unless {@code disable_image_nvdimm} says otherwise.
+     * truncated file fails here, naming it) with the initramfs that mounts it; returns its identity for templates.
+     * Verified hashes are remembered under the shim's run root ({@code verified-images/}), so only a changed file is
+     * hashed again. On virt-hotplug the image is mapped as pmem with DAX unless {@code disable_image_nvdimm} says
+     * otherwise.
      */
-    private static void rootOf(RuntimeConfig.Hypervisor h, SandboxPaths paths, VmConfig.Builder vc) throws IOException {
+    private static String rootOf(RuntimeConfig.Hypervisor h, SandboxPaths paths, VmConfig.Builder vc) throws IOException {
         if (h.image() == null) {
             vc.initrd(h.initrd());
-            return;
+            return "initrd";
         }
         GuestImage img = RootImageCheck.verify(h.image(), paths.root().resolve("verified-images"));
         vc.initrd(img.rootInitrd().orElseThrow()).rootImage(h.image())
                 .rootDevice(RootDevice.of(h.machineType(), h.disableImageNvdimm()));
+        return img.manifest().recipe();
     }
 
     /** The cgroup the spec's linux.cgroupsPath names, joined by the daemon; null when it names none. */
@@ -314,7 +344,7 @@ public final class VmSandbox implements Sandbox {
     }
 
     /** The guest's network, then CreateSandbox with the shared folder and the pod's /dev/shm; OOM watching. */
-    private void createSandbox(String hostname, boolean virtioFs, Listener listener) throws IOException {
+    private void createSandbox(String hostname, boolean virtioFs, boolean cloned, Listener listener) throws IOException {
         if (network != null) {
             agent.applyNetwork(network);
         }
@@ -322,7 +352,9 @@ public final class VmSandbox implements Sandbox {
         String name = hostname.isEmpty() ? sandboxId : hostname;
         CreateSandboxRequest.Builder req = CreateSandboxRequest.newBuilder().setSandboxId(sandboxId)
                 .setHostname(name.length() > 63 ? name.substring(0, 63) : name);
-        if (virtioFs) {
+        if (cloned) {
+            req.addAllKernelModules(SandboxTemplate.modules()).addStorages(SandboxTemplate.guestStorage());
+        } else if (virtioFs) {
             req.addStorages(SharedFs.guestStorage());
         }
         req.addStorages(Storage.newBuilder().setDriver("ephemeral").setSource("shm").setFstype("tmpfs")

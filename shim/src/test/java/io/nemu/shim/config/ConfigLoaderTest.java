@@ -2,6 +2,7 @@ package io.nemu.shim.config;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -193,11 +194,27 @@ class ConfigLoaderTest {
                 enable_tracing = false
                 [factory]
                 enable_template = false
+                vm_cache_number = 2
                 """);
         assertTrue(warnings.stream().anyMatch(w -> w.contains("hypervisor.qemu.disable_vhost_net")), warnings::toString);
         assertTrue(warnings.stream().anyMatch(w -> w.contains("[hypervisor.clh]")), warnings::toString);
         assertTrue(warnings.stream().anyMatch(w -> w.contains("agent.kata.enable_tracing")), warnings::toString);
-        assertTrue(warnings.stream().anyMatch(w -> w.contains("[factory]")), warnings::toString);
+        assertTrue(warnings.stream().anyMatch(w -> w.contains("factory.vm_cache_number")), warnings::toString);
+    }
+
+    @Test
+    void factoryKeysAreKatas() throws Exception {
+        RuntimeConfig off = parse(MINIMAL);
+        assertFalse(off.factory().enableTemplate());
+        assertNull(off.factory().templatePath());
+        RuntimeConfig on = parse(MINIMAL + """
+                [factory]
+                enable_template = true
+                template_path = "/run/vc/vm/template"
+                """);
+        assertTrue(on.factory().enableTemplate());
+        assertEquals(Path.of("/run/vc/vm/template"), on.factory().templatePath());
+        assertEquals("factory.enable_template", fails(MINIMAL + "[factory]\nenable_template = \"yes\"\n").key());
     }
 
     @Test

@@ -1,0 +1,64 @@
+package io.nemu.shim.sandbox;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nemu.contract.GuestContract;
+import io.nemu.proto.kata.Storage;
+import io.nemu.shim.config.ConfigLoader;
+import io.nemu.shim.config.RuntimeConfig;
+import io.nemu.vmm.MachineProfile;
+import io.nemu.vmm.VmConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SandboxTemplateTest {
+    @TempDir
+    Path tmp;
+
+    private static RuntimeConfig config(String extra) throws Exception {
+        Path src = Path.of("/etc/nemu/configuration.toml");
+        return new ConfigLoader(w -> { }).parse("[hypervisor.qemu]\nkernel = \"/g/vmlinux\"\ninitrd = \"/g/i.img\"\n"
+                + extra, src, src.getParent());
+    }
+
+    @Test
+    void onlySandboxesWithoutAPodNetworkAndWithASharedFolderAreCloned() throws Exception {
+        RuntimeConfig.Hypervisor h = config("").hypervisor();
+        assertNull(SandboxTemplate.unclonable(h, false));
+        assertTrue(SandboxTemplate.unclonable(h, true).contains("pod network"));
+        assertEquals("shared_fs = none", SandboxTemplate.unclonable(config("shared_fs = \"none\"\n").hypervisor(), false));
+    }
+
+    @Test
+    void theStoreIsTemplatePathElseTheRunRoots() throws Exception {
+        SandboxPaths paths = new SandboxPaths(tmp, "sb1");
+        assertEquals(tmp.resolve("templates"), SandboxTemplate.store(config(""), paths).dir());
+        assertEquals(Path.of("/dev/shm/t"), SandboxTemplate.store(config("[factory]\nenable_template = true\n"
+                + "template_path = \"/dev/shm/t\"\n"), paths).dir());
+    }
+
+    @Test
+    void aCloneMountsTheSharedFolderBy9pWithItsDrivers() {
+        Storage s = SandboxTemplate.guestStorage();
+        assertEquals("9p", s.getDriver());
+        assertEquals(GuestContract.SHARED_FS_TAG, s.getSource());
+        assertEquals(GuestContract.SHARED_DIR, s.getMountPoint());
+        assertTrue(s.getOptionsList().containsAll(List.of("trans=virtio", "version=9p2000.L")), s.toString());
+        assertEquals(List.of("9pnet_virtio", "9p"), SandboxTemplate.modules().stream().map(m -> m.getName()).toList());
+    }
+
+    @Test
+    void aTemplateThatCannotBeMadeMeansBootingNormally() throws Exception {
+        // The kernel does not exist: the key cannot be made, so no clone config (and nothing is started).
+        VmConfig booted = VmConfig.builder().profile(MachineProfile.virt()).kernel(tmp.resolve("missing-vmlinux"))
+                .runDir(tmp.resolve("run")).build();
+        assertTrue(SandboxTemplate.cloneOf("sb1", new io.nemu.vmm.template.TemplateStore(tmp.resolve("t")), booted,
+                "img").isEmpty());
+        assertTrue(!Files.exists(tmp.resolve("t")) || Files.list(tmp.resolve("t")).findAny().isEmpty());
+    }
+}
