@@ -33,11 +33,12 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * ACPI hotplug on {@code virt-hotplug} (q35) through CRI, one pod for every check: the pod boots with 1 vCPU
- * and the base RAM ({@code -Dnemu.hotplug.baseMemory}, MiB, default 512: a 256 MiB guest does not boot with
- * the initramfs root); a container limited to 2 CPUs and 512 MiB joins and sees 3 vCPUs and 512 MiB more
- * RAM; raising it to 3 CPUs adds one more; a container asking beyond {@code default_maxvcpus} fails naming
- * it while the others run on; removing the container gives its vCPUs back; a raw ext4 image file bound into a
- * container is hot-added as a virtio-blk disk, its file readable inside, and leaves QEMU with the container.
+ * and 256 MiB ({@code -Dnemu.hotplug.baseMemory}, MiB); a raw ext4 image file bound into a container is
+ * hot-added as a virtio-blk disk, its file readable inside, and leaves QEMU (query-block, open files) with the
+ * container; a container asking beyond {@code default_maxvcpus} fails naming it while the others run on; a
+ * container limited to 2 CPUs and 512 MiB joins and sees 3 vCPUs and 512 MiB more RAM; raising it to 3 CPUs
+ * adds one more; removing the container gives its vCPUs back. The guest's console (kernel and agent, with the
+ * stacks of tasks blocked for 20 s) goes into the shim's log, copied to {@code target/hotplug-containerd.log}.
  */
 @Tag("system")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -66,11 +67,17 @@ class HotplugCriTest {
 
     @BeforeAll
     void startPod() throws Exception {
-        // Not yet in CI: on the 2-core TCG build machines the sandbox died while a third hot-added vCPU came
-        // online (an update to 3 CPUs); the join with 2 CPUs and 512 MiB passed. Run with -Dnemu.hotplug.e2e=true.
+        // Not in CI: under TCG the second and later hot-added vCPUs come up slowly or never. The new CPU is
+        // booted ("smpboot: Booting ... Processor 2"), then the agent's write to cpuN/online waits in
+        // cpuhp_kick_ap for the new CPU's hotplug thread for 19-39 s (cpu2) or for good (cpu3), holding the
+        // CPU hotplug lock; the guest then stalls (health check lost after 30 s). Not the delay-loop
+        // calibration (lpj= skips it: same) nor the MTRR rendezvous (clearcpuid=mtrr: same). With nohz=off (idle
+        // CPUs keep their tick) every CPU came up (cpu2 9 s, cpu3 36 s; booted to online in 0.06-4 s instead of
+        // 19 s-never): the new CPU misses its wake-up while idle and tickless. But 4 ticking vCPUs under TCG
+        // made an exec exceed 60 s. The first hot-added vCPU comes up in under 1 s. Run with -Dnemu.hotplug.e2e=true.
         assumeTrue(Boolean.getBoolean("nemu.hotplug.e2e"), "hotplug e2e off (-Dnemu.hotplug.e2e=true runs it)");
         assumeTrue(CriEnv.guestImageBuilt(), "no guest image in packaging/target/nemu/share/guest (nemu image build)");
-        int baseMemory = Integer.getInteger("nemu.hotplug.baseMemory", 512);
+        int baseMemory = Integer.getInteger("nemu.hotplug.baseMemory", 256);
         work = LEFTOVERS.gone(LEFTOVERS.dir(Files.createTempDirectory("nemu-hotplug-")));
         env = CriEnv.start(work, "nemu-hp0", "10.217.79.0/24");
         LEFTOVERS.containerd(env.containerd);
@@ -83,7 +90,9 @@ class HotplugCriTest {
         env.setConfig("memory_slots", "4");
         env.setConfig("pcie_root_port", "2");
         // the guest's CPU and memory hotplug messages reach the console (printed at the end)
-        env.setConfig("kernel_params", "\"loglevel=6\"");
+        env.setConfig("kernel_params", "\"loglevel=7 sysctl.kernel.hung_task_timeout_secs=20\"");
+        // the guest's console (agent, kernel) in the shim's log, kept in target/ for a failed run
+        env.setConfig("agent.kata", "enable_debug", "true");
         podConfig = env.podConfig("pod-hotplug");
         long t0 = System.nanoTime();
         podId = cri.runPodSandbox(podConfig, CriEnv.NEMU);
@@ -98,6 +107,10 @@ class HotplugCriTest {
 
     @AfterAll
     void tearDown() throws IOException {
+        if (env != null && Files.exists(env.containerd.logFile())) {
+            Files.copy(env.containerd.logFile(), Path.of("target/hotplug-containerd.log"),
+                    java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
         CriEnv.closeAndDelete(env, work);
     }
 
@@ -112,7 +125,7 @@ class HotplugCriTest {
     }
 
     @Test
-    @Order(1)
+    @Order(3)
     void aContainerWithLimitsGetsItsVcpusAndMemory() {
         long t0 = System.nanoTime();
         bigId = cri.createContainer(podId, limited("big", 2 * PERIOD, 512 * MIB), podConfig);
@@ -131,7 +144,7 @@ class HotplugCriTest {
     }
 
     @Test
-    @Order(2)
+    @Order(4)
     void raisingTheLimitAddsAVcpu() {
         long t0 = System.nanoTime();
         cri.updateContainerResources(bigId, resources(3 * PERIOD, 512 * MIB));
@@ -145,7 +158,7 @@ class HotplugCriTest {
     }
 
     @Test
-    @Order(3)
+    @Order(2)
     void aRequestBeyondTheMaximaFailsNamingItAndThePodRunsOn() {
         // containerd's CRI creates the task (the shim's Create) at StartContainer
         String huge = cri.createContainer(podId, limited("huge", 8 * PERIOD, 64 * MIB), podConfig);
@@ -154,12 +167,11 @@ class HotplugCriTest {
         System.out.printf("[hotplug] 8 CPUs refused: %s%n", e.getMessage());
         assertTrue(e.getMessage().contains("default_maxvcpus " + MAX_VCPUS), e.getMessage());
         assertEquals("ok", sh(baseId, "echo ok"));
-        assertEquals("ok", sh(bigId, "echo ok"));
-        assertEquals("0-3", online(baseId), "nothing was added for the refused container");
+        assertEquals("0", online(baseId), "nothing was added for the refused container");
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     void removingTheContainerGivesItsVcpusBack() {
         long t0 = System.nanoTime();
         cri.stopContainer(bigId, 10);
@@ -171,7 +183,7 @@ class HotplugCriTest {
     }
 
     @Test
-    @Order(5)
+    @Order(1)
     void aRawImageFileIsHotAddedAsADiskAndRemovedWithItsContainer() throws Exception {
         Path content = Files.createDirectories(work.resolve("disk-content"));
         Files.writeString(content.resolve(DISK_FILE), DISK_TEXT);
@@ -192,7 +204,9 @@ class HotplugCriTest {
         assertTrue(opens(qemu, image), "QEMU holds the image as a disk");
         cri.stopContainer(diskId, 10);
         cri.removeContainer(diskId);
-        // QEMU's block node for the image is gone when QEMU no longer has the file open (blockdev-del done).
+        // The shim checked query-block after blockdev-del (it says so), and QEMU no longer has the file open.
+        String removed = "disk " + image + " removed: query-block no longer lists it";
+        assertTrue(Files.readString(env.containerd.logFile()).contains(removed), "no '" + removed + "' in the shim's log");
         assertTrue(!opens(qemu, image), "the image is still open in QEMU after the container was removed");
         assertEquals(disksBefore, sh(baseId, "ls /sys/block"), "the guest's disks are those it had before");
     }

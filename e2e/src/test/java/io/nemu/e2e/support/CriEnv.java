@@ -94,6 +94,21 @@ public final class CriEnv implements AutoCloseable {
         Files.writeString(configPath, replaceKey(Files.readString(configPath), key, value));
     }
 
+    /** Sets {@code key} of table {@code [section]} (for keys several tables have, e.g. {@code enable_debug}). */
+    public void setConfig(String section, String key, String value) throws IOException {
+        String toml = Files.readString(configPath);
+        String header = "\n[" + section + "]\n";
+        int at = toml.indexOf(header);
+        if (at < 0) {
+            throw new IllegalStateException("configuration.toml has no [" + section + "] table");
+        }
+        int start = at + header.length();
+        int next = toml.indexOf("\n[", start);
+        int end = next < 0 ? toml.length() : next + 1;
+        Files.writeString(configPath, toml.substring(0, start) + replaceKey(toml.substring(start, end), key, value)
+                + toml.substring(end));
+    }
+
     private static String replaceKey(String toml, String key, String value) {
         Matcher m = Pattern.compile("(?m)^" + Pattern.quote(key) + "\\s*=.*$").matcher(toml);
         if (!m.find()) {

@@ -119,7 +119,7 @@ final class BlockVolumes {
         for (BlockHotplug.Disk d : ds) {
             try {
                 disks.remove(d, REMOVAL);
-                log.info("sandbox {}: disk {} removed", sandboxId, d.source());
+                log.info("sandbox {}: disk {} removed: query-block no longer lists it", sandboxId, d.source());
             } catch (HotplugException e) {
                 log.warn("sandbox {}: disk {} not removed: {}", sandboxId, d.source(), e.getMessage());
             }

@@ -78,17 +78,25 @@ public final class BlockHotplug {
         return d;
     }
 
-    /** Unplugs a disk added here: waits for the guest to release it, then drops its block node. */
+    /**
+     * Unplugs a disk added here: waits for the guest to release it, drops its block node, and checks that
+     * {@code query-block} no longer lists it.
+     */
     public synchronized void remove(Disk d, Duration timeout) throws HotplugException {
         qmp.deleteDevice(d.id(), timeout);
         qmp.call("blockdev-del", QmpCalls.args().put("node-name", d.node()));
         byPort.values().remove(d);
+        if (listed(d)) {
+            throw new HotplugException("disk " + d.source() + " (node " + d.node() + ") is still in query-block after"
+                    + " device_del and blockdev-del");
+        }
     }
 
-    /** The block nodes QEMU has now ({@code query-named-block-nodes}), by node name. */
-    public synchronized boolean hasNode(String node) throws HotplugException {
-        for (JsonNode n : qmp.call("query-named-block-nodes", null)) {
-            if (node.equals(n.path("node-name").asText())) {
+    /** Whether {@code query-block} lists the disk: a device whose medium is its node or its file. */
+    public synchronized boolean listed(Disk d) throws HotplugException {
+        for (JsonNode b : qmp.call("query-block", null)) {
+            JsonNode in = b.path("inserted");
+            if (d.node().equals(in.path("node-name").asText()) || d.source().toString().equals(in.path("file").asText())) {
                 return true;
             }
         }
