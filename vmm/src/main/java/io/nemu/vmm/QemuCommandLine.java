@@ -43,7 +43,7 @@ public final class QemuCommandLine {
         if (accel == Accelerator.KVM) {
             a.addAll(List.of("-accel", "kvm", "-cpu", "host"));
         } else {
-            a.addAll(List.of("-accel", "tcg"));
+            a.addAll(List.of("-accel", tcgAccel(c)));
         }
         a.addAll(p.machineArgs(c));
         // Shared guest RAM: vhost-user back ends (virtiofsd, vsock) map it.
@@ -95,6 +95,11 @@ public final class QemuCommandLine {
     static List<String> balloonArgs(MachineProfile p) {
         return List.of("-device", p.virtioBalloonDevice() + ",id=" + BALLOON_DEVICE + ",free-page-reporting=on"
                 + p.virtioDeviceOptions());
+    }
+
+    /** {@code tcg}, with the code cache bound when the config sets one. */
+    static String tcgAccel(VmConfig c) {
+        return c.tcgTbSizeMib() > 0 ? "tcg,tb-size=" + c.tcgTbSizeMib() : "tcg";
     }
 
     /** {@code nemu.accel=kvm} or {@code nemu.accel=tcg}: tells the guest what runs its code. */

@@ -42,6 +42,8 @@ import java.util.List;
  * @param seccompSandbox  QEMU's {@code -sandbox} options (default {@link QemuFeatures#SANDBOX}); null or empty
  *                        runs QEMU without its seccomp filter, which must be asked for: a QEMU that lacks
  *                        seccomp otherwise fails the start
+ * @param tcgTbSizeMib    bound on TCG's translated-code cache in MiB (QEMU's {@code tb-size}); 0 leaves QEMU's
+ *                        own (up to 1 GiB). Never used under KVM, which has no such cache
  */
 public record VmConfig(
         MachineProfile profile,
@@ -68,7 +70,8 @@ public record VmConfig(
         List<NetDevice> netDevices,
         Path netns,
         boolean freePageReporting,
-        String seccompSandbox) {
+        String seccompSandbox,
+        int tcgTbSizeMib) {
 
     public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
     public static final Path DEFAULT_VIRTIOFSD = Path.of("/usr/lib/qemu/virtiofsd");
@@ -84,6 +87,8 @@ public record VmConfig(
     static final int MAX_TAG_BYTES = 36;
     /** Runs QEMU inside {@link #netns()} (it execs, so the pid stays QEMU's). */
     public static final Path NSENTER = Path.of("/usr/bin/nsenter");
+    /** QEMU 7.2 caps its TCG code cache at 1 GiB (its own default ceiling). */
+    public static final int MAX_TCG_TB_SIZE_MIB = 1024;
 
     public VmConfig {
         require(profile != null, "profile", "is missing");
@@ -179,6 +184,8 @@ public record VmConfig(
             String problem = QemuFeatures.sandboxOptionsProblem(seccompSandbox);
             require(problem == null, "seccompSandbox", problem);
         }
+        require(tcgTbSizeMib >= 0 && tcgTbSizeMib <= MAX_TCG_TB_SIZE_MIB, "tcgTbSizeMib",
+                "must be 0 (QEMU's default) or 1.." + MAX_TCG_TB_SIZE_MIB + " MiB, got " + tcgTbSizeMib);
     }
 
     /** Checks the files and binaries this config names; throws naming the first bad one. */
@@ -251,6 +258,7 @@ public record VmConfig(
         private Path netns;
         private boolean freePageReporting;
         private String seccompSandbox = QemuFeatures.SANDBOX;
+        private int tcgTbSizeMib;
 
         public Builder profile(MachineProfile v) { profile = v; return this; }
         public Builder kernel(Path v) { kernel = v; return this; }
@@ -279,12 +287,14 @@ public record VmConfig(
         public Builder freePageReporting(boolean v) { freePageReporting = v; return this; }
         /** QEMU's -sandbox options; null or empty: no seccomp sandbox, on purpose. */
         public Builder seccompSandbox(String v) { seccompSandbox = v; return this; }
+        /** TCG's code cache bound in MiB; 0: QEMU's default. */
+        public Builder tcgTbSizeMib(int v) { tcgTbSizeMib = v; return this; }
 
         public VmConfig build() {
             return new VmConfig(profile, kernel, initrd, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
                     maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog,
                     accelerator, qemuBinary, virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices,
-                    netns, freePageReporting, seccompSandbox);
+                    netns, freePageReporting, seccompSandbox, tcgTbSizeMib);
         }
     }
 
@@ -293,7 +303,8 @@ public record VmConfig(
         return "VmConfig[" + profile.name() + ", kernel=" + kernel + ", initrd=" + initrd + ", vcpus=" + vcpus
                 + "/" + maxVcpus + ", memoryMib=" + memoryMib + "/" + maxMemoryMib + ", share="
                 + (sharedDir == null ? "none" : sharedDir + " as " + sharedTag) + ", runDir=" + runDir
-                + ", accelerator=" + accelerator + (freePageReporting ? ", free-page-reporting" : "")
+                + ", accelerator=" + accelerator + (tcgTbSizeMib > 0 ? ", tcg tb-size=" + tcgTbSizeMib + "M" : "")
+                + (freePageReporting ? ", free-page-reporting" : "")
                 + (seccompSandbox == null ? ", no seccomp sandbox" : "")
                 + (netDevices.isEmpty() ? "" : ", nics=" + netDevices.stream().map(d -> d.tap() + "/" + d.mac()).toList()
                         + (netns == null ? "" : " in " + netns)) + "]";

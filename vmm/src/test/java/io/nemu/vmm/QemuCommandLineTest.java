@@ -91,6 +91,19 @@ class QemuCommandLineTest {
     }
 
     @Test
+    void tcgCodeCacheBoundOnlyUnderTcg() {
+        VmConfig c = base().tcgTbSizeMib(64).build();
+        assertEquals("tcg,tb-size=64", arg(build(c, Accelerator.TCG), "-accel"));
+        // KVM has no translation cache: the bound is not passed (QEMU would refuse tb-size with kvm).
+        List<String> kvm = build(c, Accelerator.KVM);
+        assertEquals("kvm", arg(kvm, "-accel"));
+        assertTrue(kvm.stream().noneMatch(s -> s.contains("tb-size")), kvm.toString());
+        VmConfigException e = assertThrows(VmConfigException.class, () -> base().tcgTbSizeMib(-1).build());
+        assertTrue(e.getMessage().contains("tcgTbSizeMib"), e.getMessage());
+        assertThrows(VmConfigException.class, () -> base().tcgTbSizeMib(VmConfig.MAX_TCG_TB_SIZE_MIB + 1).build());
+    }
+
+    @Test
     void virtHotplugHasQ35RootPortsAndReserves() {
         VmConfig c = VmConfig.builder().profile(MachineProfile.virtHotplug()).kernel(Path.of("/k/vmlinux"))
                 .runDir(RUN).vcpus(2).maxVcpus(8).memoryMib(1024).memorySlots(4).maxMemoryMib(8192)

@@ -8,6 +8,7 @@ import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.CacheMode;
 import io.nemu.vmm.MachineProfile;
 import io.nemu.vmm.QemuFeatures;
+import io.nemu.vmm.VmConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -34,6 +35,8 @@ public final class ConfigLoader {
     /** Environment variable with the distribution's root (set by the launcher). */
     public static final String ENV_HOME = "NEMU_HOME";
     public static final String DEFAULT_RELATIVE = "share/defaults/configuration.toml";
+    /** {@code tcg_tb_size} when the file has none (why this value: the shipped configuration.toml). */
+    public static final int DEFAULT_TCG_TB_SIZE_MIB = 48;
 
     private static final Set<String> SECTIONS = Set.of("hypervisor", "agent", "runtime");
 
@@ -218,10 +221,12 @@ public final class ConfigLoader {
         if (!seccomp.isEmpty() && QemuFeatures.sandboxOptionsProblem(seccomp) != null) {
             throw q.error("seccompsandbox", QemuFeatures.sandboxOptionsProblem(seccomp));
         }
+        // Ours: TCG's translated-code cache in MiB (QEMU's tb-size); 0 leaves QEMU's default. Unused under KVM.
+        int tbSize = (int) q.integer("tcg_tb_size", DEFAULT_TCG_TB_SIZE_MIB, 0, VmConfig.MAX_TCG_TB_SIZE_MIB);
         RuntimeConfig.Hypervisor hv = new RuntimeConfig.Hypervisor(path, kernel, initrd, profile, kernelParams, vcpus,
                 maxVcpus, memory, slots, maxMemory, rootPorts, sharedFs, daemon, cacheMode, Accelerator.parse(accel),
                 q.bool("enable_debug", false), List.copyOf(annotations), q.bool("reclaim_guest_freed_memory", true),
-                seccomp.isEmpty() ? null : seccomp);
+                seccomp.isEmpty() ? null : seccomp, tbSize);
         q.warnUnused(warnings);
         return hv;
     }

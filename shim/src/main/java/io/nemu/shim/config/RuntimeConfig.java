@@ -20,6 +20,7 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
      * default on here): a virtio-balloon with free page reporting, so the host gets back RAM the guest freed.
      * {@code seccompSandbox} (Kata's {@code seccompsandbox}): QEMU's {@code -sandbox} options, by default
      * {@code QemuFeatures.SANDBOX}; null when the file turned the sandbox off ({@code seccompsandbox = ""}).
+     * {@code tcgTbSizeMib} ({@code tcg_tb_size}, ours: Kata has none): TCG's code cache bound, 0 = QEMU's own.
      */
     public record Hypervisor(
             Path path,
@@ -40,7 +41,8 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
             boolean enableDebug,
             List<java.util.regex.Pattern> enableAnnotations,
             boolean reclaimGuestFreedMemory,
-            String seccompSandbox) {
+            String seccompSandbox,
+            int tcgTbSizeMib) {
 
         /**
          * Whether the pod annotation {@code io.katacontainers.config.hypervisor.<name>} may change this

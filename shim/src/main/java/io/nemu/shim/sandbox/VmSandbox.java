@@ -108,6 +108,7 @@ public final class VmSandbox implements Sandbox {
                     .qemuBinary(h.path()).virtiofsdBinary(h.virtioFsDaemon()).agentTransport(AgentTransport.VSOCK)
                     .agentPort(GuestContract.AGENT_VSOCK_PORT)
                     .freePageReporting(h.reclaimGuestFreedMemory()).seccompSandbox(h.seccompSandbox())
+                    .tcgTbSizeMib(h.tcgTbSizeMib())
                     .startTimeout(Duration.ofSeconds(30));
             if (virtioFs) {
                 SharedFs.prepare(paths.shared());

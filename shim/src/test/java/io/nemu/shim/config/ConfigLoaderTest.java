@@ -64,6 +64,26 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void tcgTbSizeBoundsTheCodeCache() throws Exception {
+        assertEquals(ConfigLoader.DEFAULT_TCG_TB_SIZE_MIB, parse(MINIMAL).hypervisor().tcgTbSizeMib());
+        assertEquals(48, parse(MINIMAL + "tcg_tb_size = 48\n").hypervisor().tcgTbSizeMib());
+        assertEquals(0, parse(MINIMAL + "tcg_tb_size = 0\n").hypervisor().tcgTbSizeMib(), "0: QEMU's own default");
+        assertTrue(warnings.isEmpty(), warnings::toString);
+        for (String bad : List.of("tcg_tb_size = -1", "tcg_tb_size = 2048", "tcg_tb_size = \"64M\"")) {
+            assertEquals("hypervisor.qemu.tcg_tb_size", fails(MINIMAL + bad + "\n").key(), bad);
+        }
+    }
+
+    @Test
+    void theShippedConfigurationLoads() throws Exception {
+        Path shipped = Path.of("../packaging/src/main/dist/share/defaults/configuration.toml");
+        RuntimeConfig c = loader.parse(Files.readString(shipped), shipped, shipped.getParent());
+        assertEquals(ConfigLoader.DEFAULT_TCG_TB_SIZE_MIB, c.hypervisor().tcgTbSizeMib(),
+                "the file and the code agree on the default");
+        assertTrue(warnings.isEmpty(), warnings::toString);
+    }
+
+    @Test
     void kataKeysAreRead() throws Exception {
         RuntimeConfig c = parse("""
                 [hypervisor.qemu]
