@@ -56,13 +56,20 @@ public final class PodRouter extends TaskGrpc.TaskImplBase {
     }
 
     private final PodFactory factory;
+    private final java.util.function.Consumer<String> released;
     private final Runnable emptied;
     private final Map<String, TaskService> pods = new ConcurrentHashMap<>();
     /** Task id to the sandbox id of its pod; a pod's entries go with it. */
     private final Map<String, String> podOfTask = new ConcurrentHashMap<>();
 
-    public PodRouter(PodFactory factory, Runnable emptied) {
+    /**
+     * @param released runs for a Shutdown of an id no pod holds: containerd is done with it, so a reservation
+     *                 {@code start} made for it goes
+     * @param emptied  runs when no pod is left
+     */
+    public PodRouter(PodFactory factory, java.util.function.Consumer<String> released, Runnable emptied) {
         this.factory = factory;
+        this.released = released;
         this.emptied = emptied;
     }
 
@@ -199,9 +206,16 @@ public final class PodRouter extends TaskGrpc.TaskImplBase {
         route(req.getId(), req, out, p -> p::stats);
     }
 
+    /** Connect of a task no pod holds (yet) answers with the daemon's pid and no task pid, as runc's shim does. */
     @Override
     public void connect(ConnectRequest req, StreamObserver<ConnectResponse> out) {
-        route(req.getId(), req, out, p -> p::connect);
+        if (podOfTask.containsKey(req.getId())) {
+            route(req.getId(), req, out, p -> p::connect);
+            return;
+        }
+        out.onNext(ConnectResponse.newBuilder().setShimPid((int) ProcessHandle.current().pid())
+                .setVersion(Integer.toString(TaskService.API_VERSION)).build());
+        out.onCompleted();
     }
 
     /**
@@ -214,6 +228,7 @@ public final class PodRouter extends TaskGrpc.TaskImplBase {
             route(req.getId(), req, out, p -> p::shutdown);
             return;
         }
+        released.accept(req.getId());
         out.onNext(Empty.getDefaultInstance());
         out.onCompleted();
         if (pods.isEmpty()) {

@@ -143,7 +143,7 @@ public final class ShimDaemon {
                 removeState(sandboxId, paths);
                 left.run();
             });
-        }, emptied::release);
+        }, id -> removeState(id, SandboxPaths.of(id)), emptied::release);
         TtrpcServer server = TtrpcServer.builder().addService(pods).addService(asV3(pods.bindService())).build();
         try {
             Files.createDirectories(socket.getParent());

@@ -38,11 +38,12 @@ class PodRouterTest {
 
     private final Map<String, PodSandbox> sandboxes = new ConcurrentHashMap<>();
     private final AtomicInteger emptied = new AtomicInteger();
+    private final List<String> released = new java.util.concurrent.CopyOnWriteArrayList<>();
     private final PodRouter router = new PodRouter((sid, left) -> new TaskService(sid, (id, b, o, listener) -> {
         PodSandbox s = new PodSandbox(listener);
         sandboxes.put(id, s);
         return s;
-    }, (topic, event) -> { }, left), emptied::incrementAndGet);
+    }, (topic, event) -> { }, left), released::add, emptied::incrementAndGet);
 
     /** A sandbox whose processes run until signalled, and that can die. */
     static final class PodSandbox implements Sandbox {
@@ -167,6 +168,10 @@ class PodRouterTest {
         assertEquals(Status.Code.FAILED_PRECONDITION, c.error.getCode());
         assertTrue(c.error.getDescription().contains("sandbox gone"), c.error.getDescription());
         shutdown("nobody"); // answered: nothing to shut down
+        assertEquals(List.of("nobody"), released, "a reservation for it goes");
         assertEquals(1, emptied.get(), "no pod held: the daemon may go");
+        Reply<io.nemu.proto.containerd.task.v2.ConnectResponse> connect = new Reply<>();
+        router.connect(io.nemu.proto.containerd.task.v2.ConnectRequest.newBuilder().setId("nobody").build(), connect);
+        assertEquals(ProcessHandle.current().pid(), connect.ok().getShimPid());
     }
 }
