@@ -69,6 +69,9 @@ public final class TcgCacheBenchmark {
             long start = (System.nanoTime() - t0) / 1_000_000;
             long qemu = qemuPid(c, id);
             long readyRss = ProcessTools.rssKib(qemu);
+            ProcessHandle.of(qemu).flatMap(ProcessHandle::parent).ifPresent(d -> System.out.printf(
+                    "%s: shim daemon (serving this one pod) PSS %.1f MiB%n", id,
+                    ProcessTools.procKib(d.pid(), "smaps_rollup", "Pss") / 1024.0));
             t0 = System.nanoTime();
             String out = c.ctr("task", "exec", "--exec-id", "busy", id, "/bin/sh", "-c", WORKLOAD).requireOk().stdout();
             long busy = (System.nanoTime() - t0) / 1_000_000;
