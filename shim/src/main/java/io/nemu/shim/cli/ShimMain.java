@@ -7,6 +7,8 @@ import io.nemu.shim.config.ConfigException;
 import io.nemu.shim.config.ConfigLoader;
 import io.nemu.shim.config.HostFiles;
 import io.nemu.shim.config.RuntimeOptions;
+import io.nemu.shim.daemon.DaemonLock;
+import io.nemu.shim.daemon.PodLog;
 import io.nemu.shim.daemon.ShimDaemon;
 import io.nemu.shim.daemon.StateCleaner;
 import io.nemu.shim.mount.SafeTree;
@@ -44,6 +46,8 @@ public final class ShimMain {
     public static final String RUNTIME = "io.containerd.nemu.v2";
     public static final String VERSION = "0.1.0";
     static final long READY_TIMEOUT_MS = 20_000;
+    /** The daemon's {@code -id} (and its log lines' sandbox when no pod is at work): it serves many. */
+    static final String DAEMON_ID = "daemon";
 
     private ShimMain() {
     }
@@ -129,9 +133,9 @@ public final class ShimMain {
         } catch (IOException e) {
             throw new ShimFailure(e.getMessage());
         }
+        Path socket = ShimSocket.daemonPath(args.address(), args.namespace());
         Optional<String> pod = bundle.joinsSandbox();
         if (pod.isPresent()) {
-            Path socket = ShimSocket.path(args.address(), args.namespace(), pod.get());
             if (!answers(socket)) {
                 throw new ShimFailure("sandbox " + pod.get() + " of container " + args.id()
                         + " has no running shim (no answer on " + socket + ")");
@@ -148,10 +152,16 @@ public final class ShimMain {
         } catch (ConfigException e) {
             throw new ShimFailure(e.getMessage());
         }
-        Path socket = ShimSocket.path(args.address(), args.namespace(), args.id());
         writeAddressFile(bundleDir, socket); // first: a daemon must not run for a start that failed
-        if (!answers(socket)) {
-            spawnDaemon(args, bundleDir, socket, config);
+        // The namespace's daemon serves this pod too; under its lock, so that it does not exit meanwhile.
+        try (DaemonLock lock = DaemonLock.take(socket)) {
+            DaemonLock.reserve(SandboxPaths.of(args.id()), socket);
+            if (!answers(socket)) {
+                spawnDaemon(args, bundleDir, socket, config);
+            }
+        } catch (IOException e) {
+            throw new ShimFailure("cannot reserve sandbox " + args.id() + " with the shim daemon on " + socket + ": "
+                    + e.getMessage());
         }
         return printAddress(socket);
     }
@@ -192,8 +202,9 @@ public final class ShimMain {
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(ShimMain.class.getName());
-        cmd.addAll(List.of("-namespace", args.namespace(), "-address", args.address(), "-id", args.id(),
-                "-bundle", bundleDir.toString(), "-socket", socket.toString(), "-config", config.toString()));
+        // Not this pod's id nor bundle: the daemon outlives the pod it was started for.
+        cmd.addAll(List.of("-namespace", args.namespace(), "-address", args.address(), "-id", DAEMON_ID,
+                "-socket", socket.toString(), "-config", config.toString()));
         if (args.publishBinary() != null) {
             cmd.addAll(List.of("-publish-binary", args.publishBinary()));
         }
@@ -201,22 +212,18 @@ public final class ShimMain {
             cmd.add("-debug");
         }
         cmd.add("daemon");
-        Path logFifo = bundleDir.resolve("log");
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(bundleDir.toFile())
+        // The daemon outlives this pod's bundle: its own lines go to a file of its own, each pod's lines to that
+        // pod's log fifo (daemon/PodLog).
+        Path log = DaemonLock.file(socket).resolveSibling(socket.getFileName() + ".log");
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(log.getParent().toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectOutput(ProcessBuilder.Redirect.PIPE);
-        if (Files.exists(logFifo)) {
-            pb.redirectError(ProcessBuilder.Redirect.appendTo(logFifo.toFile()));
-        } else {
-            SandboxPaths paths = SandboxPaths.of(args.id());
-            try {
-                PrivateFiles.directories(paths.state());
-                PrivateFiles.file(paths.state().resolve("shim.log"));
-            } catch (IOException e) {
-                throw new ShimFailure("cannot create " + paths.state() + ": " + e.getMessage());
-            }
-            pb.redirectError(ProcessBuilder.Redirect.appendTo(paths.state().resolve("shim.log").toFile()));
+        try {
+            PrivateFiles.file(log);
+        } catch (IOException e) {
+            throw new ShimFailure("cannot create " + log + ": " + e.getMessage());
         }
+        pb.redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()));
         Process p;
         try {
             p = pb.start();
@@ -295,8 +302,12 @@ public final class ShimMain {
         List<String> done = new ArrayList<>();
         if (sandboxId.equals(args.id())) {
             done.addAll(StateCleaner.cleanSandbox(paths));
+            // The namespace's daemon may serve other pods: its socket goes only with the daemon.
+            Path socket = ShimSocket.daemonPath(args.address(), args.namespace());
             try {
-                Files.deleteIfExists(ShimSocket.path(args.address(), args.namespace(), args.id()));
+                if (!answers(socket)) {
+                    Files.deleteIfExists(socket);
+                }
             } catch (IOException e) {
                 done.add("socket: " + e.getMessage());
             }
@@ -369,8 +380,10 @@ public final class ShimMain {
             throw new ShimFailure("daemon needs -socket");
         }
         PrintStream ready = System.out;
-        // From here on nothing else may reach the start command's pipe.
-        System.setOut(System.err);
+        // From here on nothing else may reach the start command's pipe; each pod's lines go to its own log fifo.
+        PrintStream err = PodLog.routingStderr(System.err);
+        System.setErr(err);
+        System.setOut(err);
         return ShimDaemon.run(new ShimDaemon.Settings(args.id(), args.namespace(), args.address(),
                 Path.of(args.socket()), args.configPath()), ready);
     }
