@@ -214,7 +214,7 @@ public final class ShimMain {
         cmd.add("daemon");
         // The daemon outlives this pod's bundle: its own lines go to a file of its own, each pod's lines to that
         // pod's log fifo (daemon/PodLog).
-        Path log = DaemonLock.file(socket).resolveSibling(socket.getFileName() + ".log");
+        Path log = DaemonLock.logFile(socket);
         ProcessBuilder pb = new ProcessBuilder(cmd).directory(log.getParent().toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectOutput(ProcessBuilder.Redirect.PIPE);
@@ -302,15 +302,7 @@ public final class ShimMain {
         List<String> done = new ArrayList<>();
         if (sandboxId.equals(args.id())) {
             done.addAll(StateCleaner.cleanSandbox(paths));
-            // The namespace's daemon may serve other pods: its socket goes only with the daemon.
-            Path socket = ShimSocket.daemonPath(args.address(), args.namespace());
-            try {
-                if (!answers(socket)) {
-                    Files.deleteIfExists(socket);
-                }
-            } catch (IOException e) {
-                done.add("socket: " + e.getMessage());
-            }
+            done.addAll(retireDeadDaemon(ShimSocket.daemonPath(args.address(), args.namespace())));
         } else {
             Path rootfs = paths.containerRootfs(args.id());
             try {
@@ -332,6 +324,49 @@ public final class ShimMain {
                 .setExitedAt(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano())).build();
         writeStdout(resp.toByteArray());
         return 0;
+    }
+
+    /**
+     * The namespace's daemon may serve other pods: its socket, lock and log go only when nothing answers on the
+     * socket (a daemon killed by a signal). Its log's last lines are kept in delete's, which containerd logs.
+     * Under the daemon's lock, but waiting for it at most a second: containerd gives delete 5 s, and a start
+     * holding the lock is about to make a new daemon, which takes the files over.
+     */
+    static List<String> retireDeadDaemon(Path socket) {
+        List<String> done = new ArrayList<>();
+        if (answers(socket)) {
+            return done;
+        }
+        try {
+            Optional<DaemonLock> lock = DaemonLock.take(socket, java.time.Duration.ofSeconds(1));
+            if (lock.isEmpty()) {
+                return done;
+            }
+            try (DaemonLock l = lock.get()) {
+                if (!answers(socket)) {
+                    logTail(DaemonLock.logFile(socket), 20).forEach(line -> done.add("dead daemon's log: " + line));
+                    l.retire(socket);
+                    done.add("removed the dead daemon's socket " + socket + ", lock and log");
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            done.add("daemon files of " + socket + ": " + e.getMessage());
+        }
+        return done;
+    }
+
+    /** The last {@code n} lines of a file (of its last 64 KiB), none when it cannot be read. */
+    static List<String> logTail(Path file, int n) {
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(file.toFile(), "r")) {
+            long from = Math.max(0, f.length() - 65536);
+            byte[] b = new byte[(int) (f.length() - from)];
+            f.seek(from);
+            f.readFully(b);
+            List<String> lines = new String(b, StandardCharsets.UTF_8).lines().toList();
+            return lines.subList(Math.max(0, lines.size() - n), lines.size());
+        } catch (IOException e) {
+            return List.of();
+        }
     }
 
     private static void writeStdout(byte[] bytes) {

@@ -3,14 +3,18 @@ package io.nemu.shim.daemon;
 import io.nemu.shim.sandbox.SandboxPaths;
 import io.nemu.vmm.PrivateFiles;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Arrays;
+import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Stream;
 
@@ -19,6 +23,7 @@ import java.util.stream.Stream;
  * reserves the sandbox (its state folder's {@code address} file names the daemon's socket) and only then looks
  * for a listening daemon; a daemon without pods exits only under the lock, when no reservation names it, and
  * removes its socket before it lets go. So an address {@code start} printed is never of a daemon on its way out.
+ * A retiring daemon also removes the lock file itself ({@link #retire}); {@link #take} copes with that.
  */
 public final class DaemonLock implements AutoCloseable {
     /** A reservation older than this is taken for a start whose create never came. */
@@ -26,30 +31,109 @@ public final class DaemonLock implements AutoCloseable {
     /** The file, in a sandbox's state folder, naming the socket of the daemon that serves (or will serve) it. */
     public static final String ADDRESS = "address";
 
+    private final Path file;
     private final FileChannel channel;
     private final FileLock lock;
 
-    private DaemonLock(FileChannel channel, FileLock lock) {
+    private DaemonLock(Path file, FileChannel channel, FileLock lock) {
+        this.file = file;
         this.channel = channel;
         this.lock = lock;
     }
 
     /** The lock file of the daemon listening on {@code socket}: beside the sandboxes' state folders. */
     public static Path file(Path socket) {
-        return SandboxPaths.defaultRoot().resolve("daemons").resolve(socket.getFileName() + ".lock");
+        return file(SandboxPaths.defaultRoot(), socket);
+    }
+
+    static Path file(Path runRoot, Path socket) {
+        return runRoot.resolve("daemons").resolve(socket.getFileName() + ".lock");
+    }
+
+    /** The daemon's own log (its stderr; each pod's lines go to that pod's log fifo): beside its lock. */
+    public static Path logFile(Path socket) {
+        return logFile(file(socket), socket);
+    }
+
+    private static Path logFile(Path lockFile, Path socket) {
+        return lockFile.resolveSibling(socket.getFileName() + ".log");
     }
 
     /** Blocks until this process holds the lock of the daemon on {@code socket}. */
     public static DaemonLock take(Path socket) throws IOException {
-        Path f = file(socket);
-        PrivateFiles.directories(f.getParent());
-        FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        try {
-            return new DaemonLock(ch, ch.lock());
-        } catch (IOException | RuntimeException e) {
-            ch.close();
-            throw e;
+        return take(socket, null).orElseThrow();
+    }
+
+    /**
+     * The lock, waiting at most {@code wait} (null: as long as it takes); empty when another process held it
+     * all that time. A lock taken on a file that a retiring daemon removed meanwhile is let go and taken again on
+     * the file now at that path, so that two processes never both believe they hold it.
+     */
+    public static Optional<DaemonLock> take(Path socket, Duration wait) throws IOException {
+        return takeFile(file(socket), wait);
+    }
+
+    static Optional<DaemonLock> takeFile(Path f, Duration wait) throws IOException {
+        long deadline = wait == null ? Long.MAX_VALUE : System.nanoTime() + wait.toNanos();
+        while (true) {
+            PrivateFiles.directories(f.getParent());
+            FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            try {
+                FileLock lock = wait == null ? ch.lock() : poll(ch, deadline);
+                if (lock == null) {
+                    ch.close();
+                    return Optional.empty();
+                }
+                if (stillAt(f, ch)) {
+                    return Optional.of(new DaemonLock(f, ch, lock));
+                }
+                ch.close();
+            } catch (IOException | RuntimeException e) {
+                ch.close();
+                throw e;
+            }
         }
+    }
+
+    private static FileLock poll(FileChannel ch, long deadline) throws IOException {
+        while (true) {
+            FileLock lock = ch.tryLock();
+            if (lock != null || System.nanoTime() > deadline) {
+                return lock;
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            }
+        }
+    }
+
+    /**
+     * Whether the locked file is still the one at {@code f}: only a holder writes it, so a token written through
+     * the channel and read back through the path is found there exactly when both are the same file.
+     */
+    static boolean stillAt(Path f, FileChannel ch) throws IOException {
+        byte[] token = (ProcessHandle.current().pid() + " " + System.nanoTime() + " " + Thread.currentThread().getId())
+                .getBytes(StandardCharsets.UTF_8);
+        ch.truncate(0);
+        ch.write(ByteBuffer.wrap(token), 0);
+        try {
+            return Arrays.equals(Files.readAllBytes(f), token);
+        } catch (NoSuchFileException removed) {
+            return false;
+        }
+    }
+
+    /**
+     * The daemon's last act, with this lock held: its socket, log and lock file go, so that nothing of it stays
+     * on the host; the next {@code start} makes them anew.
+     */
+    public void retire(Path socket) throws IOException {
+        Files.deleteIfExists(socket);
+        Files.deleteIfExists(logFile(file, socket));
+        Files.deleteIfExists(file);
     }
 
     /** Marks the sandbox as coming to the daemon on {@code socket} (call with the lock held). */

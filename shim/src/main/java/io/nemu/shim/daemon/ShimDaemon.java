@@ -23,11 +23,13 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
 import java.time.Instant;
+import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -132,17 +134,18 @@ public final class ShimDaemon {
                     ENV_TEST_AGENT_SOCKET, hostAgent);
         }
         EventForwarder events = new EventForwarder(Path.of(ttrpc.replaceFirst("^unix://", "")), args.namespace(),
-                Duration.ofSeconds(30));
+                Duration.ofSeconds(30), PodLog::in);
         Semaphore emptied = new Semaphore(0);
         // One TaskService per pod. Its state goes before Shutdown's reply: containerd runs `delete` as soon as the
         // connection closes, and that must find nothing left to clean.
         PodRouter pods = new PodRouter((sandboxId, left) -> {
             SandboxPaths paths = SandboxPaths.of(sandboxId);
             recordDaemon(paths);
-            return new TaskService(sandboxId, vmSandboxes(paths, args.configPath(), hostAgent), events, () -> {
-                removeState(sandboxId, paths);
-                left.run();
-            });
+            return new TaskService(sandboxId, vmSandboxes(paths, args.configPath(), hostAgent), events.of(sandboxId),
+                    () -> {
+                        removeState(sandboxId, paths);
+                        left.run();
+                    });
         }, id -> removeState(id, SandboxPaths.of(id)), emptied::release);
         TtrpcServer server = TtrpcServer.builder().addService(pods).addService(asV3(pods.bindService())).build();
         try {
@@ -162,8 +165,16 @@ public final class ShimDaemon {
         readyOut.close();
         // Start-up garbage is most of the heap now; collect it so that the heap shrinks.
         System.gc();
-        Runtime.getRuntime().addShutdownHook(new Thread(pods::closeAll, "sandbox-cleanup"));
-        awaitNoPods(pods, socket, emptied);
+        AtomicBoolean retired = new AtomicBoolean();
+        // SIGTERM: the files go first (a start from now on makes a new daemon), then every pod's VM; containerd
+        // then runs delete for each pod, which finds its VM gone.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (!retired.getAndSet(true)) {
+                retireOnSignal(socket);
+            }
+            pods.closeAll();
+        }, "sandbox-cleanup"));
+        awaitNoPods(pods, socket, emptied, retired);
         // Let the last Shutdown's reply go out before the server closes.
         sleep(50);
         events.close(Duration.ofSeconds(10));
@@ -177,7 +188,7 @@ public final class ShimDaemon {
      * Returns once the daemon holds no pod and no {@code start} reserved one for it, with its socket removed
      * under the {@link DaemonLock}: a later {@code start} then starts a new daemon.
      */
-    private static void awaitNoPods(PodRouter pods, Path socket, Semaphore emptied) {
+    private static void awaitNoPods(PodRouter pods, Path socket, Semaphore emptied, AtomicBoolean retired) {
         while (true) {
             try {
                 emptied.tryAcquire(5, TimeUnit.SECONDS);
@@ -191,13 +202,31 @@ public final class ShimDaemon {
             sleep(50); // the Shutdown that emptied the daemon is still replying
             try (DaemonLock lock = DaemonLock.take(socket)) {
                 if (pods.pods().isEmpty()
-                        && !DaemonLock.reserved(SandboxPaths.defaultRoot(), socket, Set.of(), Instant.now())) {
-                    Files.deleteIfExists(socket);
+                        && !DaemonLock.reserved(SandboxPaths.defaultRoot(), socket, Set.of(), Instant.now())
+                        && !retired.getAndSet(true)) {
+                    lock.retire(socket);
                     return;
                 }
             } catch (IOException e) {
                 log.warn("daemon lock of {}: {}", socket, e.toString());
             }
+        }
+    }
+
+    /**
+     * The files of a daemon ended by a signal, if its lock comes within a second (a start holding it that long
+     * leaves them to the next daemon, which takes them over).
+     */
+    private static void retireOnSignal(Path socket) {
+        try {
+            Optional<DaemonLock> lock = DaemonLock.take(socket, Duration.ofSeconds(1));
+            if (lock.isPresent()) {
+                try (DaemonLock l = lock.get()) {
+                    l.retire(socket);
+                }
+            }
+        } catch (IOException e) {
+            log.warn("daemon files of {}: {}", socket, e.toString());
         }
     }
 
@@ -208,7 +237,7 @@ public final class ShimDaemon {
     private static void recordDaemon(SandboxPaths paths) {
         try {
             PrivateFiles.directories(paths.state());
-            PidFile.of(ProcessHandle.current().pid()).write(paths.pidFile("daemon"));
+            PidFile.of(ProcessHandle.current().pid()).write(paths.pidFile(SandboxPaths.DAEMON));
         } catch (IOException e) {
             log.warn("cannot record the daemon's pid in {}: {}", paths.state(), e.toString());
         }
