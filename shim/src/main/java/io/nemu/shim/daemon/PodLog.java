@@ -6,10 +6,15 @@ import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Which pod a daemon thread works for, and where its log lines go. The sandbox id is inherited by the threads
@@ -19,7 +24,7 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class PodLog {
     private static final InheritableThreadLocal<String> POD = new InheritableThreadLocal<>();
-    private static final Map<String, OutputStream> FIFOS = new ConcurrentHashMap<>();
+    private static final Map<String, Fifo> FIFOS = new ConcurrentHashMap<>();
 
     private PodLog() {
     }
@@ -50,21 +55,17 @@ public final class PodLog {
             return;
         }
         try {
-            FIFOS.put(sandboxId, new FileOutputStream(fifo.toFile(), true));
+            FIFOS.put(sandboxId, new Fifo(sandboxId, new FileOutputStream(fifo.toFile(), true)));
         } catch (IOException e) {
             System.err.println("cannot open the log of pod " + sandboxId + " (" + fifo + "): " + e.getMessage());
         }
     }
 
-    /** The pod's lines go back to the daemon's stderr; its fifo is closed. */
+    /** The pod's lines go back to the daemon's stderr; its fifo is closed once what is queued is written. */
     public static void detach(String sandboxId) {
-        OutputStream o = FIFOS.remove(sandboxId);
-        if (o != null) {
-            try {
-                o.close();
-            } catch (IOException e) {
-                // containerd closed its end first: nothing to flush
-            }
+        Fifo f = FIFOS.remove(sandboxId);
+        if (f != null) {
+            f.close();
         }
     }
 
@@ -79,18 +80,71 @@ public final class PodLog {
             @Override
             public void write(byte[] b, int off, int len) {
                 String pod = POD.get();
-                OutputStream fifo = pod == null ? null : FIFOS.get(pod);
-                if (fifo != null) {
-                    try {
-                        fifo.write(b, off, len);
-                        return;
-                    } catch (IOException e) {
-                        FIFOS.remove(pod, fifo); // containerd let go of it: the daemon's stderr from now on
-                    }
+                Fifo fifo = pod == null ? null : FIFOS.get(pod);
+                if (fifo == null || !fifo.offer(Arrays.copyOfRange(b, off, off + len))) {
+                    daemon.write(b, off, len);
                 }
-                daemon.write(b, off, len);
             }
         }, true);
+    }
+
+    /**
+     * One pod's log fifo, written by a thread of its own from a bounded queue: logging holds one lock for every
+     * pod (logback's appender), so a write blocked on a fifo that containerd stopped reading must never happen on
+     * the logging thread, or that one pod would stall the daemon's other pods. A full queue drops the pod's
+     * lines (counted, and said when there is room again).
+     */
+    private static final class Fifo {
+        private static final byte[] CLOSE = new byte[0];
+        private final BlockingQueue<byte[]> queue = new ArrayBlockingQueue<>(4096);
+        private final OutputStream out;
+        private final AtomicLong dropped = new AtomicLong();
+        private volatile boolean broken;
+
+        Fifo(String sandboxId, OutputStream out) {
+            this.out = out;
+            Thread t = new Thread(this::drain, "log-" + sandboxId);
+            t.setDaemon(true);
+            t.start();
+        }
+
+        /** False when the fifo is broken: the caller writes the bytes elsewhere. */
+        boolean offer(byte[] bytes) {
+            if (broken) {
+                return false;
+            }
+            if (!queue.offer(bytes)) {
+                dropped.incrementAndGet();
+            }
+            return true;
+        }
+
+        void close() {
+            if (!queue.offer(CLOSE)) {
+                broken = true; // the drain is stuck on a full fifo: it ends at its next write
+            }
+        }
+
+        private void drain() {
+            try (out) {
+                while (true) {
+                    byte[] next = queue.take();
+                    if (next == CLOSE || broken) {
+                        return;
+                    }
+                    long lost = dropped.getAndSet(0);
+                    if (lost > 0) {
+                        out.write(("(" + lost + " log writes of this pod dropped: its log fifo was not read)\n")
+                                .getBytes(StandardCharsets.UTF_8));
+                    }
+                    out.write(next);
+                }
+            } catch (IOException e) {
+                broken = true; // containerd let go of the fifo: the daemon's stderr from now on
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     /** logback's {@code %sandbox}: the thread's pod, else the process's {@code nemu.sandbox} property. */
