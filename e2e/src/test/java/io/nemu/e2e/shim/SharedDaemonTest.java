@@ -1,6 +1,7 @@
 package io.nemu.e2e.shim;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nemu.e2e.support.Containerd;
@@ -9,7 +10,10 @@ import io.nemu.e2e.support.GuestImages;
 import io.nemu.e2e.support.Leftovers;
 import io.nemu.e2e.support.Rootfs;
 import io.nemu.e2e.support.Sandboxes;
+import io.nemu.shim.cli.ShimSocket;
+import io.nemu.shim.daemon.DaemonLock;
 import io.nemu.vmm.process.ProcessTools;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -24,7 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
  * one daemon holds them (its PSS is printed, per pod); one pod's QEMU is killed and only that pod's task stops,
  * the others keep running and answering execs; then the daemon itself is killed with SIGKILL and containerd's
  * cleanup ({@code ctr task rm}, {@code ctr c rm}, which run the shim's {@code delete} for each task) leaves no QEMU,
- * virtiofsd, mount, state or cgroup of any pod it held.
+ * virtiofsd, mount, state or cgroup of any pod it held, and none of the daemon's socket, lock and log.
  */
 @Tag("system")
 class SharedDaemonTest {
@@ -90,6 +94,10 @@ class SharedDaemonTest {
             }
             Leftovers.ofSandboxes(survivors.toArray(String[]::new)).assertNone();
             assertEquals(List.of(), c.shimProcesses(), "no shim left");
+            Path socket = ShimSocket.daemonPath(c.grpcAddress(), "default");
+            for (Path p : List.of(socket, DaemonLock.file(socket), DaemonLock.logFile(socket))) {
+                assertFalse(Files.exists(p), "the killed daemon's " + p + " went with the pods' delete");
+            }
         }
     }
 

@@ -266,15 +266,30 @@ public final class ShimMain {
         }
     }
 
-    /** JVM flags for the daemon: the launcher's (NEMU_JAVA_OPTS), else this JVM's own. */
+    /** The daemon's heap bound unless NEMU_DAEMON_MAX_HEAP says otherwise: it holds every pod of a namespace. */
+    static final String DAEMON_MAX_HEAP = "256m";
+
+    /**
+     * JVM flags for the daemon: the launcher's (NEMU_JAVA_OPTS), else this JVM's own; then the daemon's heap
+     * bound (the commands' is sized for one short call; the heap still grows only as the pods need it), and an
+     * exit on running out of heap: a daemon that cannot allocate would hang every pod, a dead one is cleaned up
+     * by containerd's delete of each.
+     */
     static List<String> jvmOptions() {
         String env = System.getenv("NEMU_JAVA_OPTS");
+        List<String> opts = new ArrayList<>();
         if (env != null && !env.isBlank()) {
             // The daemon loads other classes than the commands: it has its own CDS archive.
-            return Arrays.stream(env.strip().split("\\s+")).map(ShimMain::daemonArchive).toList();
+            Arrays.stream(env.strip().split("\\s+")).map(ShimMain::daemonArchive).forEach(opts::add);
+        } else {
+            java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                    .filter(a -> !a.startsWith("-agentlib") && !a.startsWith("-javaagent")).forEach(opts::add);
         }
-        return java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-                .filter(a -> !a.startsWith("-agentlib") && !a.startsWith("-javaagent")).toList();
+        String heap = System.getenv("NEMU_DAEMON_MAX_HEAP");
+        opts.removeIf(o -> o.startsWith("-Xmx"));
+        opts.add("-Xmx" + (heap == null || heap.isBlank() ? DAEMON_MAX_HEAP : heap.strip()));
+        opts.add("-XX:+ExitOnOutOfMemoryError");
+        return opts;
     }
 
     static String daemonArchive(String option) {
