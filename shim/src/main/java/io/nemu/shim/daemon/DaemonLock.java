@@ -3,7 +3,6 @@ package io.nemu.shim.daemon;
 import io.nemu.shim.sandbox.SandboxPaths;
 import io.nemu.vmm.PrivateFiles;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
@@ -13,7 +12,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Arrays;
+import java.util.HashSet;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Stream;
@@ -77,14 +76,17 @@ public final class DaemonLock implements AutoCloseable {
         long deadline = wait == null ? Long.MAX_VALUE : System.nanoTime() + wait.toNanos();
         while (true) {
             PrivateFiles.directories(f.getParent());
+            Set<Path> before = descriptorsOn(f);
             FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
             try {
+                Set<Path> mine = new HashSet<>(descriptorsOn(f));
+                mine.removeAll(before);
                 FileLock lock = wait == null ? ch.lock() : poll(ch, deadline);
                 if (lock == null) {
                     ch.close();
                     return Optional.empty();
                 }
-                if (stillAt(f, ch)) {
+                if (stillAt(f, mine)) {
                     return Optional.of(new DaemonLock(f, ch, lock));
                 }
                 ch.close();
@@ -110,20 +112,43 @@ public final class DaemonLock implements AutoCloseable {
         }
     }
 
+    /** This process's descriptors open on {@code f} (or on a file once at that path), as /proc/self/fd links. */
+    static Set<Path> descriptorsOn(Path f) throws IOException {
+        String name = f.toString();
+        Set<Path> on = new HashSet<>();
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : (Iterable<Path>) fds::iterator) {
+                try {
+                    String target = Files.readSymbolicLink(fd).toString();
+                    if (target.equals(name) || target.equals(name + " (deleted)")) {
+                        on.add(fd);
+                    }
+                } catch (IOException closed) {
+                    // closed meanwhile (the listing's own descriptor among them)
+                }
+            }
+        }
+        return on;
+    }
+
     /**
-     * Whether the locked file is still the one at {@code f}: only a holder writes it, so a token written through
-     * the channel and read back through the path is found there exactly when both are the same file.
+     * Whether the locked file (open on {@code descriptors}) is still the one at {@code f}: same inode. Both are
+     * looked at with stat alone: opening and closing the file, even to read it, would drop this process's lock
+     * (POSIX record locks go with any close of the file).
      */
-    static boolean stillAt(Path f, FileChannel ch) throws IOException {
-        byte[] token = (ProcessHandle.current().pid() + " " + System.nanoTime() + " " + Thread.currentThread().getId())
-                .getBytes(StandardCharsets.UTF_8);
-        ch.truncate(0);
-        ch.write(ByteBuffer.wrap(token), 0);
+    static boolean stillAt(Path f, Set<Path> descriptors) throws IOException {
+        Object atPath;
         try {
-            return Arrays.equals(Files.readAllBytes(f), token);
+            atPath = Files.getAttribute(f, "unix:ino");
         } catch (NoSuchFileException removed) {
             return false;
         }
+        for (Path fd : descriptors) {
+            if (!atPath.equals(Files.getAttribute(fd, "unix:ino"))) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**

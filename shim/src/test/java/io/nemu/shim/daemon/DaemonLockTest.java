@@ -3,13 +3,16 @@ package io.nemu.shim.daemon;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -37,14 +40,36 @@ class DaemonLockTest {
     void aLockOnTheFileOfARetiredDaemonIsNotTakenForTheLock() throws Exception {
         Path lockFile = DaemonLock.file(root, socket);
         Files.createDirectories(lockFile.getParent());
+        Set<Path> before = DaemonLock.descriptorsOn(lockFile);
         try (FileChannel waited = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
-            assertTrue(DaemonLock.stillAt(lockFile, waited));
+            Set<Path> mine = new HashSet<>(DaemonLock.descriptorsOn(lockFile));
+            mine.removeAll(before);
+            assertEquals(1, mine.size(), "the channel's descriptor is found");
+            assertTrue(DaemonLock.stillAt(lockFile, mine));
             // The daemon retires (the file goes), a start makes the file anew: the old channel's lock is worthless.
             Files.delete(lockFile);
-            assertFalse(DaemonLock.stillAt(lockFile, waited), "the file is gone");
+            assertFalse(DaemonLock.stillAt(lockFile, mine), "the file is gone");
             try (DaemonLock fresh = DaemonLock.takeFile(lockFile, Duration.ofSeconds(1)).orElseThrow()) {
-                assertFalse(DaemonLock.stillAt(lockFile, waited), "another file is at the path now");
+                assertFalse(DaemonLock.stillAt(lockFile, mine), "another file is at the path now");
+                assertTrue(waited.isOpen());
             }
+        }
+    }
+
+    @Test
+    void checkingTheLockKeepsIt() throws Exception {
+        // POSIX record locks go with any close of the file in the process: the check must not open it. The probe
+        // is another process asking for the same record lock (flock(1) would ask for another kind).
+        assumeTrue(Files.isExecutable(Path.of("/usr/bin/python3")), "no python3 to probe the lock from outside");
+        Path lockFile = DaemonLock.file(root, socket);
+        try (DaemonLock held = DaemonLock.takeFile(lockFile, null).orElseThrow()) {
+            Process probe = new ProcessBuilder("python3", "-c", "import fcntl,sys\n"
+                    + "f=open(sys.argv[1],'w')\n"
+                    + "try:\n fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB); print('free')\n"
+                    + "except OSError: print('held')", lockFile.toString()).redirectErrorStream(true).start();
+            String out = new String(probe.getInputStream().readAllBytes()).strip();
+            probe.waitFor();
+            assertEquals("held", out, "another process finds the lock held after take's check");
         }
     }
 }
