@@ -36,19 +36,22 @@ import java.util.regex.Pattern;
  *
  * <p>Run with scripts/bench-lean.sh. Options: {@code --pods 1,5,10}, {@code --runs N} (pod start samples, 3; 0
  * skips them),
- * {@code --max-pods N} (50; 0 or {@code --no-max} skips it), {@code --settle S} (seconds before measuring, 10).
+ * {@code --max-pods N} (50; 0 or {@code --no-max} skips it), {@code --max-minutes M} (no more pods are started
+ * in the most-pods part after M minutes of it; 0, the default, is no bound), {@code --settle S} (seconds before
+ * measuring, 10).
  * Ctrl-C stops the run and still removes every pod, containerd, the CNI bridge and the pods' netns.
  */
 public final class LeanBenchmark {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final double MEM_FLOOR = 0.20;
 
-    record Options(List<Integer> pods, int runs, int maxPods, int settleSeconds) {
+    record Options(List<Integer> pods, int runs, int maxPods, int settleSeconds, int maxMinutes) {
         static Options parse(String[] args) {
             List<Integer> pods = List.of(1, 5, 10);
             int runs = 3;
             int max = 50;
             int settle = 10;
+            int minutes = 0;
             for (int i = 0; i < args.length; i++) {
                 String a = args[i];
                 switch (a) {
@@ -58,14 +61,15 @@ public final class LeanBenchmark {
                     case "--max-pods" -> max = Integer.parseInt(value(args, ++i, a));
                     case "--no-max" -> max = 0;
                     case "--settle" -> settle = Integer.parseInt(value(args, ++i, a));
+                    case "--max-minutes" -> minutes = Integer.parseInt(value(args, ++i, a));
                     default -> throw new IllegalArgumentException("unknown option " + a
-                            + " (use --pods 1,5,10 --runs N --max-pods N --no-max --settle S)");
+                            + " (use --pods 1,5,10 --runs N --max-pods N --no-max --max-minutes M --settle S)");
                 }
             }
-            if (runs < 0 || max < 0 || settle < 0) {
-                throw new IllegalArgumentException("--runs, --max-pods and --settle must be >= 0");
+            if (runs < 0 || max < 0 || settle < 0 || minutes < 0) {
+                throw new IllegalArgumentException("--runs, --max-pods, --max-minutes and --settle must be >= 0");
             }
-            return new Options(pods, runs, max, settle);
+            return new Options(pods, runs, max, settle, minutes);
         }
 
         private static String value(String[] args, int i, String option) {
@@ -243,13 +247,21 @@ public final class LeanBenchmark {
         return new Level(n, costs, memInfoKib("MemAvailable"));
     }
 
-    /** Adds pods to those running until --max-pods, MemAvailable below 20% of MemTotal, or a pod fails. */
+    /**
+     * Adds pods to those running until --max-pods, MemAvailable below 20% of MemTotal, a pod fails, or
+     * --max-minutes have passed.
+     */
     private MaxPods maxPods() {
         long total = memInfoKib("MemTotal");
+        long until = opts.maxMinutes() == 0 ? Long.MAX_VALUE : System.nanoTime() + opts.maxMinutes() * 60_000_000_000L;
         while (true) {
             long available = memInfoKib("MemAvailable");
             if (running.size() >= opts.maxPods()) {
                 return new MaxPods(running.size(), "reached --max-pods " + opts.maxPods(), available);
+            }
+            if (System.nanoTime() > until) {
+                return new MaxPods(running.size(), "reached --max-minutes " + opts.maxMinutes()
+                        + " (time, not a limit of the host)", available);
             }
             if (available < total * MEM_FLOOR) {
                 return new MaxPods(running.size(), String.format("host MemAvailable %d MiB < 20%% of MemTotal %d MiB",

@@ -142,7 +142,7 @@ class HostDataSafetyTest {
     void deleteAfterTheDaemonWasKilledKeepsTheHostFiles() throws Exception {
         String podId = podWritingToTheVolume("killed");
         try {
-            ProcessHandle shim = ProcessHandle.of(Sandboxes.pid(podId, "shim")).orElseThrow();
+            ProcessHandle shim = ProcessHandle.of(Sandboxes.pid(podId, "daemon")).orElseThrow();
             shim.destroyForcibly();
             shim.onExit().join();
             // containerd runs the shim's delete once it sees the daemon gone; CRI then stops and removes the pod.

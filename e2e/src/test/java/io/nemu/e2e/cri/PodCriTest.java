@@ -384,8 +384,7 @@ abstract class PodCriTest {
      */
     void registerPod(Leftovers l) {
         l.sandbox(podId);
-        l.gone(Containerd.SHIM_SOCKET_DIR.resolve(Containerd.shimSocketName(env.containerd.grpcAddress(), "k8s.io",
-                podId)));
+        l.gone(io.nemu.shim.cli.ShimSocket.daemonPath(env.containerd.grpcAddress(), "k8s.io"));
         if (netnsPath != null) {
             l.gone(Path.of(netnsPath));
         }

@@ -102,10 +102,9 @@ class SandboxFaultTest {
         return new Pod(podId, config, started, List.of());
     }
 
-    /** The pod's shim daemon, over its task socket as containerd reaches it. */
+    /** The shim daemon of the pod's namespace, over its task socket as containerd reaches it. */
     private TtrpcClient shim(String namespace, Pod pod) throws IOException {
-        return TtrpcClient.connect(Containerd.SHIM_SOCKET_DIR.resolve(
-                Containerd.shimSocketName(env.containerd.grpcAddress(), namespace, pod.id())));
+        return TtrpcClient.connect(io.nemu.shim.cli.ShimSocket.daemonPath(env.containerd.grpcAddress(), namespace));
     }
 
     /**

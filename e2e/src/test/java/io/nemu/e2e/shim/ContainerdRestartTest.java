@@ -144,7 +144,7 @@ class ContainerdRestartTest {
 
     /** The task's state from its shim, asked directly on the shim's socket (containerd may be down). */
     private static StateResponse shimState(Containerd c, String id) throws IOException {
-        Path socket = Containerd.SHIM_SOCKET_DIR.resolve(Containerd.shimSocketName(c.grpcAddress(), "default", id));
+        Path socket = io.nemu.shim.cli.ShimSocket.daemonPath(c.grpcAddress(), "default");
         try (TtrpcClient client = TtrpcClient.connect(socket)) {
             return TaskGrpc.newBlockingStub(client).withDeadlineAfter(10, TimeUnit.SECONDS)
                     .state(StateRequest.newBuilder().setId(id).build());

@@ -286,7 +286,7 @@ class PodNetworkTest {
         ctr(ctrRun("-d", "--rootfs", rootfs().toString(), id, "/bin/sleep", "600")).requireOk();
         assertTrue(netnsLinks().contains("tap0_kata"), netnsLinks().toString());
         assertTrue(Files.readString(SandboxPaths.of(id).state().resolve("network.json")).contains("tap0_kata"));
-        ProcessHandle.of(Sandboxes.pid(id, "shim")).orElseThrow().destroyForcibly();
+        ProcessHandle.of(Sandboxes.pid(id, "daemon")).orElseThrow().destroyForcibly();
         // containerd runs the shim's delete command, which removes what network.json lists.
         events.await("exit of " + id, e -> e.topic().equals("/tasks/exit")
                 && e.json().contains("\"container_id\":\"" + id + "\""), Duration.ofSeconds(60));

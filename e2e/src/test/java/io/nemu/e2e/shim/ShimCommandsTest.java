@@ -19,7 +19,6 @@ import io.nemu.proto.containerd.task.v2.CreateTaskRequest;
 import io.nemu.proto.containerd.task.v2.DeleteResponse;
 import io.nemu.proto.containerd.task.v2.ShutdownRequest;
 import io.nemu.proto.containerd.task.v2.TaskGrpc;
-import io.nemu.shim.sandbox.PidFile;
 import io.nemu.shim.sandbox.SandboxPaths;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.vmm.process.ProcessTools;
@@ -32,7 +31,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
@@ -78,10 +76,6 @@ class ShimCommandsTest {
 
     @AfterEach
     void cleanUp() throws Exception {
-        for (String id : ids) {
-            Optional<Long> pid = readPid(RUN.resolve(id).resolve("shim.pid"));
-            pid.ifPresent(daemons::add);
-        }
         for (long pid : daemons) {
             ProcessHandle.of(pid).ifPresent(h -> {
                 h.destroyForcibly();
@@ -94,13 +88,20 @@ class ShimCommandsTest {
         }
     }
 
-    private static Optional<Long> readPid(Path f) {
-        return PidFile.read(f).map(PidFile::pid);
+    /** The namespace's one daemon serves every sandbox: its socket is sha256(address/ns/), whatever the id. */
+    private Path socketFor(String id) throws Exception {
+        byte[] d = MessageDigest.getInstance("SHA-256").digest((address + "/e2e/").getBytes(StandardCharsets.UTF_8));
+        return Path.of("/run/containerd/s", HexFormat.of().formatHex(d));
     }
 
-    private Path socketFor(String id) throws Exception {
-        byte[] d = MessageDigest.getInstance("SHA-256").digest((address + "/e2e/" + id).getBytes(StandardCharsets.UTF_8));
-        return Path.of("/run/containerd/s", HexFormat.of().formatHex(d));
+    /** The daemon's pid, as containerd learns it (Connect answers for a task it does not hold yet). */
+    private long daemonPid(String id) throws Exception {
+        try (TtrpcClient c = TtrpcClient.connect(socketFor(id))) {
+            long pid = TaskGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
+                    .connect(ConnectRequest.newBuilder().setId(id).build()).getShimPid();
+            daemons.add(pid);
+            return pid;
+        }
     }
 
     /** {@code start} of sandbox {@code id} in the test's bundle, with a configuration given these [hypervisor.qemu] lines. */
@@ -128,7 +129,8 @@ class ShimCommandsTest {
             ProcessHandle daemon = ProcessHandle.of(r.getShimPid()).orElseThrow();
             assertTrue(daemon.isAlive());
             assertEquals("2", r.getVersion());
-            assertEquals(r.getShimPid(), readPid(RUN.resolve(id).resolve("shim.pid")).orElseThrow());
+            assertEquals(socketFor(id).toString(), Files.readString(RUN.resolve(id).resolve("address")),
+                    "start reserved the sandbox with the daemon");
             // Same service under the v3 name (containerd 2.x).
             var v3 = io.nemu.proto.containerd.task.v3.TaskGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
                     .connect(io.nemu.proto.containerd.task.v3.ConnectRequest.newBuilder().setId(id).build());
@@ -149,7 +151,7 @@ class ShimCommandsTest {
             assertEquals(start.out(), join.out());
             assertFalse(Files.exists(RUN.resolve(memberId)), "a member container must not get a daemon");
 
-            // No task held: Shutdown ends the daemon, which removes its socket and state.
+            // No task held: Shutdown drops the reservation and ends the daemon, which removes its socket.
             TaskGrpc.newBlockingStub(c).withDeadlineAfter(10, TimeUnit.SECONDS)
                     .shutdown(ShutdownRequest.newBuilder().setId(id).build());
             daemon.onExit().get(10, TimeUnit.SECONDS);
@@ -163,8 +165,7 @@ class ShimCommandsTest {
         String id = newId();
         Distribution.Run start = start(id, "");
         assertEquals(0, start.exitCode(), start.stderr());
-        long pid = readPid(RUN.resolve(id).resolve("shim.pid")).orElseThrow();
-        daemons.add(pid);
+        long pid = daemonPid(id);
         ProcessHandle.of(pid).orElseThrow().destroyForcibly();
         ProcessHandle.of(pid).ifPresent(h -> h.onExit().join());
         assertTrue(Files.exists(socketFor(id)), "a killed daemon leaves its socket");

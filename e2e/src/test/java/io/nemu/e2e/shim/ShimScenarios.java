@@ -250,7 +250,7 @@ abstract class ShimScenarios {
         ContainerdEvents events = containerd.events();
         String id = sandbox("killed");
         ctr(run("-d", "--rootfs", rootfs().toString(), id, "/bin/sleep", "600")).requireOk();
-        ProcessHandle.of(Sandboxes.pid(id, "shim")).orElseThrow().destroyForcibly();
+        ProcessHandle.of(Sandboxes.pid(id, "daemon")).orElseThrow().destroyForcibly();
         // containerd notices the lost connection, runs `containerd-shim-nemu-v2 delete` and publishes the exit.
         ContainerdEvents.Event exit = events.await("exit of " + id, e -> e.topic().equals("/tasks/exit")
                 && e.json().contains("\"container_id\":\"" + id + "\""), Duration.ofSeconds(60));

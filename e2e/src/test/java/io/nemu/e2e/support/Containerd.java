@@ -665,6 +665,8 @@ public final class Containerd implements AutoCloseable {
         }
         try (Stream<Path> namespaces = Files.list(tasks)) {
             for (Path ns : namespaces.filter(Files::isDirectory).toList()) {
+                // nemu's: one daemon per namespace
+                sockets.add(io.nemu.shim.cli.ShimSocket.daemonPath(grpcAddress(), ns.getFileName().toString()));
                 try (Stream<Path> ids = Files.list(ns)) {
                     for (Path id : ids.toList()) {
                         sockets.add(SHIM_SOCKET_DIR.resolve(shimSocketName(

@@ -1,5 +1,7 @@
 package io.nemu.e2e.support;
 
+import io.nemu.shim.cli.ShimSocket;
+import io.nemu.shim.daemon.DaemonLock;
 import io.nemu.shim.sandbox.SandboxPaths;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -22,9 +24,11 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * The one leftovers check of the system tests: after the test (or the class) nothing it made may remain.
  * A test registers what is its own, since other runs may use the same machine at the same time:
  * <ul>
- * <li>{@link #sandbox}: no process naming the sandbox (its shim daemon's {@code -id}, QEMU and virtiofsd
- * through the sandbox's folders), no mount point naming it, no state or shared folder under /run/nemu, no
- * cgroup folder named after it (the shim's sandbox cgroup, runc's container cgroup);</li>
+ * <li>{@link #sandbox}: no process naming the sandbox (QEMU and virtiofsd through the sandbox's folders), no
+ * mount point naming it, no state or shared folder under /run/nemu, no cgroup folder named after it (the
+ * shim's sandbox cgroup, runc's container cgroup);</li>
+ * <li>{@link #containerd}: no process naming its folder (its shim daemons do), no shim daemon's socket, lock or
+ * log of it left in /run/containerd/s and /run/nemu/daemons;</li>
  * <li>{@link #dir}: no mount at or below the folder, no process naming it; {@link #gone}: the path is gone;</li>
  * <li>{@link #netns}: the network namespace is gone; {@link #link}: no such link in the host's namespace.</li>
  * </ul>
@@ -94,10 +98,19 @@ public final class Leftovers implements BeforeAllCallback, BeforeEachCallback, A
         return name;
     }
 
-    /** A containerd of the harness: its folder must be gone and nothing may name it (its shims do). */
+    /**
+     * A containerd of the harness: its folder must be gone and nothing may name it (its shims do); the shim
+     * daemon of each of its namespaces the tests use must have removed its socket, lock and log.
+     */
     public Containerd containerd(Containerd c) {
         dir(c.directory());
         gone(c.directory());
+        for (String ns : List.of("default", "k8s.io")) {
+            Path socket = ShimSocket.daemonPath(c.grpcAddress(), ns);
+            gone(socket);
+            gone(DaemonLock.file(socket));
+            gone(DaemonLock.logFile(socket));
+        }
         return c;
     }
 

@@ -14,7 +14,7 @@ public final class Sandboxes {
     private Sandboxes() {
     }
 
-    /** A pid the shim daemon recorded in the sandbox's state folder ({@code shim}, {@code qemu}). */
+    /** A pid the shim daemon recorded in the sandbox's state folder ({@code daemon}: itself, {@code qemu}). */
     public static long pid(String id, String what) throws IOException {
         Path file = SandboxPaths.of(id).pidFile(what);
         return PidFile.read(file).orElseThrow(() -> new IOException("no pid record in " + file)).pid();
@@ -30,11 +30,11 @@ public final class Sandboxes {
     /** The shim daemon of a running sandbox (from its pid file) and what it runs (QEMU, virtiofsd), by name. */
     public static Map<String, Long> hostProcesses(String id) throws IOException {
         Map<String, Long> found = new LinkedHashMap<>();
-        Path pidFile = SandboxPaths.of(id).pidFile("shim");
+        Path pidFile = SandboxPaths.of(id).pidFile("daemon");
         if (!Files.exists(pidFile)) {
             throw new IllegalStateException("no shim pid file " + pidFile + " for running sandbox " + id);
         }
-        long shim = pid(id, "shim");
+        long shim = pid(id, "daemon");
         found.put("shim daemon", shim);
         ProcessHandle.of(shim).orElseThrow(() -> new IllegalStateException("shim daemon " + shim + " is gone"))
                 .descendants().forEach(h -> {

@@ -14,11 +14,10 @@ import org.slf4j.LoggerFactory;
 /**
  * The sandbox's cgroup on the host (Kata's {@code sandbox_cgroup_only = true}): the one the sandbox's OCI spec
  * names in {@code linux.cgroupsPath}, in every hierarchy of {@link CgroupFs}. {@link #enter} creates what is
- * missing and moves the shim daemon in, so that QEMU (all its threads) and virtiofsd, started after, are born
- * there; {@link #adopt} moves a process in explicitly. No limit is written here: the pod's limits are on the
+ * missing; {@link #adopt} moves QEMU (all its threads) and virtiofsd in as soon as each is spawned. The shim
+ * daemon itself stays in its own cgroup: it serves the other pods of its namespace too. No limit is written here: the pod's limits are on the
  * parent the kubelet made and sized (containers plus the RuntimeClass's overhead), and bound the whole sandbox.
- * {@link #close} moves the daemon back to where it came from and removes only the folders it made, once
- * the processes are gone. The folders made are recorded in the state folder ({@link #RECORD}) so that
+ * {@link #close} removes only the folders it made, once the processes are gone. The folders made are recorded in the state folder ({@link #RECORD}) so that
  * {@code delete} after a dead daemon removes them too ({@link #cleanUpRecorded}).
  */
 public final class SandboxCgroup implements AutoCloseable {
@@ -36,7 +35,6 @@ public final class SandboxCgroup implements AutoCloseable {
     private final String sandboxId;
     private final CgroupFs fs;
     private final CgroupPath path;
-    private final long daemonPid;
     private final Rmdir rmdir;
     private final Path record;
     /** The sandbox's folder in each hierarchy. */
@@ -45,17 +43,16 @@ public final class SandboxCgroup implements AutoCloseable {
     private final List<Path> created = new ArrayList<>();
     private boolean closed;
 
-    private SandboxCgroup(String sandboxId, CgroupFs fs, CgroupPath path, long daemonPid, Rmdir rmdir, Path stateDir) {
+    private SandboxCgroup(String sandboxId, CgroupFs fs, CgroupPath path, Rmdir rmdir, Path stateDir) {
         this.sandboxId = sandboxId;
         this.fs = fs;
         this.path = path;
-        this.daemonPid = daemonPid;
         this.rmdir = rmdir;
         this.record = stateDir.resolve(RECORD);
     }
 
     /**
-     * The daemon joins the cgroup named by the spec's {@code linux.cgroupsPath} on this host; empty when the
+     * Makes the cgroup named by the spec's {@code linux.cgroupsPath} on this host; empty when the
      * spec names none (the processes then stay in the daemon's cgroup). A path that cannot be a cgroup is an
      * {@link IllegalArgumentException} naming it; a cgroup that cannot be made or joined an IOException.
      */
@@ -66,26 +63,24 @@ public final class SandboxCgroup implements AutoCloseable {
                     sandboxId);
             return Optional.empty();
         }
-        return Optional.of(enter(CgroupFs.host(), sandboxId, path.get(), stateDir, ProcessHandle.current().pid(),
-                Files::delete));
+        return Optional.of(enter(CgroupFs.host(), sandboxId, path.get(), stateDir, Files::delete));
     }
 
-    static SandboxCgroup enter(CgroupFs fs, String sandboxId, CgroupPath path, Path stateDir, long daemonPid,
-                               Rmdir rmdir) throws IOException {
-        SandboxCgroup cg = new SandboxCgroup(sandboxId, fs, path, daemonPid, rmdir, stateDir);
+    static SandboxCgroup enter(CgroupFs fs, String sandboxId, CgroupPath path, Path stateDir, Rmdir rmdir)
+            throws IOException {
+        SandboxCgroup cg = new SandboxCgroup(sandboxId, fs, path, rmdir, stateDir);
         try {
             for (CgroupFs.Hierarchy h : fs.hierarchies()) {
                 Path folder = h.folder(path);
                 cg.make(h.mount(), folder);
                 cg.folders.add(folder);
             }
-            cg.adopt("shim daemon", daemonPid);
         } catch (IOException | RuntimeException e) {
             cg.close();
             throw e;
         }
-        log.info("sandbox {}: shim daemon (pid {}) joined cgroup {} ({}{}); QEMU and virtiofsd start there",
-                sandboxId, daemonPid, path, fs.describe(), cg.created.isEmpty() ? ", existing" : ", made "
+        log.info("sandbox {}: cgroup {} ready ({}{}); QEMU and virtiofsd are moved in as they start",
+                sandboxId, path, fs.describe(), cg.created.isEmpty() ? ", existing" : ", made "
                         + cg.created.size() + " folders");
         return cg;
     }
@@ -149,7 +144,7 @@ public final class SandboxCgroup implements AutoCloseable {
     }
 
     /**
-     * The daemon goes back to its own cgroups, then the folders made are removed, the sandbox's own after
+     * The folders made are removed, the sandbox's own after
      * waiting for its last processes to be gone; parents still used by other sandboxes stay.
      */
     @Override
@@ -158,14 +153,6 @@ public final class SandboxCgroup implements AutoCloseable {
             return;
         }
         closed = true;
-        for (CgroupFs.Hierarchy h : fs.hierarchies()) {
-            Path home = Files.isDirectory(h.ownFolder()) ? h.ownFolder() : h.mount();
-            try {
-                Files.writeString(home.resolve("cgroup.procs"), Long.toString(daemonPid));
-            } catch (IOException e) {
-                log.warn("sandbox {}: cannot move the shim daemon back to cgroup {}: {}", sandboxId, home, e.getMessage());
-            }
-        }
         List<String> left = remove(created.stream().map(p -> new Made(p, isParent(p))).toList(), rmdir);
         left.forEach(l -> log.warn("sandbox {}: {}", sandboxId, l));
         if (left.isEmpty()) {

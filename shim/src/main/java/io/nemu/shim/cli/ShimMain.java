@@ -7,6 +7,8 @@ import io.nemu.shim.config.ConfigException;
 import io.nemu.shim.config.ConfigLoader;
 import io.nemu.shim.config.HostFiles;
 import io.nemu.shim.config.RuntimeOptions;
+import io.nemu.shim.daemon.DaemonLock;
+import io.nemu.shim.daemon.PodLog;
 import io.nemu.shim.daemon.ShimDaemon;
 import io.nemu.shim.daemon.StateCleaner;
 import io.nemu.shim.mount.SafeTree;
@@ -44,6 +46,8 @@ public final class ShimMain {
     public static final String RUNTIME = "io.containerd.nemu.v2";
     public static final String VERSION = "0.1.0";
     static final long READY_TIMEOUT_MS = 20_000;
+    /** The daemon's {@code -id} (and its log lines' sandbox when no pod is at work): it serves many. */
+    static final String DAEMON_ID = "daemon";
 
     private ShimMain() {
     }
@@ -129,9 +133,9 @@ public final class ShimMain {
         } catch (IOException e) {
             throw new ShimFailure(e.getMessage());
         }
+        Path socket = ShimSocket.daemonPath(args.address(), args.namespace());
         Optional<String> pod = bundle.joinsSandbox();
         if (pod.isPresent()) {
-            Path socket = ShimSocket.path(args.address(), args.namespace(), pod.get());
             if (!answers(socket)) {
                 throw new ShimFailure("sandbox " + pod.get() + " of container " + args.id()
                         + " has no running shim (no answer on " + socket + ")");
@@ -148,10 +152,16 @@ public final class ShimMain {
         } catch (ConfigException e) {
             throw new ShimFailure(e.getMessage());
         }
-        Path socket = ShimSocket.path(args.address(), args.namespace(), args.id());
         writeAddressFile(bundleDir, socket); // first: a daemon must not run for a start that failed
-        if (!answers(socket)) {
-            spawnDaemon(args, bundleDir, socket, config);
+        // The namespace's daemon serves this pod too; under its lock, so that it does not exit meanwhile.
+        try (DaemonLock lock = DaemonLock.take(socket)) {
+            DaemonLock.reserve(SandboxPaths.of(args.id()), socket);
+            if (!answers(socket)) {
+                spawnDaemon(args, bundleDir, socket, config);
+            }
+        } catch (IOException e) {
+            throw new ShimFailure("cannot reserve sandbox " + args.id() + " with the shim daemon on " + socket + ": "
+                    + e.getMessage());
         }
         return printAddress(socket);
     }
@@ -192,8 +202,9 @@ public final class ShimMain {
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add(ShimMain.class.getName());
-        cmd.addAll(List.of("-namespace", args.namespace(), "-address", args.address(), "-id", args.id(),
-                "-bundle", bundleDir.toString(), "-socket", socket.toString(), "-config", config.toString()));
+        // Not this pod's id nor bundle: the daemon outlives the pod it was started for.
+        cmd.addAll(List.of("-namespace", args.namespace(), "-address", args.address(), "-id", DAEMON_ID,
+                "-socket", socket.toString(), "-config", config.toString()));
         if (args.publishBinary() != null) {
             cmd.addAll(List.of("-publish-binary", args.publishBinary()));
         }
@@ -201,22 +212,18 @@ public final class ShimMain {
             cmd.add("-debug");
         }
         cmd.add("daemon");
-        Path logFifo = bundleDir.resolve("log");
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(bundleDir.toFile())
+        // The daemon outlives this pod's bundle: its own lines go to a file of its own, each pod's lines to that
+        // pod's log fifo (daemon/PodLog).
+        Path log = DaemonLock.logFile(socket);
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(log.getParent().toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectOutput(ProcessBuilder.Redirect.PIPE);
-        if (Files.exists(logFifo)) {
-            pb.redirectError(ProcessBuilder.Redirect.appendTo(logFifo.toFile()));
-        } else {
-            SandboxPaths paths = SandboxPaths.of(args.id());
-            try {
-                PrivateFiles.directories(paths.state());
-                PrivateFiles.file(paths.state().resolve("shim.log"));
-            } catch (IOException e) {
-                throw new ShimFailure("cannot create " + paths.state() + ": " + e.getMessage());
-            }
-            pb.redirectError(ProcessBuilder.Redirect.appendTo(paths.state().resolve("shim.log").toFile()));
+        try {
+            PrivateFiles.file(log);
+        } catch (IOException e) {
+            throw new ShimFailure("cannot create " + log + ": " + e.getMessage());
         }
+        pb.redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()));
         Process p;
         try {
             p = pb.start();
@@ -259,15 +266,30 @@ public final class ShimMain {
         }
     }
 
-    /** JVM flags for the daemon: the launcher's (NEMU_JAVA_OPTS), else this JVM's own. */
+    /** The daemon's heap bound unless NEMU_DAEMON_MAX_HEAP says otherwise: it holds every pod of a namespace. */
+    static final String DAEMON_MAX_HEAP = "256m";
+
+    /**
+     * JVM flags for the daemon: the launcher's (NEMU_JAVA_OPTS), else this JVM's own; then the daemon's heap
+     * bound (the commands' is sized for one short call; the heap still grows only as the pods need it), and an
+     * exit on running out of heap: a daemon that cannot allocate would hang every pod, a dead one is cleaned up
+     * by containerd's delete of each.
+     */
     static List<String> jvmOptions() {
         String env = System.getenv("NEMU_JAVA_OPTS");
+        List<String> opts = new ArrayList<>();
         if (env != null && !env.isBlank()) {
             // The daemon loads other classes than the commands: it has its own CDS archive.
-            return Arrays.stream(env.strip().split("\\s+")).map(ShimMain::daemonArchive).toList();
+            Arrays.stream(env.strip().split("\\s+")).map(ShimMain::daemonArchive).forEach(opts::add);
+        } else {
+            java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                    .filter(a -> !a.startsWith("-agentlib") && !a.startsWith("-javaagent")).forEach(opts::add);
         }
-        return java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
-                .filter(a -> !a.startsWith("-agentlib") && !a.startsWith("-javaagent")).toList();
+        String heap = System.getenv("NEMU_DAEMON_MAX_HEAP");
+        opts.removeIf(o -> o.startsWith("-Xmx"));
+        opts.add("-Xmx" + (heap == null || heap.isBlank() ? DAEMON_MAX_HEAP : heap.strip()));
+        opts.add("-XX:+ExitOnOutOfMemoryError");
+        return opts;
     }
 
     static String daemonArchive(String option) {
@@ -295,11 +317,7 @@ public final class ShimMain {
         List<String> done = new ArrayList<>();
         if (sandboxId.equals(args.id())) {
             done.addAll(StateCleaner.cleanSandbox(paths));
-            try {
-                Files.deleteIfExists(ShimSocket.path(args.address(), args.namespace(), args.id()));
-            } catch (IOException e) {
-                done.add("socket: " + e.getMessage());
-            }
+            done.addAll(retireDeadDaemon(ShimSocket.daemonPath(args.address(), args.namespace())));
         } else {
             Path rootfs = paths.containerRootfs(args.id());
             try {
@@ -321,6 +339,49 @@ public final class ShimMain {
                 .setExitedAt(Timestamp.newBuilder().setSeconds(now.getEpochSecond()).setNanos(now.getNano())).build();
         writeStdout(resp.toByteArray());
         return 0;
+    }
+
+    /**
+     * The namespace's daemon may serve other pods: its socket, lock and log go only when nothing answers on the
+     * socket (a daemon killed by a signal). Its log's last lines are kept in delete's, which containerd logs.
+     * Under the daemon's lock, but waiting for it at most a second: containerd gives delete 5 s, and a start
+     * holding the lock is about to make a new daemon, which takes the files over.
+     */
+    static List<String> retireDeadDaemon(Path socket) {
+        List<String> done = new ArrayList<>();
+        if (answers(socket)) {
+            return done;
+        }
+        try {
+            Optional<DaemonLock> lock = DaemonLock.take(socket, java.time.Duration.ofSeconds(1));
+            if (lock.isEmpty()) {
+                return done;
+            }
+            try (DaemonLock l = lock.get()) {
+                if (!answers(socket)) {
+                    logTail(DaemonLock.logFile(socket), 20).forEach(line -> done.add("dead daemon's log: " + line));
+                    l.retire(socket);
+                    done.add("removed the dead daemon's socket " + socket + ", lock and log");
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            done.add("daemon files of " + socket + ": " + e.getMessage());
+        }
+        return done;
+    }
+
+    /** The last {@code n} lines of a file (of its last 64 KiB), none when it cannot be read. */
+    static List<String> logTail(Path file, int n) {
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(file.toFile(), "r")) {
+            long from = Math.max(0, f.length() - 65536);
+            byte[] b = new byte[(int) (f.length() - from)];
+            f.seek(from);
+            f.readFully(b);
+            List<String> lines = new String(b, StandardCharsets.UTF_8).lines().toList();
+            return lines.subList(Math.max(0, lines.size() - n), lines.size());
+        } catch (IOException e) {
+            return List.of();
+        }
     }
 
     private static void writeStdout(byte[] bytes) {
@@ -369,8 +430,10 @@ public final class ShimMain {
             throw new ShimFailure("daemon needs -socket");
         }
         PrintStream ready = System.out;
-        // From here on nothing else may reach the start command's pipe.
-        System.setOut(System.err);
+        // From here on nothing else may reach the start command's pipe; each pod's lines go to its own log fifo.
+        PrintStream err = PodLog.routingStderr(System.err);
+        System.setErr(err);
+        System.setOut(err);
         return ShimDaemon.run(new ShimDaemon.Settings(args.id(), args.namespace(), args.address(),
                 Path.of(args.socket()), args.configPath()), ready);
     }

@@ -25,6 +25,14 @@ public final class ShimSocket {
         return DIR.resolve(hash(Path.of(grpcAddress, namespace, id).normalize().toString()));
     }
 
+    /**
+     * The socket of the daemon serving every pod of one containerd namespace. A task id is never empty, so the
+     * hash of {@code address/ns/} differs from any task's.
+     */
+    public static Path daemonPath(String grpcAddress, String namespace) {
+        return DIR.resolve(hash(Path.of(grpcAddress, namespace).normalize() + "/"));
+    }
+
     public static String address(Path socket) {
         return "unix://" + socket;
     }

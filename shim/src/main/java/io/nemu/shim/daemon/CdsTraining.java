@@ -45,7 +45,11 @@ public final class CdsTraining {
         }
         try (TtrpcClient c = TtrpcClient.connect(socket)) {
             TaskGrpc.TaskBlockingStub task = TaskGrpc.newBlockingStub(c).withDeadlineAfter(30, TimeUnit.SECONDS);
-            task.connect(ConnectRequest.newBuilder().setId(id).build());
+            try {
+                task.connect(ConnectRequest.newBuilder().setId(id).build());
+            } catch (io.grpc.StatusRuntimeException expected) {
+                // no pod holds it yet
+            }
             try {
                 task.create(CreateTaskRequest.newBuilder().setId(id).setBundle(bundle.toString()).build());
             } catch (io.grpc.StatusRuntimeException expected) {

@@ -23,14 +23,19 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The long-lived shim of one sandbox: serves the task API on the shim socket until Shutdown finds no
- * task left. Started by {@code start} with its stdout a pipe: it prints {@code READY} once it listens
+ * The long-lived shim of the pods of one containerd namespace ({@link PodRouter}: one TaskService per pod):
+ * serves the task API on the namespace's shim socket until no pod is left. Started by {@code start} with its stdout a pipe: it prints {@code READY} once it listens
  * (or {@code ERROR <reason>}), then leaves stdout alone.
  */
 public final class ShimDaemon {
@@ -43,7 +48,7 @@ public final class ShimDaemon {
     /**
      * What the daemon is started with.
      *
-     * @param id         the sandbox id (the shim's -id)
+     * @param id         the sandbox id the daemon was started for (its first pod)
      * @param namespace  containerd's namespace of the sandbox's tasks
      * @param address    containerd's address (its ttrpc events socket is beside it unless TTRPC_ADDRESS)
      * @param socket     where the daemon serves the task API
@@ -112,8 +117,6 @@ public final class ShimDaemon {
 
     public static int run(Settings args, PrintStream readyOut) {
         Path socket = args.socket();
-        SandboxPaths paths = SandboxPaths.of(args.id());
-        CountDownLatch done = new CountDownLatch(1);
         String ttrpc = System.getenv("TTRPC_ADDRESS");
         if (ttrpc == null || ttrpc.isBlank()) {
             ttrpc = args.address() + ".ttrpc";
@@ -131,19 +134,21 @@ public final class ShimDaemon {
                     ENV_TEST_AGENT_SOCKET, hostAgent);
         }
         EventForwarder events = new EventForwarder(Path.of(ttrpc.replaceFirst("^unix://", "")), args.namespace(),
-                Duration.ofSeconds(30));
-        // The state goes before Shutdown's reply: containerd runs `delete` as soon as the connection closes, and
-        // that would kill this daemon (its recorded pid) half-way through removing it.
-        TaskService tasks = new TaskService(args.id(), vmSandboxes(paths, args.configPath(), hostAgent), events,
-                () -> {
-                    removeState(args.id(), paths);
-                    done.countDown();
-                });
-        TtrpcServer server = TtrpcServer.builder().addService(tasks).addService(asV3(tasks.bindService())).build();
+                Duration.ofSeconds(30), PodLog::in);
+        Semaphore emptied = new Semaphore(0);
+        // One TaskService per pod. Its state goes before Shutdown's reply: containerd runs `delete` as soon as the
+        // connection closes, and that must find nothing left to clean.
+        PodRouter pods = new PodRouter((sandboxId, left) -> {
+            SandboxPaths paths = SandboxPaths.of(sandboxId);
+            recordDaemon(paths);
+            return new TaskService(sandboxId, vmSandboxes(paths, args.configPath(), hostAgent), events.of(sandboxId),
+                    () -> {
+                        removeState(sandboxId, paths);
+                        left.run();
+                    });
+        }, id -> removeState(id, SandboxPaths.of(id)), emptied::release);
+        TtrpcServer server = TtrpcServer.builder().addService(pods).addService(asV3(pods.bindService())).build();
         try {
-            PrivateFiles.directories(paths.state());
-            PidFile.of(ProcessHandle.current().pid()).write(paths.pidFile("shim"));
-            Files.writeString(paths.state().resolve("address"), socket.toString());
             Files.createDirectories(socket.getParent());
             server.bind(socket);
         } catch (IOException | RuntimeException e) {
@@ -153,31 +158,89 @@ public final class ShimDaemon {
             events.close(Duration.ZERO);
             return 1;
         }
-        log.info("shim daemon pid {} serving sandbox {} on {}", ProcessHandle.current().pid(), args.id(), socket);
+        log.info("shim daemon pid {} of namespace {} serving on {}", ProcessHandle.current().pid(), args.namespace(),
+                socket);
         readyOut.println(READY);
         readyOut.flush();
         readyOut.close();
-        // Start-up garbage is most of the heap now; collect it so that the heap shrinks (per-pod RSS).
+        // Start-up garbage is most of the heap now; collect it so that the heap shrinks.
         System.gc();
-        Runtime.getRuntime().addShutdownHook(new Thread(tasks::closeSandbox, "sandbox-cleanup"));
-        try {
-            done.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        // Let the Shutdown reply go out before the socket closes.
+        AtomicBoolean retired = new AtomicBoolean();
+        // SIGTERM: the files go first (a start from now on makes a new daemon), then every pod's VM; containerd
+        // then runs delete for each pod, which finds its VM gone.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (!retired.getAndSet(true)) {
+                retireOnSignal(socket);
+            }
+            pods.closeAll();
+        }, "sandbox-cleanup"));
+        awaitNoPods(pods, socket, emptied, retired);
+        // Let the last Shutdown's reply go out before the server closes.
         sleep(50);
         events.close(Duration.ofSeconds(10));
         server.close();
-        tasks.closeSandbox();
-        try {
-            Files.deleteIfExists(socket);
-        } catch (IOException e) {
-            log.warn("removing socket of {}: {}", args.id(), e.toString());
-        }
-        removeState(args.id(), paths);
-        log.info("shim daemon exits");
+        pods.closeAll();
+        log.info("shim daemon exits: no pod left");
         return 0;
+    }
+
+    /**
+     * Returns once the daemon holds no pod and no {@code start} reserved one for it, with its socket removed
+     * under the {@link DaemonLock}: a later {@code start} then starts a new daemon.
+     */
+    private static void awaitNoPods(PodRouter pods, Path socket, Semaphore emptied, AtomicBoolean retired) {
+        while (true) {
+            try {
+                emptied.tryAcquire(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            if (!pods.pods().isEmpty()) {
+                continue;
+            }
+            sleep(50); // the Shutdown that emptied the daemon is still replying
+            try (DaemonLock lock = DaemonLock.take(socket)) {
+                if (pods.pods().isEmpty()
+                        && !DaemonLock.reserved(SandboxPaths.defaultRoot(), socket, Set.of(), Instant.now())
+                        && !retired.getAndSet(true)) {
+                    lock.retire(socket);
+                    return;
+                }
+            } catch (IOException e) {
+                log.warn("daemon lock of {}: {}", socket, e.toString());
+            }
+        }
+    }
+
+    /**
+     * The files of a daemon ended by a signal, if its lock comes within a second (a start holding it that long
+     * leaves them to the next daemon, which takes them over).
+     */
+    private static void retireOnSignal(Path socket) {
+        try {
+            Optional<DaemonLock> lock = DaemonLock.take(socket, Duration.ofSeconds(1));
+            if (lock.isPresent()) {
+                try (DaemonLock l = lock.get()) {
+                    l.retire(socket);
+                }
+            }
+        } catch (IOException e) {
+            log.warn("daemon files of {}: {}", socket, e.toString());
+        }
+    }
+
+    /**
+     * {@code daemon.pid} in the pod's state: which process serves it (for tools and tests). Not {@code shim.pid}:
+     * a pod's {@code delete} kills what its state records, and this daemon serves other pods too.
+     */
+    private static void recordDaemon(SandboxPaths paths) {
+        try {
+            PrivateFiles.directories(paths.state());
+            PidFile.of(ProcessHandle.current().pid()).write(paths.pidFile(SandboxPaths.DAEMON));
+        } catch (IOException e) {
+            log.warn("cannot record the daemon's pid in {}: {}", paths.state(), e.toString());
+        }
     }
 
     /** The state folder, unless something is still mounted under it (then a later delete retries). */

@@ -25,7 +25,7 @@ public final class StateCleaner {
         List<String> done = new ArrayList<>();
         // containerd gives delete a few seconds: every SIGKILL goes out before any wait.
         List<ProcessHandle> killed = new ArrayList<>();
-        for (String what : List.of("shim", "qemu", "virtiofsd")) {
+        for (String what : List.of("qemu", "virtiofsd")) {
             PidFile.read(paths.pidFile(what)).flatMap(StateCleaner::killIfRuns).ifPresent(h -> {
                 killed.add(h);
                 done.add("killed " + what + " pid " + h.pid());
@@ -40,7 +40,7 @@ public final class StateCleaner {
         }
         // QEMU is gone: its taps and filters in the pod's netns can go too.
         done.addAll(io.nemu.shim.network.PodNetwork.cleanUpRecorded(paths.state()));
-        // ... and the cgroup folders it made (the daemon, QEMU and virtiofsd that were in them are dead).
+        // ... and the cgroup folders it made (QEMU and virtiofsd that were in them are dead).
         done.addAll(SandboxCgroup.cleanUpRecorded(paths.state()));
         // The shared folder holds the container roots and the pod's host volumes: it goes only once nothing is
         // mounted there, and the state (the record of what to clean) stays with it so that a later delete retries.

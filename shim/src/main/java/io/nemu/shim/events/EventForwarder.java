@@ -17,13 +17,15 @@ import java.time.Instant;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Sends task events to containerd ({@code containerd.services.events.ttrpc.v1.Events/Forward} on
  * TTRPC_ADDRESS), one at a time in the order published. A failed send is retried, reconnecting, until
- * {@code retryFor} has passed (containerd restarting); then that event is dropped with a warning.
+ * {@code retryFor} has passed (containerd restarting); then that event is dropped with a warning. One forwarder
+ * serves every pod of a daemon: {@link #of} gives a pod its sink, whose events are sent (and logged) as that pod's.
  */
 public final class EventForwarder implements EventSink, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(EventForwarder.class);
@@ -35,13 +37,26 @@ public final class EventForwarder implements EventSink, AutoCloseable {
     private final String namespace;
     private final Duration retryFor;
     private final BlockingQueue<Object> queue = new LinkedBlockingQueue<>();
+    private final BiConsumer<String, Runnable> asPod;
     private final Thread sender;
     private TtrpcClient client;
 
+    /** An event on its way, and the pod it is of (null: none). */
+    private record Pending(String pod, Envelope envelope) {
+    }
+
     public EventForwarder(Path socket, String namespace, Duration retryFor) {
+        this(socket, namespace, retryFor, (pod, send) -> send.run());
+    }
+
+    /**
+     * @param asPod runs a send as work of the pod named (so that its log lines name that pod)
+     */
+    public EventForwarder(Path socket, String namespace, Duration retryFor, BiConsumer<String, Runnable> asPod) {
         this.socket = socket;
         this.namespace = namespace;
         this.retryFor = retryFor;
+        this.asPod = asPod;
         this.sender = new Thread(this::run, "event-forwarder");
         sender.setDaemon(true);
         sender.start();
@@ -59,7 +74,12 @@ public final class EventForwarder implements EventSink, AutoCloseable {
 
     @Override
     public void publish(String topic, Message event) {
-        queue.add(envelope(namespace, topic, event, Instant.now()));
+        queue.add(new Pending(null, envelope(namespace, topic, event, Instant.now())));
+    }
+
+    /** The sink of pod {@code sandboxId}: its events keep their order among all the others. */
+    public EventSink of(String sandboxId) {
+        return (topic, event) -> queue.add(new Pending(sandboxId, envelope(namespace, topic, event, Instant.now())));
     }
 
     private void run() {
@@ -69,7 +89,12 @@ public final class EventForwarder implements EventSink, AutoCloseable {
                 if (next == STOP) {
                     return;
                 }
-                send((Envelope) next);
+                Pending p = (Pending) next;
+                if (p.pod() == null) {
+                    send(p.envelope());
+                } else {
+                    asPod.accept(p.pod(), () -> send(p.envelope()));
+                }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -78,7 +103,8 @@ public final class EventForwarder implements EventSink, AutoCloseable {
         }
     }
 
-    private void send(Envelope e) throws InterruptedException {
+    /** Sends {@code e}, retrying; an interrupt ends the retries and is kept on the thread for the loop. */
+    private void send(Envelope e) {
         long deadline = System.nanoTime() + retryFor.toNanos();
         long backoff = 50;
         while (true) {
@@ -95,7 +121,12 @@ public final class EventForwarder implements EventSink, AutoCloseable {
                             retryFor.toSeconds(), failure.getMessage());
                     return;
                 }
-                Thread.sleep(backoff);
+                try {
+                    Thread.sleep(backoff);
+                } catch (InterruptedException stop) {
+                    Thread.currentThread().interrupt();
+                    return;
+                }
                 backoff = Math.min(backoff * 2, 1000);
             }
         }

@@ -100,7 +100,7 @@ public record HostSandbox(SandboxPaths paths, Optional<SandboxRecord> record, Op
         } catch (IOException e) {
             problem = e.getMessage();
         }
-        return new HostSandbox(paths, record, PidFile.read(paths.pidFile("shim")), PidFile.read(paths.pidFile("qemu")),
-                problem);
+        return new HostSandbox(paths, record, PidFile.read(paths.pidFile(SandboxPaths.DAEMON)),
+                PidFile.read(paths.pidFile("qemu")), problem);
     }
 }

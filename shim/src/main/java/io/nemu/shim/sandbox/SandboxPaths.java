@@ -39,6 +39,9 @@ public record SandboxPaths(Path root, String sandboxId) {
         return shared().resolve(containerId).resolve("rootfs");
     }
 
+    /** The {@link #pidFile} naming the shim daemon that serves the pod (it serves others too: never killed by it). */
+    public static final String DAEMON = "daemon";
+
     public Path pidFile(String what) {
         return state().resolve(what + ".pid");
     }

@@ -36,6 +36,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -141,20 +142,22 @@ public final class VmSandbox implements Sandbox {
                 }
             }
             net = netns == null ? null : PodNetwork.attach(netns, paths.state(), vc).orElse(null);
-            // The daemon joins first: QEMU (every thread) and virtiofsd are born in the pod's cgroup.
+            // The daemon serves other pods: it stays out, and QEMU and virtiofsd are moved in as each is spawned
+            // (what they touched before the move stays charged to the daemon's cgroup: a few MiB at most).
             cg = cfg.runtime().sandboxCgroupOnly() ? enterCgroup(sandboxId, bundle, paths) : null;
             SandboxCgroup joined = cg;
+            List<String> notMoved = new CopyOnWriteArrayList<>();
             Vm.Observer observer = new Vm.Observer() {
                 @Override
                 public void virtiofsdStarted(long pid) {
                     writePid(paths, "virtiofsd", pid);
-                    adopt(joined, "virtiofsd", pid);
+                    adopt(joined, "virtiofsd", pid, notMoved);
                 }
 
                 @Override
                 public void qemuStarted(long pid) {
                     writePid(paths, "qemu", pid);
-                    adopt(joined, "QEMU", pid);
+                    adopt(joined, "QEMU", pid, notMoved);
                 }
             };
             Vm vm = new Vm(clone != null ? clone : vc.build(), observer);
@@ -172,9 +175,13 @@ public final class VmSandbox implements Sandbox {
                 }
                 log.warn("sandbox {} boots normally: restoring the template failed: {}", sandboxId, e.getMessage());
                 clone = null;
+                notMoved.clear();
                 vm = new Vm(vc.build(), observer);
                 sb = new VmSandbox(sandboxId, paths, vm, sharedFs, net, cg);
                 vm.start();
+            }
+            if (!notMoved.isEmpty()) {
+                throw new IOException(String.join("; ", notMoved));
             }
             long started = System.nanoTime();
             if (cfg.agent().enableDebug()) {
@@ -243,7 +250,7 @@ public final class VmSandbox implements Sandbox {
         return img.manifest().recipe();
     }
 
-    /** The cgroup the spec's linux.cgroupsPath names, joined by the daemon; null when it names none. */
+    /** The cgroup the spec's linux.cgroupsPath names, made if missing; null when it names none. */
     private static SandboxCgroup enterCgroup(String sandboxId, Bundle bundle, SandboxPaths paths) throws IOException {
         String cgroupsPath = bundle.spec().path("linux").path("cgroupsPath").asText("");
         try {
@@ -254,15 +261,20 @@ public final class VmSandbox implements Sandbox {
         }
     }
 
-    /** Moves a process the VM started into the cgroup (it was born there; this makes sure). */
-    private static void adopt(SandboxCgroup cg, String what, long pid) {
+    /** Moves a process the VM started into the pod's cgroup; a failure is noted and fails the boot. */
+    private static void adopt(SandboxCgroup cg, String what, long pid, List<String> failures) {
         if (cg == null) {
             return;
         }
         try {
             cg.adopt(what, pid);
+            // virtiofsd forks its sandboxed worker before it listens: the child was born outside.
+            for (ProcessHandle child : ProcessHandle.of(pid).map(h -> h.descendants().toList()).orElse(List.of())) {
+                cg.adopt(what + "'s child", child.pid());
+            }
         } catch (IOException e) {
             log.error("{}", e.getMessage());
+            failures.add(e.getMessage());
         }
     }
 

@@ -86,4 +86,21 @@ class EventForwarderTest {
             }
         }
     }
+
+    @Test
+    void aPodsEventsAreSentAsThatPodsWork() throws Exception {
+        Path sock = dir.resolve("pods.sock");
+        List<String> sentAs = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (TtrpcServer s = fakeContainerd(sock);
+             EventForwarder f = new EventForwarder(sock, "k8s.io", Duration.ofSeconds(5), (pod, send) -> {
+                 sentAs.add(pod);
+                 send.run();
+             })) {
+            f.of("pod-a").publish("/tasks/start", TaskStart.newBuilder().setContainerId("a").build());
+            f.of("pod-b").publish("/tasks/exit", TaskExit.newBuilder().setContainerId("b").build());
+            assertEquals("/tasks/start", got.poll(5, TimeUnit.SECONDS).getTopic());
+            assertEquals("/tasks/exit", got.poll(5, TimeUnit.SECONDS).getTopic());
+            assertEquals(List.of("pod-a", "pod-b"), sentAs);
+        }
+    }
 }

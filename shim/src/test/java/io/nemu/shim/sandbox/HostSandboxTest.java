@@ -31,7 +31,7 @@ class HostSandboxTest {
     void statusFollowsTheRecordedProcesses() throws Exception {
         long me = ProcessHandle.current().pid();
         SandboxPaths live = sandbox("aaa111");
-        PidFile.of(me).write(live.pidFile("shim"));
+        PidFile.of(me).write(live.pidFile(SandboxPaths.DAEMON));
         assertEquals(HostSandbox.Status.STARTING, HostSandbox.of(live).status(), "no record yet");
         record("aaa111", true).write(live.state());
         assertEquals(HostSandbox.Status.VM_STOPPED, HostSandbox.of(live).status(), "no QEMU recorded");
@@ -43,7 +43,7 @@ class HostSandboxTest {
 
         // A daemon that died: its pid file names a process that no longer runs (same pid, other start time).
         SandboxPaths stale = sandbox("bbb222");
-        new PidFile(me, PidFile.of(me).startTicks() + 1).write(stale.pidFile("shim"));
+        new PidFile(me, PidFile.of(me).startTicks() + 1).write(stale.pidFile(SandboxPaths.DAEMON));
         record("bbb222", false).write(stale.state());
         assertEquals(HostSandbox.Status.STALE, HostSandbox.of(stale).status());
         assertTrue(DebugConsoleClient.refusal(HostSandbox.of(stale)).contains("is stale"));
@@ -60,7 +60,7 @@ class HostSandboxTest {
     void aDisabledConsoleIsRefusedNamingTheKey() throws Exception {
         long me = ProcessHandle.current().pid();
         SandboxPaths p = sandbox("ddd444");
-        PidFile.of(me).write(p.pidFile("shim"));
+        PidFile.of(me).write(p.pidFile(SandboxPaths.DAEMON));
         PidFile.of(me).write(p.pidFile("qemu"));
         record("ddd444", false).write(p.state());
         String why = DebugConsoleClient.refusal(HostSandbox.of(p));
