@@ -5,4 +5,4 @@
 #   scripts/bench-cri.sh [--runs N]
 # Needs root, containerd, runc, CNI plugins, qemu-system-x86, busybox-static; builds the distribution and
 # the guest image.
-exec "$(dirname "$0")/bench-run.sh" CriBenchmark "$@"
+exec "$(dirname "$0")/bench-reactor.sh" CriBenchmark "$@"

@@ -3,4 +3,4 @@
 # checked), nemu and runc, against the container's own pipe (the guest's for nemu) measured in the same run.
 #   scripts/bench-stdio.sh [--kernel-params "nemu.agent_jit=on"]
 # Needs root, containerd, runc, qemu-system-x86, busybox-static; builds the distribution and guest image.
-exec "$(dirname "$0")/bench-run.sh" StdioBenchmark "$@"
+exec "$(dirname "$0")/bench-reactor.sh" StdioBenchmark "$@"
