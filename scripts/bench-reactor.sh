@@ -11,8 +11,8 @@ shift
 CP_FILE=e2e/target/bench.classpath
 if [ "${NEMU_BENCH_BUILD:-1}" != 0 ] || [ ! -f "$CP_FILE" ]; then
     echo "bench: building the distribution and the e2e test classes for $class" >&2
-    mvn -B -q package -DskipTests -Dnemu.release.skip=true dependency:build-classpath -Dmdep.outputFile=target/bench.classpath \
-        -Dmdep.includeScope=test >&2
+    mvn -B -q package -DskipTests -Dnemu.release.skip=true dependency:build-classpath \
+        -Dmdep.outputFile=target/bench.classpath -Dmdep.includeScope=test >&2
 fi
 [ -f packaging/target/nemu/share/guest/manifest.json ] || scripts/nemu image build >&2
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
