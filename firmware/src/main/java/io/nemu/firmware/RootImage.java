@@ -19,10 +19,11 @@ final class RootImage {
     /** Fixed so that the same tree gives the same bytes. */
     private static final String UUID = "6e656d75-726f-6f74-2d69-6d6167650001";
     /**
-     * The image's size is a multiple of this: QEMU's virtio-pmem maps it as guest memory, whose device pages the
-     * guest kernel sets up in 2 MiB sub-sections (erofs ignores the zeros after its last block).
+     * The image's size is a multiple of this (sparse zeros after erofs's last block, which it ignores): QEMU's
+     * virtio-pmem maps it as guest memory at the start of the hotplug area, and a DIMM hot-added after it must
+     * start on the guest's 128 MiB memory-block grid ("unaligned hotplug range" otherwise).
      */
-    static final long SIZE_ALIGNMENT = 2L << 20;
+    static final long SIZE_ALIGNMENT = 128L << 20;
 
     private RootImage() {
     }

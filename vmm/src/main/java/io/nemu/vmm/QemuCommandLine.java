@@ -159,9 +159,14 @@ public final class QemuCommandLine {
                 "-device", p.virtioBlkDevice() + ",drive=" + ROOT_DRIVE + p.virtioDeviceOptions());
     }
 
-    /** {@code tcg}, with the code cache bound when the config sets one. */
+    /**
+     * {@code tcg}, with the code cache bound when the config sets one and the VM cannot gain vCPUs: QEMU 7.2 splits
+     * the cache between vCPU threads, and a vCPU hot-added once the running ones hold every share aborts QEMU
+     * ({@code tcg_region_initial_alloc__locked: assertion failed}).
+     */
     static String tcgAccel(VmConfig c) {
-        return c.tcgTbSizeMib() > 0 ? "tcg,tb-size=" + c.tcgTbSizeMib() : "tcg";
+        boolean canGainVcpus = c.profile().hotplug() && c.maxVcpus() > c.vcpus();
+        return c.tcgTbSizeMib() > 0 && !canGainVcpus ? "tcg,tb-size=" + c.tcgTbSizeMib() : "tcg";
     }
 
     /** {@code nemu.accel=kvm} or {@code nemu.accel=tcg}: tells the guest what runs its code. */

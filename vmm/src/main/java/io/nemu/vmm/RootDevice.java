@@ -20,8 +20,11 @@ public enum RootDevice {
      */
     VIRTIO_PMEM(List.of("root=/dev/pmem0", "rootfstype=erofs", "rootflags=dax", "ro"));
 
-    /** The guest kernel sets up device memory in 2 MiB sub-sections. */
-    public static final long PMEM_ALIGNMENT = 2L << 20;
+    /**
+     * The guest kernel sets up device memory in 2 MiB sub-sections, and memory hot-added after the pmem must start
+     * on its 128 MiB memory-block grid: the image's size is a multiple of the latter.
+     */
+    public static final long PMEM_ALIGNMENT = 128L << 20;
 
     private final List<String> kernelArgs;
 

@@ -98,6 +98,13 @@ class QemuCommandLineTest {
         List<String> kvm = build(c, Accelerator.KVM);
         assertEquals("kvm", arg(kvm, "-accel"));
         assertTrue(kvm.stream().noneMatch(s -> s.contains("tb-size")), kvm.toString());
+        // A VM that can gain vCPUs gets QEMU's own cache: a bound one aborts QEMU 7.2 on a later vCPU hot-add.
+        VmConfig growable = VmConfig.builder().profile(MachineProfile.virtHotplug()).kernel(Path.of("/k/vmlinux"))
+                .runDir(RUN).vcpus(1).maxVcpus(4).memoryMib(512).tcgTbSizeMib(64).build();
+        assertEquals("tcg", arg(build(growable, Accelerator.TCG), "-accel"));
+        VmConfig fixed = VmConfig.builder().profile(MachineProfile.virtHotplug()).kernel(Path.of("/k/vmlinux"))
+                .runDir(RUN).vcpus(2).maxVcpus(2).memoryMib(512).tcgTbSizeMib(64).build();
+        assertEquals("tcg,tb-size=64", arg(build(fixed, Accelerator.TCG), "-accel"));
         VmConfigException e = assertThrows(VmConfigException.class, () -> base().tcgTbSizeMib(-1).build());
         assertTrue(e.getMessage().contains("tcgTbSizeMib"), e.getMessage());
         assertThrows(VmConfigException.class, () -> base().tcgTbSizeMib(VmConfig.MAX_TCG_TB_SIZE_MIB + 1).build());
@@ -168,7 +175,7 @@ class QemuCommandLineTest {
         VmConfig c = base().profile(MachineProfile.virtHotplug()).initrd(null).kernel(img).rootImage(img)
                 .rootDevice(RootDevice.VIRTIO_PMEM).qemuBinary(Path.of("/bin/sh")).build();
         e = assertThrows(VmConfigException.class, c::checkHost);
-        assertTrue(e.getMessage().contains("4096 bytes, not a multiple of 2 MiB"), e.getMessage());
+        assertTrue(e.getMessage().contains("4096 bytes, not a multiple of 128 MiB"), e.getMessage());
         assertEquals(RootDevice.VIRTIO_BLK, RootDevice.of(MachineProfile.virt(), false));
         assertEquals(RootDevice.VIRTIO_PMEM, RootDevice.of(MachineProfile.virtHotplug(), false));
         assertEquals(RootDevice.VIRTIO_BLK, RootDevice.of(MachineProfile.virtHotplug(), true));

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /** A nemu sandbox seen from the host by its id: its folders (the shim's {@link SandboxPaths}), pid files, processes. */
 public final class Sandboxes {
@@ -27,7 +28,10 @@ public final class Sandboxes {
                 .map(ProcessHandle::pid).toList();
     }
 
-    /** The shim daemon of a running sandbox (from its pid file) and what it runs (QEMU, virtiofsd), by name. */
+    /**
+     * The shim daemon serving a running sandbox (from its pid file; it serves the namespace's other pods too) and
+     * the sandbox's own processes (QEMU, virtiofsd and virtiofsd's sandboxed child), by name.
+     */
     public static Map<String, Long> hostProcesses(String id) throws IOException {
         Map<String, Long> found = new LinkedHashMap<>();
         Path pidFile = SandboxPaths.of(id).pidFile("daemon");
@@ -35,13 +39,19 @@ public final class Sandboxes {
             throw new IllegalStateException("no shim pid file " + pidFile + " for running sandbox " + id);
         }
         long shim = pid(id, "daemon");
+        ProcessHandle.of(shim).orElseThrow(() -> new IllegalStateException("shim daemon " + shim + " is gone"));
         found.put("shim daemon", shim);
-        ProcessHandle.of(shim).orElseThrow(() -> new IllegalStateException("shim daemon " + shim + " is gone"))
-                .descendants().forEach(h -> {
-                    String exe = h.info().command().orElse("?");
-                    String name = exe.substring(exe.lastIndexOf('/') + 1);
-                    found.put(found.containsKey(name) ? name + " " + h.pid() : name, h.pid());
-                });
+        for (String part : List.of("qemu", "virtiofsd")) {
+            if (!Files.exists(SandboxPaths.of(id).pidFile(part))) {
+                continue;
+            }
+            ProcessHandle.of(pid(id, part)).ifPresent(h -> Stream.concat(Stream.of(h), h.descendants())
+                    .forEach(d -> {
+                        String exe = d.info().command().orElse("?");
+                        String name = exe.substring(exe.lastIndexOf('/') + 1);
+                        found.put(found.containsKey(name) ? name + " " + d.pid() : name, d.pid());
+                    }));
+        }
         return found;
     }
 }

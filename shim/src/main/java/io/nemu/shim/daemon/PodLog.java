@@ -96,16 +96,18 @@ public final class PodLog {
      */
     private static final class Fifo {
         private static final byte[] CLOSE = new byte[0];
+        private static final long DRAIN_WAIT_MS = 2000;
         private final BlockingQueue<byte[]> queue = new ArrayBlockingQueue<>(4096);
         private final OutputStream out;
         private final AtomicLong dropped = new AtomicLong();
         private volatile boolean broken;
+        private final Thread drainer;
 
         Fifo(String sandboxId, OutputStream out) {
             this.out = out;
-            Thread t = new Thread(this::drain, "log-" + sandboxId);
-            t.setDaemon(true);
-            t.start();
+            drainer = new Thread(this::drain, "log-" + sandboxId);
+            drainer.setDaemon(true);
+            drainer.start();
         }
 
         /** False when the fifo is broken: the caller writes the bytes elsewhere. */
@@ -119,9 +121,16 @@ public final class PodLog {
             return true;
         }
 
+        /** Ends the drain after what is queued (the pod's last lines, e.g. why it died), waiting a little for it. */
         void close() {
             if (!queue.offer(CLOSE)) {
                 broken = true; // the drain is stuck on a full fifo: it ends at its next write
+                return;
+            }
+            try {
+                drainer.join(DRAIN_WAIT_MS); // the daemon may exit right after its last pod leaves
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
         }
 

@@ -32,6 +32,8 @@ public final class SandboxWatch implements AutoCloseable {
     private final AtomicReference<String> cause = new AtomicReference<>();
     private volatile boolean closed;
     private final Thread checker;
+    private final AtomicReference<String> asyncFault = new AtomicReference<>();
+    private final Thread faultHandler;
 
     private SandboxWatch(String sandboxId, Health health, Duration interval, Duration timeout,
                          Consumer<String> onFault) {
@@ -42,6 +44,10 @@ public final class SandboxWatch implements AutoCloseable {
         this.onFault = onFault;
         this.checker = new Thread(this::checkHealth, "health-" + sandboxId);
         checker.setDaemon(true);
+        // Made here, not on the reaper's thread: a thread inherits its maker's pod (the shared daemon routes each
+        // log line to its pod's log by the thread), and the reaper works for every pod.
+        this.faultHandler = new Thread(() -> fault(asyncFault.get()), "fault-" + sandboxId);
+        faultHandler.setDaemon(true);
     }
 
     /**
@@ -96,9 +102,9 @@ public final class SandboxWatch implements AutoCloseable {
 
     /** A fault seen on another component's thread (the process reaper's): handled on a thread of our own. */
     private void faultAsync(String why) {
-        Thread t = new Thread(() -> fault(why), "fault-" + sandboxId);
-        t.setDaemon(true);
-        t.start();
+        if (asyncFault.compareAndSet(null, why)) {
+            faultHandler.start();
+        }
     }
 
     private void fault(String why) {
