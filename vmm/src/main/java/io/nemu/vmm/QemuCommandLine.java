@@ -161,7 +161,8 @@ public final class QemuCommandLine {
 
     /** {@code tcg}, with the code cache bound when the config sets one. */
     static String tcgAccel(VmConfig c) {
-        return c.tcgTbSizeMib() > 0 ? "tcg,tb-size=" + c.tcgTbSizeMib() : "tcg";
+        String accel = c.tcgTbSizeMib() > 0 ? "tcg,tb-size=" + c.tcgTbSizeMib() : "tcg";
+        return c.profile().singleTcgThread(c) ? accel + ",thread=single" : accel;
     }
 
     /** {@code nemu.accel=kvm} or {@code nemu.accel=tcg}: tells the guest what runs its code. */
