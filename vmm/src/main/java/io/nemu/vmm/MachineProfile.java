@@ -68,11 +68,6 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
     /** Kernel command line words this machine needs. */
     List<String> kernelArgs(Accelerator resolved, OptionalLong hostTscKhz);
 
-    /** Whether TCG must run every vCPU on one host thread ({@code -accel tcg,thread=single}). */
-    default boolean singleTcgThread(VmConfig config) {
-        return false;
-    }
-
     static MachineProfile virt() {
         return Virt.INSTANCE;
     }
@@ -181,15 +176,6 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
         @Override
         public String virtioSerialDevice() {
             return "virtio-serial-pci";
-        }
-
-        @Override
-        public boolean singleTcgThread(VmConfig c) {
-            // QEMU 7.2's multi-threaded TCG hands each vCPU thread a share of the code cache sized at start:
-            // once the running vCPUs hold every share, a hot-added vCPU's thread aborts QEMU
-            // (tcg_region_initial_alloc__locked, seen with tb-size=48 at the third vCPU), and later vCPUs were
-            // seen taking 9 s to never to come online. With one thread for all vCPUs they come up in 1.5-2.2 s.
-            return c.maxVcpus() > c.vcpus();
         }
 
         @Override

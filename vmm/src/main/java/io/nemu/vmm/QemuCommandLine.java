@@ -161,8 +161,7 @@ public final class QemuCommandLine {
 
     /** {@code tcg}, with the code cache bound when the config sets one. */
     static String tcgAccel(VmConfig c) {
-        String accel = c.tcgTbSizeMib() > 0 ? "tcg,tb-size=" + c.tcgTbSizeMib() : "tcg";
-        return c.profile().singleTcgThread(c) ? accel + ",thread=single" : accel;
+        return c.tcgTbSizeMib() > 0 ? "tcg,tb-size=" + c.tcgTbSizeMib() : "tcg";
     }
 
     /** {@code nemu.accel=kvm} or {@code nemu.accel=tcg}: tells the guest what runs its code. */

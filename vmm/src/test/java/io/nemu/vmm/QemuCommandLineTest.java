@@ -104,18 +104,6 @@ class QemuCommandLineTest {
     }
 
     @Test
-    void hotplugUnderTcgRunsAllVcpusOnOneThread() {
-        VmConfig.Builder b = VmConfig.builder().profile(MachineProfile.virtHotplug()).kernel(Path.of("/k/vmlinux"))
-                .runDir(RUN).vcpus(1).memoryMib(256).tcgTbSizeMib(48);
-        assertEquals("tcg,tb-size=48,thread=single", arg(build(b.maxVcpus(4).build(), Accelerator.TCG), "-accel"));
-        // nothing to hot-add: QEMU keeps its default (one thread per vCPU)
-        assertEquals("tcg,tb-size=48", arg(build(b.vcpus(2).maxVcpus(2).build(), Accelerator.TCG), "-accel"));
-        assertEquals("kvm", arg(build(b.vcpus(1).maxVcpus(4).build(), Accelerator.KVM), "-accel"));
-        // microvm cannot hotplug
-        assertEquals("tcg,tb-size=48", arg(build(base().tcgTbSizeMib(48).build(), Accelerator.TCG), "-accel"));
-    }
-
-    @Test
     void virtHotplugHasQ35RootPortsAndReserves() {
         VmConfig c = VmConfig.builder().profile(MachineProfile.virtHotplug()).kernel(Path.of("/k/vmlinux"))
                 .runDir(RUN).vcpus(2).maxVcpus(8).memoryMib(1024).memorySlots(4).maxMemoryMib(8192)
