@@ -78,7 +78,9 @@ class HotplugCriTest {
         // busybox guest and hot-adding over QMP: multi-threaded TCG with tb-size=48 aborted at the third vCPU
         // (tcg_region_initial_alloc__locked, 2 of 2 runs; without tb-size 0.3-0.4 s each); -accel tcg,thread=single
         // brought three up in 1.5-2.2 s but aborts on any vCPU device_del ("qemu_thread_join: Resource deadlock
-        // avoided"), and here still took cpu2 22 s, then stalled the guest. Run with -Dnemu.hotplug.e2e=true.
+        // avoided"), and here still took cpu2 22 s (16 s with tsc=reliable), then stalled the guest. The guest
+        // (qemu64 CPU model) has no TSC-deadline timer and runs on hpet (TSC marked unsynchronized at boot), so
+        // the TSC-deadline idea does not apply. Run with -Dnemu.hotplug.e2e=true.
         assumeTrue(Boolean.getBoolean("nemu.hotplug.e2e"), "hotplug e2e off (-Dnemu.hotplug.e2e=true runs it)");
         assumeTrue(CriEnv.guestImageBuilt(), "no guest image in packaging/target/nemu/share/guest (nemu image build)");
         int baseMemory = Integer.getInteger("nemu.hotplug.baseMemory", 256);
