@@ -57,7 +57,10 @@ final class FailureAttribution {
     /** QEMU ended: a fault unless the VM was being ended on purpose (or virtiofsd's death came first). */
     void onQemuExit(Process p) {
         if (!ending.getAsBoolean()) {
-            fault.complete("QEMU (pid " + p.pid() + ") exited with code " + p.exitValue());
+            // QEMU's own words (an abort, an assertion) live in the run folder, which goes with the sandbox.
+            String out = ProcessTools.tail(paths.qemuLog(), TAIL_LINES);
+            fault.complete("QEMU (pid " + p.pid() + ") exited with code " + p.exitValue()
+                    + (out.isBlank() ? "" : ". Its output ends:\n" + out));
         }
     }
 
