@@ -16,5 +16,7 @@ if [ "${NEMU_BENCH_BUILD:-1}" != 0 ] || [ ! -f "$CP_FILE" ]; then
 fi
 [ -f packaging/target/nemu/share/guest/manifest.json ] || scripts/nemu image build >&2
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
+# As in e2e-main.sh: no warning for gRPC's SO_KEEPALIVE on a unix socket.
 exec "$JAVA" -Dnemu.e2e.target="$ROOT/e2e/target" -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+    -Dorg.slf4j.simpleLogger.log.io.netty.bootstrap.Bootstrap=error \
     -cp "$ROOT/e2e/target/test-classes:$(cat "$CP_FILE")" "io.nemu.e2e.bench.$class" "$@"
