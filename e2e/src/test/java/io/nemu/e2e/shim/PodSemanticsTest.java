@@ -267,7 +267,7 @@ class PodSemanticsTest {
     private void volumeStatsOfTheRunningPod(Path volume) throws Exception {
         Duration t = Duration.ofSeconds(60);
         JsonNode before = volumeStats(volume);
-        String[] guest = ctr(List.of("task", "exec", "--exec-id", "statfs", "poda", "stat", "-f", "-c", "%b %f %S %c %d",
+        String[] guest = ctr(List.of("task", "exec", "--exec-id", "statfs", "poda", "/bin/stat", "-f", "-c", "%b %f %S %c %d",
                 "/volume")).requireOk().stdout().strip().split(" ");
         long blockSize = Long.parseLong(guest[2]);
         assertEquals(Long.parseLong(guest[0]) * blockSize, usage(before, 1, "total"), "bytes total: " + before);
@@ -278,7 +278,7 @@ class PodSemanticsTest {
         assertEquals(usage(before, 1, "total") - usage(before, 1, "available"), usage(before, 1, "used"));
         assertEquals("OK", before.at("/volume_condition/message").asText());
 
-        ctr(List.of("task", "exec", "--exec-id", "write", "poda", "sh", "-c", "head -c 4194304 /dev/zero > /volume/blob"))
+        ctr(List.of("task", "exec", "--exec-id", "write", "poda", "/bin/sh", "-c", "/bin/head -c 4194304 /dev/zero > /volume/blob"))
                 .requireOk();
         assertEquals(4L << 20, Files.size(volume.resolve("blob")));
         JsonNode after = volumeStats(volume);

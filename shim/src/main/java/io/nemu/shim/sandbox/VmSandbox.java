@@ -439,7 +439,10 @@ public final class VmSandbox implements Sandbox {
             throw e;
         }
         for (io.nemu.proto.kata.Mount m : disks.mounts()) {
-            volumes.add(cid, hostByDestination.get(m.getDestination()), m.getSource());
+            String host = hostByDestination.get(m.getDestination());
+            if (host != null) {
+                volumes.add(cid, host, m.getSource());
+            }
         }
         for (HostMounts.Share share : shares) {
             volumes.add(cid, share.source(), GuestContract.containerMount(cid, share.name()));
