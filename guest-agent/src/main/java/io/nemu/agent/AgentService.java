@@ -39,6 +39,8 @@ import io.nemu.proto.kata.TtyWinResizeRequest;
 import io.nemu.proto.kata.UpdateContainerRequest;
 import io.nemu.proto.kata.UpdateInterfaceRequest;
 import io.nemu.proto.kata.UpdateRoutesRequest;
+import io.nemu.proto.kata.VolumeStatsRequest;
+import io.nemu.proto.kata.VolumeStatsResponse;
 import io.nemu.proto.kata.WaitProcessRequest;
 import io.nemu.proto.kata.WaitProcessResponse;
 import io.nemu.proto.kata.WriteStreamRequest;
@@ -140,6 +142,11 @@ public final class AgentService extends AgentServiceGrpc.AgentServiceImplBase {
     @Override
     public void statsContainer(StatsContainerRequest req, StreamObserver<StatsContainerResponse> out) {
         call("StatsContainer", out, () -> sandbox.stats(req.getContainerId()));
+    }
+
+    @Override
+    public void getVolumeStats(VolumeStatsRequest req, StreamObserver<VolumeStatsResponse> out) {
+        call("GetVolumeStats", out, () -> sandbox.volumeStats(req.getVolumeGuestPath()));
     }
 
     @Override

@@ -15,6 +15,7 @@ import io.nemu.proto.kata.KernelModule;
 import io.nemu.proto.kata.LinuxResources;
 import io.nemu.proto.kata.Spec;
 import io.nemu.proto.kata.StatsContainerResponse;
+import io.nemu.proto.kata.VolumeStatsResponse;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -270,6 +271,22 @@ final class Sandbox {
 
     void update(String cid, LinuxResources resources) {
         container(cid).update(resources);
+    }
+
+    /**
+     * GetVolumeStats of a guest path at or below a mount this agent made for the pod: the sandbox's and the
+     * containers' storages, and the shared folder (where virtio-fs volumes are) once the sandbox exists.
+     */
+    VolumeStatsResponse volumeStats(String guestPath) {
+        List<Path> roots = new ArrayList<>();
+        synchronized (lifecycle) {
+            if (created) {
+                roots.add(cfg.sharedDir());
+            }
+            roots.addAll(sandboxMounts);
+            containers.values().forEach(c -> roots.addAll(c.mounts));
+        }
+        return VolumeStats.of(guestPath, roots);
     }
 
     StatsContainerResponse stats(String cid) {

@@ -5,10 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.Distribution;
 import io.nemu.e2e.support.GuestImages;
 import io.nemu.e2e.support.Leftovers;
+import io.nemu.e2e.support.NemuCommand;
 import io.nemu.e2e.support.Rootfs;
 import io.nemu.e2e.support.Sandboxes;
 import java.io.IOException;
@@ -39,7 +42,9 @@ class PodSemanticsTest {
     private static final String TYPE = "io.kubernetes.cri.container-type";
     private static final String SANDBOX = "io.kubernetes.cri.sandbox-id";
     private static final String[] APPLETS = {"id", "pwd", "touch", "wget", "httpd", "grep", "cut", "readlink", "ps",
-        "nproc", "mkdir", "seq", "test", "[", "sed", "wc", "tr"};
+        "nproc", "mkdir", "seq", "test", "[", "sed", "wc", "tr", "stat", "head"};
+    /** The volume {@code nemu direct-volume stats} is checked on: a host tmpfs, which nothing else writes. */
+    private static final long VOLUME_BYTES = 16L << 20;
     @RegisterExtension
     static final Leftovers LEFTOVERS = Leftovers.afterEach();
 
@@ -48,6 +53,8 @@ class PodSemanticsTest {
     private final Distribution dist = Distribution.locate();
     private Containerd containerd;
     private Path config;
+    /** The host tmpfs mounted for the test, while it is mounted. */
+    private Path tmpfs;
 
     @BeforeEach
     void setUp() throws IOException {
@@ -59,10 +66,31 @@ class PodSemanticsTest {
     }
 
     @AfterEach
-    void tearDown() throws IOException {
+    void tearDown() throws Exception {
         if (containerd != null) {
             containerd.close();
         }
+        unmountTmpfs();
+    }
+
+    private Path mountTmpfs(Path dir, long bytes) throws Exception {
+        Files.createDirectories(dir);
+        exec("mount", "-t", "tmpfs", "-o", "size=" + bytes + ",mode=0777", "nemu-e2e-volume", dir.toString());
+        tmpfs = dir;
+        return dir;
+    }
+
+    private void unmountTmpfs() throws Exception {
+        if (tmpfs != null) {
+            exec("umount", tmpfs.toString());
+            tmpfs = null;
+        }
+    }
+
+    private static void exec(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), String.join(" ", cmd) + ": " + out);
     }
 
     private Path rootfs(String name) throws IOException {
@@ -93,6 +121,7 @@ class PodSemanticsTest {
         Path hosts = Files.writeString(work.resolve("hosts"), "127.0.0.1 localhost\n10.88.0.7 pod-a\n");
         Path shm = Files.createDirectories(work.resolve("host-shm"));
         String shmMount = "type=bind,src=" + shm + ",dst=/dev/shm,options=rbind:rw";
+        Path volume = mountTmpfs(work.resolve("volume"), VOLUME_BYTES);
 
         // The sandbox container, from ctr's flags: writes what the second one checks, then serves on the
         // pod's loopback.
@@ -109,6 +138,7 @@ class PodSemanticsTest {
                 "--read-only", "--cwd", "/www", "--env", "MSG=pod-ok", "--memory-limit", "134217728",
                 "--cap-drop", "CAP_NET_RAW", "--cap-add", "CAP_SYS_ADMIN", "--mount", shmMount,
                 "--mount", "type=bind,src=" + www + ",dst=/www,options=rbind:rw",
+                "--mount", "type=bind,src=" + volume + ",dst=/volume,options=rbind:rw",
                 "--rootfs", a.toString(), "poda", "/bin/sh", "-c", aScript)).requireOk();
         long sandboxUp = System.nanoTime();
         List<Long> qemu = Sandboxes.vmProcesses("poda");
@@ -219,11 +249,65 @@ class PodSemanticsTest {
             assertEquals(List.of(), list.toList(), "the pod's /dev/shm is the guest's tmpfs, not the host folder");
         }
 
+        volumeStatsOfTheRunningPod(volume);
+
         containerd.killTask("poda", RUN);
         ctr(List.of("task", "rm", "poda")).requireOk();
         ctr(List.of("c", "rm", "poda")).requireOk();
         Leftovers.await(() -> Sandboxes.vmProcesses("poda").isEmpty());
+        unmountTmpfs();
         assertFalse(Files.readString(Path.of("/proc/self/mountinfo")).contains(work.toString()), "mounts of the pod left");
+    }
+
+    /**
+     * {@code nemu direct-volume stats} of the sandbox container's volume (a host tmpfs shared over virtio-fs) says
+     * what the container itself sees with statfs, and grows by what the container writes; a path no container
+     * mounts is named in the error.
+     */
+    private void volumeStatsOfTheRunningPod(Path volume) throws Exception {
+        Duration t = Duration.ofSeconds(60);
+        JsonNode before = volumeStats(volume);
+        String[] guest = ctr(List.of("task", "exec", "--exec-id", "statfs", "poda", "/bin/stat", "-f", "-c", "%b %f %S %c %d",
+                "/volume")).requireOk().stdout().strip().split(" ");
+        long blockSize = Long.parseLong(guest[2]);
+        assertEquals(Long.parseLong(guest[0]) * blockSize, usage(before, 1, "total"), "bytes total: " + before);
+        assertEquals(Long.parseLong(guest[1]) * blockSize, usage(before, 1, "available"), "bytes free: " + before);
+        assertEquals(Long.parseLong(guest[3]), usage(before, 2, "total"), "inodes total: " + before);
+        assertEquals(Long.parseLong(guest[4]), usage(before, 2, "available"), "inodes free: " + before);
+        assertEquals(VOLUME_BYTES, usage(before, 1, "total"), "the host tmpfs's size");
+        assertEquals(usage(before, 1, "total") - usage(before, 1, "available"), usage(before, 1, "used"));
+        assertEquals("OK", before.at("/volume_condition/message").asText());
+
+        ctr(List.of("task", "exec", "--exec-id", "write", "poda", "/bin/sh", "-c", "/bin/head -c 4194304 /dev/zero > /volume/blob"))
+                .requireOk();
+        assertEquals(4L << 20, Files.size(volume.resolve("blob")));
+        JsonNode after = volumeStats(volume);
+        assertEquals(usage(before, 1, "used") + (4L << 20), usage(after, 1, "used"), "a 4 MiB file: " + after);
+        assertEquals(usage(before, 2, "used") + 1, usage(after, 2, "used"), "one more inode: " + after);
+
+        NemuCommand.Result none = NemuCommand.run(dist, t, "direct-volume", "stats", work.toString());
+        System.out.println("nemu direct-volume stats " + work + ": exit " + none.exitCode() + ": " + none.stderr().strip());
+        assertEquals(1, none.exitCode(), none.stdout());
+        assertTrue(none.stderr().contains("no running sandbox on this host holds volume " + work), none.stderr());
+    }
+
+    private JsonNode volumeStats(Path volume) throws Exception {
+        long t0 = System.nanoTime();
+        NemuCommand.Result r = NemuCommand.run(dist, Duration.ofSeconds(60), "direct-volume", "stats", volume.toString())
+                .requireOk();
+        System.out.println("nemu direct-volume stats " + volume + " (" + (System.nanoTime() - t0) / 1_000_000 + " ms): "
+                + r.stdout().strip());
+        return new ObjectMapper().readTree(r.stdout());
+    }
+
+    /** A figure of Kata's answer: {@code unit} 1 bytes, 2 inodes. */
+    private static long usage(JsonNode stats, int unit, String field) {
+        for (JsonNode u : stats.path("usage")) {
+            if (u.path("unit").asInt() == unit) {
+                return u.path(field).asLong();
+            }
+        }
+        throw new AssertionError("no usage of unit " + unit + " in " + stats);
     }
 
     /** A JSON string literal (Jackson's escaping, as the shim reads it back). */

@@ -108,6 +108,9 @@ public interface Libc extends Library {
 
     int sethostname(String name, long len) throws LastErrorException;
 
+    /** {@code buf}: a {@code struct statvfs} ({@link StatVfs#SIZE} bytes). */
+    int statvfs(String path, Pointer buf) throws LastErrorException;
+
     int settimeofday(Pointer tv, Pointer tz) throws LastErrorException;
 
     // posix_spawn and friends return an error number instead of setting errno.

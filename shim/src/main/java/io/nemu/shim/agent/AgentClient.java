@@ -33,6 +33,8 @@ import io.nemu.proto.kata.TtyWinResizeRequest;
 import io.nemu.proto.kata.OnlineCPUMemRequest;
 import io.nemu.proto.kata.Storage;
 import io.nemu.proto.kata.UpdateContainerRequest;
+import io.nemu.proto.kata.VolumeStatsRequest;
+import io.nemu.proto.kata.VolumeStatsResponse;
 import io.nemu.proto.kata.WaitProcessRequest;
 import io.nemu.shim.errdefs.TaskException;
 import io.nemu.shim.network.PodNetwork;
@@ -404,6 +406,15 @@ public final class AgentClient implements AutoCloseable {
                     .build());
         } catch (StatusRuntimeException e) {
             throw agentError("online " + vcpus + " vCPUs" + (cpuOnly ? "" : " and memory"), e);
+        }
+    }
+
+    /** GetVolumeStats: bytes and inodes of the file system under a volume's guest path. */
+    public VolumeStatsResponse volumeStats(String guestPath) {
+        try {
+            return call().getVolumeStats(VolumeStatsRequest.newBuilder().setVolumeGuestPath(guestPath).build());
+        } catch (StatusRuntimeException e) {
+            throw agentError("volume stats of " + guestPath, e);
         }
     }
 

@@ -78,6 +78,11 @@ public final class PodRouter extends TaskGrpc.TaskImplBase {
         return Set.copyOf(pods.keySet());
     }
 
+    /** The pods held, by sandbox id. */
+    Map<String, TaskService> held() {
+        return Map.copyOf(pods);
+    }
+
     /** Tears down every pod's sandbox (the daemon is going away). */
     public void closeAll() {
         pods.forEach((id, pod) -> PodLog.in(id, pod::closeSandbox));

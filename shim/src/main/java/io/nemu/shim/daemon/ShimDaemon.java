@@ -147,7 +147,9 @@ public final class ShimDaemon {
                         left.run();
                     });
         }, id -> removeState(id, SandboxPaths.of(id)), emptied::release);
-        TtrpcServer server = TtrpcServer.builder().addService(pods).addService(asV3(pods.bindService())).build();
+        // The operator's volume stats ride on the same root-only socket (VolumeService says why).
+        TtrpcServer server = TtrpcServer.builder().addService(pods).addService(asV3(pods.bindService()))
+                .addService(new VolumeService(pods)).build();
         try {
             Files.createDirectories(socket.getParent());
             server.bind(socket);

@@ -2,10 +2,12 @@ package io.nemu.shim.sandbox;
 
 import com.google.protobuf.Any;
 import io.nemu.proto.containerd.types.Mount;
+import io.nemu.proto.kata.VolumeStatsResponse;
 import io.nemu.shim.agent.Stdio;
 import io.nemu.shim.errdefs.TaskException;
 import io.nemu.shim.oci.Bundle;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -49,6 +51,12 @@ public interface Sandbox extends AutoCloseable {
 
     /** Removes a container (its processes have exited) and its rootfs mounts. */
     void removeContainer(String containerId);
+
+    /** The mount of {@code hostPath} by one of its containers, if any (also after the sandbox died). */
+    Optional<GuestVolumes.Volume> volume(String hostPath);
+
+    /** The guest agent's GetVolumeStats of a volume's guest path. */
+    VolumeStatsResponse volumeStats(String guestPath);
 
     /** Forgets an exec that has exited. */
     void removeExec(String containerId, String execId);

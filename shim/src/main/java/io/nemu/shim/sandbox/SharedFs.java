@@ -70,10 +70,11 @@ public final class SharedFs {
 
     /**
      * Binds the spec's host paths into the folder (read-only on the host too where the mount is) and points
-     * the spec at their guest paths.
+     * the spec at their guest paths; returns what it bound.
      */
-    void shareHostMounts(String cid, Spec.Builder spec) throws IOException {
-        for (HostMounts.Share share : HostMounts.plan(cid, spec)) {
+    List<HostMounts.Share> shareHostMounts(String cid, Spec.Builder spec) throws IOException {
+        List<HostMounts.Share> shares = HostMounts.plan(cid, spec);
+        for (HostMounts.Share share : shares) {
             Path source = Path.of(share.source());
             if (!Files.exists(source)) {
                 throw new IOException("bind mount source " + share.source() + " (for " + share.destination()
@@ -92,6 +93,7 @@ public final class SharedFs {
                 Mounts.mount(List.of(bindFlag(share), share.source(), target.toString()));
             }
         }
+        return shares;
     }
 
     private static String bindFlag(HostMounts.Share share) {

@@ -13,6 +13,7 @@ import io.nemu.proto.kata.CreateSandboxRequest;
 import io.nemu.proto.kata.LinuxResources;
 import io.nemu.proto.kata.Spec;
 import io.nemu.proto.kata.Storage;
+import io.nemu.proto.kata.VolumeStatsResponse;
 import io.nemu.shim.agent.AgentClient;
 import io.nemu.shim.agent.Stdio;
 import io.nemu.shim.cgroup.SandboxCgroup;
@@ -34,7 +35,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.Logger;
@@ -72,6 +76,8 @@ public final class VmSandbox implements Sandbox {
     private VmResources resources;
     /** Containers' disks, hot-added; null while booting. */
     private BlockVolumes blockVolumes;
+    /** The containers' host paths and where the guest reaches them (direct-volume stats). */
+    private final GuestVolumes volumes = new GuestVolumes();
     /** Watches the booted sandbox's processes and agent; null while booting. */
     private volatile SandboxWatch watch;
     private boolean closed;
@@ -407,6 +413,8 @@ public final class VmSandbox implements Sandbox {
         }
         spec.clearHooks();
         spec.getRootBuilder().setPath(GuestContract.containerRootfs(cid));
+        Map<String, String> hostByDestination = new HashMap<>();
+        spec.getMountsList().forEach(m -> hostByDestination.put(m.getDestination(), m.getSource()));
         BlockVolumes.Attached disks;
         try {
             disks = blockVolumes.attach(cid, spec);
@@ -414,8 +422,9 @@ public final class VmSandbox implements Sandbox {
             sharedFs.removeContainer(cid);
             throw e;
         }
+        List<HostMounts.Share> shares;
         try {
-            sharedFs.shareHostMounts(cid, spec);
+            shares = sharedFs.shareHostMounts(cid, spec);
         } catch (IOException e) {
             sharedFs.removeContainer(cid);
             blockVolumes.detach(cid);
@@ -428,6 +437,15 @@ public final class VmSandbox implements Sandbox {
             sharedFs.removeContainer(cid);
             blockVolumes.detach(cid);
             throw e;
+        }
+        for (io.nemu.proto.kata.Mount m : disks.mounts()) {
+            String host = hostByDestination.get(m.getDestination());
+            if (host != null) {
+                volumes.add(cid, host, m.getSource());
+            }
+        }
+        for (HostMounts.Share share : shares) {
+            volumes.add(cid, share.source(), GuestContract.containerMount(cid, share.name()));
         }
     }
 
@@ -528,10 +546,21 @@ public final class VmSandbox implements Sandbox {
         try {
             agent.removeContainer(cid);
         } finally {
+            volumes.removeContainer(cid);
             sharedFs.removeContainer(cid);
             blockVolumes.detach(cid);
         }
         resources.leave(cid);
+    }
+
+    @Override
+    public Optional<GuestVolumes.Volume> volume(String hostPath) {
+        return volumes.find(hostPath);
+    }
+
+    @Override
+    public VolumeStatsResponse volumeStats(String guestPath) {
+        return agent.volumeStats(guestPath);
     }
 
     @Override

@@ -42,14 +42,17 @@ import io.nemu.proto.containerd.task.v2.UpdateTaskRequest;
 import io.nemu.proto.containerd.task.v2.WaitRequest;
 import io.nemu.proto.containerd.task.v2.WaitResponse;
 import io.nemu.proto.containerd.types.task.ProcessInfo;
+import io.nemu.proto.shim.HostVolumeStatsResponse;
 import io.nemu.shim.agent.Stdio;
 import io.nemu.shim.errdefs.TaskException;
 import io.nemu.shim.events.EventSink;
 import io.nemu.shim.oci.Bundle;
+import io.nemu.shim.sandbox.GuestVolumes;
 import io.nemu.shim.sandbox.Sandbox;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import org.slf4j.Logger;
@@ -69,6 +72,7 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     /** Exit status of a process lost with its sandbox (its VM died), as Kata and runc's shim report it. */
     static final int LOST = 255;
 
+    private final String sandboxId;
     private final SandboxTasks tasks;
     private final EventSink events;
     private final Runnable onShutdown;
@@ -86,6 +90,7 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     };
 
     public TaskService(String sandboxId, Sandbox.Factory factory, EventSink events, Runnable onShutdown) {
+        this.sandboxId = sandboxId;
         this.tasks = new SandboxTasks(sandboxId, factory);
         this.events = events;
         this.onShutdown = onShutdown;
@@ -94,6 +99,28 @@ public final class TaskService extends TaskGrpc.TaskImplBase {
     /** The tasks still held (not deleted). */
     public int taskCount() {
         return tasks.count();
+    }
+
+    /**
+     * The stats of a host path one of this pod's containers mounts, from the guest agent; empty when none mounts it.
+     * A pod whose sandbox died or is shut down says so (FAILED_PRECONDITION) instead of asking.
+     */
+    public Optional<HostVolumeStatsResponse> volumeStats(String hostPath) {
+        Sandbox held = tasks.sandboxOrNull();
+        Optional<GuestVolumes.Volume> v = held == null ? Optional.empty() : held.volume(hostPath);
+        if (v.isEmpty()) {
+            return Optional.empty();
+        }
+        Sandbox running;
+        try {
+            running = tasks.sandbox();
+        } catch (TaskException e) {
+            throw new TaskException(e.code(), "volume " + hostPath + " of container " + v.get().containerId() + ": "
+                    + e.getMessage(), e);
+        }
+        return Optional.of(HostVolumeStatsResponse.newBuilder().setSandboxId(sandboxId)
+                .setContainerId(v.get().containerId()).setGuestPath(v.get().guestPath())
+                .setStats(running.volumeStats(v.get().guestPath())).build());
     }
 
     /** Destroys the sandbox if it was created; later creates are refused. */

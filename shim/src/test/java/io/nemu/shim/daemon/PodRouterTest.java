@@ -15,16 +15,22 @@ import io.nemu.proto.containerd.task.v2.StartRequest;
 import io.nemu.proto.containerd.task.v2.StateRequest;
 import io.nemu.proto.containerd.task.v2.StateResponse;
 import io.nemu.proto.containerd.types.Mount;
+import io.nemu.proto.kata.VolumeStatsResponse;
+import io.nemu.proto.kata.VolumeUsage;
+import io.nemu.proto.shim.HostVolumeStatsRequest;
+import io.nemu.proto.shim.HostVolumeStatsResponse;
 import static io.nemu.proto.containerd.types.task.Status.RUNNING;
 import static io.nemu.proto.containerd.types.task.Status.STOPPED;
 import io.nemu.shim.agent.Stdio;
 import io.nemu.shim.oci.Bundle;
+import io.nemu.shim.sandbox.GuestVolumes;
 import io.nemu.shim.sandbox.Sandbox;
 import io.nemu.shim.task.TaskService;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -73,6 +79,13 @@ class PodRouterTest {
         @Override public List<Integer> pids(String c) { return List.of(); }
         @Override public void removeContainer(String c) { }
         @Override public void removeExec(String c, String e) { }
+        /** Host path to a container's mount, as a test gives it. */
+        final Map<String, GuestVolumes.Volume> volumes = new ConcurrentHashMap<>();
+        @Override public Optional<GuestVolumes.Volume> volume(String h) { return Optional.ofNullable(volumes.get(h)); }
+        @Override public VolumeStatsResponse volumeStats(String g) {
+            return VolumeStatsResponse.newBuilder().addUsage(VolumeUsage.newBuilder().setTotal(100).setAvailable(60)
+                    .setUsed(40).setUnit(VolumeUsage.Unit.BYTES)).build();
+        }
         @Override public void close() { closed = true; }
     }
 
@@ -126,6 +139,37 @@ class PodRouterTest {
         Reply<com.google.protobuf.Empty> r = new Reply<>();
         router.shutdown(ShutdownRequest.newBuilder().setId(id).build(), r);
         r.ok();
+    }
+
+    private Reply<HostVolumeStatsResponse> volumeStats(String path) {
+        Reply<HostVolumeStatsResponse> r = new Reply<>();
+        new VolumeService(router).stats(HostVolumeStatsRequest.newBuilder().setVolumePath(path).build(), r);
+        return r;
+    }
+
+    /** direct-volume stats: the pod whose container mounts the host path answers; a dead one says so. */
+    @Test
+    void volumeStatsComeFromThePodThatMountsTheVolume() throws Exception {
+        run("a", null);
+        run("b", null);
+        run("b-app", "b");
+        String guest = "/run/kata-containers/shared/containers/b-app/mounts/0-vol";
+        sandboxes.get("b").volumes.put("/srv/vol", new GuestVolumes.Volume("b-app", "/srv/vol", guest));
+        HostVolumeStatsResponse r = volumeStats("/srv/vol").ok();
+        assertEquals("b", r.getSandboxId());
+        assertEquals("b-app", r.getContainerId());
+        assertEquals(guest, r.getGuestPath());
+        assertEquals(40, r.getStats().getUsage(0).getUsed());
+
+        Reply<HostVolumeStatsResponse> none = volumeStats("/srv/other");
+        assertEquals(Status.Code.NOT_FOUND, none.error.getCode());
+        assertEquals("no sandbox of this shim daemon holds volume /srv/other", none.error.getDescription());
+        assertEquals(Status.Code.INVALID_ARGUMENT, volumeStats("srv/vol").error.getCode());
+
+        sandboxes.get("b").listener.died("QEMU exited");
+        Reply<HostVolumeStatsResponse> dead = volumeStats("/srv/vol");
+        assertEquals(Status.Code.FAILED_PRECONDITION, dead.error.getCode());
+        assertEquals("volume /srv/vol of container b-app: sandbox b died: QEMU exited", dead.error.getDescription());
     }
 
     @Test

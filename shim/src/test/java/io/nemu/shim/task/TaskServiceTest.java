@@ -30,6 +30,7 @@ import io.nemu.proto.containerd.task.v2.TaskGrpc;
 import io.nemu.proto.containerd.task.v2.WaitRequest;
 import io.nemu.proto.containerd.task.v2.WaitResponse;
 import io.nemu.proto.containerd.types.Mount;
+import io.nemu.proto.kata.VolumeStatsResponse;
 import static io.nemu.proto.containerd.types.task.Status.CREATED;
 import static io.nemu.proto.containerd.types.task.Status.PAUSED;
 import static io.nemu.proto.containerd.types.task.Status.RUNNING;
@@ -37,6 +38,7 @@ import static io.nemu.proto.containerd.types.task.Status.STOPPED;
 import io.nemu.shim.agent.Stdio;
 import io.nemu.shim.errdefs.TaskException;
 import io.nemu.shim.oci.Bundle;
+import io.nemu.shim.sandbox.GuestVolumes;
 import io.nemu.shim.sandbox.Sandbox;
 import io.nemu.ttrpc.TtrpcClient;
 import io.nemu.ttrpc.TtrpcServer;
@@ -46,6 +48,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -155,6 +158,16 @@ class TaskServiceTest {
         @Override
         public void removeExec(String cid, String execId) {
             calls.add("removeExec " + cid + "/" + execId);
+        }
+
+        @Override
+        public Optional<GuestVolumes.Volume> volume(String hostPath) {
+            return Optional.empty(); // PodRouterTest asks for volumes
+        }
+
+        @Override
+        public VolumeStatsResponse volumeStats(String guestPath) {
+            throw new AssertionError("no volume here");
         }
 
         @Override
