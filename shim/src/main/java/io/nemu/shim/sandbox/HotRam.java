@@ -67,7 +67,7 @@ sealed interface HotRam permits HotRam.Dimms, HotRam.VirtioMem {
     final class VirtioMem implements HotRam {
         /** How long the guest may take to plug what was asked for (under TCG on a busy host). */
         static final Duration GROW = Duration.ofSeconds(30);
-        /** How long to wait for a shrink before logging what stays (the guest's driver keeps trying). */
+        /** The most a shrink waits before logging what stays (it stops sooner once the guest stops giving back). */
         static final Duration SHRINK = Duration.ofSeconds(10);
 
         private final VirtioMemHotplug device;

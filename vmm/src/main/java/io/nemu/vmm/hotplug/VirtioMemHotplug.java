@@ -16,6 +16,8 @@ public final class VirtioMemHotplug {
     private static final String PATH = "/machine/peripheral/" + QemuCommandLine.VIRTIO_MEM_DEVICE;
     /** How often the device's size is read while waiting for the guest. */
     private static final Duration POLL = Duration.ofMillis(20);
+    /** A shrink that has not moved for this long has stopped at blocks the guest cannot empty now. */
+    static final Duration SHRINK_STALL = Duration.ofSeconds(2);
 
     private final QmpCalls qmp;
     private final long regionMib;
@@ -44,8 +46,9 @@ public final class VirtioMemHotplug {
 
     /**
      * Asks the guest to hold {@code mib} (a multiple of the block, at most the region) and waits up to {@code wait}
-     * for it to get there; returns what it holds then, which falls short of a shrink when the guest could not empty
-     * enough blocks in time, and of a growth only when the guest did not answer in time.
+     * for it to get there; returns what it holds then. A growth falls short only when the guest did not answer in
+     * time; a shrink stops waiting once it has not moved for {@link #SHRINK_STALL} (the guest's driver goes on trying
+     * to empty the blocks it holds on its own).
      */
     public long resize(long mib, Duration wait) throws HotplugException {
         if (mib < 0 || mib % VmConfig.VIRTIO_MEM_BLOCK_MIB != 0) {
@@ -57,10 +60,19 @@ public final class VirtioMemHotplug {
                     + " MiB (default_maxmemory minus default_memory)");
         }
         qmp.call("qom-set", QmpCalls.args().put("path", PATH).put("property", "requested-size").put("value", mib << 20));
-        long deadline = System.nanoTime() + wait.toNanos();
+        long start = System.nanoTime();
+        long deadline = start + wait.toNanos();
+        long last = -1;
+        long moved = start;
         while (true) {
             long now = pluggedMib();
-            if (now == mib || System.nanoTime() > deadline) {
+            long t = System.nanoTime();
+            if (now != last) {
+                last = now;
+                moved = t;
+            }
+            boolean stalled = now > mib && t - moved > SHRINK_STALL.toNanos();
+            if (now == mib || t > deadline || stalled) {
                 return now;
             }
             try {
