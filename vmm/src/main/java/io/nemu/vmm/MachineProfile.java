@@ -156,7 +156,7 @@ public sealed interface MachineProfile permits MachineProfile.Virt, MachineProfi
                 // The pmem root sits in the memory-device area beside any hot-added DIMMs (it takes no DIMM slot).
                 long maxmem = c.maxMemoryMib() + (c.rootImageBytes() + (1 << 20) - 1 >> 20);
                 mem += ",slots=" + Math.max(c.memorySlots(), 1) + ",maxmem=" + maxmem + "M";
-            } else if (c.memorySlots() > 0) {
+            } else if (c.memorySlots() > 0 || c.virtioMem()) {
                 mem += ",slots=" + c.memorySlots() + ",maxmem=" + c.maxMemoryMib() + "M";
             }
             a.add("-m");

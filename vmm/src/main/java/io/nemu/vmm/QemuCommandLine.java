@@ -18,6 +18,9 @@ public final class QemuCommandLine {
     /** QOM id of the root image's disk, or of its memory backend and pmem device ({@code root-pmem}). */
     static final String ROOT_DRIVE = "root";
 
+    /** QOM id of the virtio-mem device: /machine/peripheral/vmem0; its memory backend is {@code vmem0-ram}. */
+    public static final String VIRTIO_MEM_DEVICE = "vmem0";
+
     /** QOM id of the balloon device: /machine/peripheral/balloon0. */
     public static final String BALLOON_DEVICE = "balloon0";
 
@@ -71,6 +74,9 @@ public final class QemuCommandLine {
         }
         for (NetDevice n : c.netDevices()) {
             a.addAll(netArgs(p, n));
+        }
+        if (c.virtioMem()) {
+            a.addAll(virtioMemArgs(c));
         }
         if (c.freePageReporting()) {
             a.addAll(balloonArgs(p));
@@ -129,6 +135,27 @@ public final class QemuCommandLine {
         }
         return List.of("-netdev", "tap,id=" + n.id() + ",ifname=" + n.tap() + ",script=no,downscript=no",
                 "-device", dev);
+    }
+
+    /**
+     * The hot-pluggable RAM as one virtio-mem device that starts empty ({@code requested-size=0}): a shared memfd
+     * as big as the room above the boot RAM, so vhost-user back ends can map it, which costs the host nothing
+     * until the guest plugs blocks; unplugged blocks are discarded (a hole punched in the memfd).
+     */
+    static List<String> virtioMemArgs(VmConfig c) {
+        return virtioMemArgs(c.maxMemoryMib() - c.memoryMib(), c.profile().virtioDeviceOptions());
+    }
+
+    /** The virtio-mem device of a q35 VM with {@code regionMib} of room; also for tools that start QEMU themselves. */
+    public static List<String> virtioMemArgs(long regionMib) {
+        return virtioMemArgs(regionMib, MachineProfile.virtHotplug().virtioDeviceOptions());
+    }
+
+    private static List<String> virtioMemArgs(long regionMib, String deviceOptions) {
+        String backend = VIRTIO_MEM_DEVICE + "-ram";
+        return List.of("-object", "memory-backend-memfd,id=" + backend + ",size=" + regionMib + "M,share=on",
+                "-device", "virtio-mem-pci,id=" + VIRTIO_MEM_DEVICE + ",memdev=" + backend + ",requested-size=0"
+                        + deviceOptions);
     }
 
     /**

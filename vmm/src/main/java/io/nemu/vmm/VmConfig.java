@@ -50,6 +50,8 @@ import java.util.List;
  *                        virt-hotplug, and the image's size a multiple of {@link RootDevice#PMEM_ALIGNMENT})
  * @param templating      null, or how this VM is a template or a clone of one (RAM in a file, the shared folder
  *                        through virtio-9p, no vhost-user device, no NIC)
+ * @param virtioMem       the RAM above memoryMib up to maxMemoryMib is one virtio-mem device (grown and shrunk in
+ *                        2 MiB blocks) instead of DIMMs in memorySlots (virt-hotplug only)
  */
 public record VmConfig(
         MachineProfile profile,
@@ -80,7 +82,8 @@ public record VmConfig(
         String seccompSandbox,
         int tcgTbSizeMib,
         RootDevice rootDevice,
-        io.nemu.vmm.template.Templating templating) {
+        io.nemu.vmm.template.Templating templating,
+        boolean virtioMem) {
 
     public static final Path DEFAULT_QEMU = Path.of("/usr/bin/qemu-system-x86_64");
     public static final Path DEFAULT_VIRTIOFSD = Path.of("/usr/lib/qemu/virtiofsd");
@@ -96,6 +99,8 @@ public record VmConfig(
     static final int MAX_TAG_BYTES = 36;
     /** Runs QEMU inside {@link #netns()} (it execs, so the pid stays QEMU's). */
     public static final Path NSENTER = Path.of("/usr/bin/nsenter");
+    /** virtio-mem's block on x86-64 (the THP size): the device grows and shrinks in these units. */
+    public static final int VIRTIO_MEM_BLOCK_MIB = 2;
     /** QEMU 7.2 caps its TCG code cache at 1 GiB (its own default ceiling). */
     public static final int MAX_TCG_TB_SIZE_MIB = 1024;
 
@@ -130,8 +135,15 @@ public record VmConfig(
         } else {
             require(memorySlots == 0 || maxMemoryMib > memoryMib, "maxMemoryMib",
                     "must exceed memoryMib when memorySlots > 0 (room for hotplugged memory)");
-            require(memorySlots > 0 || maxMemoryMib == memoryMib, "memorySlots",
-                    "must be > 0 when maxMemoryMib exceeds memoryMib");
+            require(memorySlots > 0 || virtioMem || maxMemoryMib == memoryMib, "memorySlots",
+                    "must be > 0 when maxMemoryMib exceeds memoryMib (or use virtio-mem)");
+        }
+        if (virtioMem) {
+            require(profile.hotplug(), "virtioMem", "needs the virt-hotplug profile: " + profile.name() + " has no PCI");
+            require(maxMemoryMib > memoryMib, "maxMemoryMib", "must exceed memoryMib with virtio-mem (its region is"
+                    + " the difference), got " + maxMemoryMib);
+            require((maxMemoryMib - memoryMib) % VIRTIO_MEM_BLOCK_MIB == 0, "maxMemoryMib", "minus memoryMib must be a"
+                    + " multiple of virtio-mem's " + VIRTIO_MEM_BLOCK_MIB + " MiB block, got " + (maxMemoryMib - memoryMib));
         }
         require(sharedDir == null || sharedTag != null, "sharedTag",
                 "is required with a sharedDir: the virtio-fs tag the guest mounts (" + sharedDir + ")");
@@ -206,6 +218,7 @@ public record VmConfig(
             require(agentTransport == AgentTransport.SERIAL || agentTransport == AgentTransport.NONE
                     || agentTransport == AgentTransport.VHOST_VSOCK, "agentTransport", "must be serial: " + why);
             require(netDevices.isEmpty(), "netDevices", "must be empty: a template is saved without NICs");
+            require(!virtioMem, "virtioMem", "is not supported with templates (not tried with a private clone RAM)");
         }
     }
 
@@ -214,7 +227,7 @@ public record VmConfig(
         return new VmConfig(profile, kernel, initrd, rootImage, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
                 maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, null, accelerator, qemuBinary,
                 virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices, netns, freePageReporting,
-                seccompSandbox, tcgTbSizeMib, rootDevice, t);
+                seccompSandbox, tcgTbSizeMib, rootDevice, t, virtioMem);
     }
 
     /** Whether the root image is mapped as guest memory (virtio-pmem), which takes room beside the RAM. */
@@ -318,6 +331,7 @@ public record VmConfig(
         private int tcgTbSizeMib;
         private RootDevice rootDevice = RootDevice.VIRTIO_BLK;
         private io.nemu.vmm.template.Templating templating;
+        private boolean virtioMem;
 
         public Builder profile(MachineProfile v) { profile = v; return this; }
         public Builder kernel(Path v) { kernel = v; return this; }
@@ -352,12 +366,14 @@ public record VmConfig(
         public Builder rootDevice(RootDevice v) { rootDevice = v; return this; }
         /** A template to build, or the template to clone (null: a VM of its own, the default). */
         public Builder templating(io.nemu.vmm.template.Templating v) { templating = v; return this; }
+        /** Hot-added RAM through one virtio-mem device instead of DIMMs. */
+        public Builder virtioMem(boolean v) { virtioMem = v; return this; }
 
         public VmConfig build() {
             return new VmConfig(profile, kernel, initrd, rootImage, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
                     maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog,
                     accelerator, qemuBinary, virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices,
-                    netns, freePageReporting, seccompSandbox, tcgTbSizeMib, rootDevice, templating);
+                    netns, freePageReporting, seccompSandbox, tcgTbSizeMib, rootDevice, templating, virtioMem);
         }
     }
 
@@ -367,7 +383,7 @@ public record VmConfig(
                 + (rootImage == null ? "" : ", rootImage=" + rootImage + " on " + rootDevice) + ", vcpus=" + vcpus
                 + "/" + maxVcpus + ", memoryMib=" + memoryMib + "/" + maxMemoryMib + ", share="
                 + (sharedDir == null ? "none" : sharedDir + " as " + sharedTag) + ", runDir=" + runDir
-                + ", accelerator=" + accelerator + (tcgTbSizeMib > 0 ? ", tcg tb-size=" + tcgTbSizeMib + "M" : "")
+                + (virtioMem ? " (virtio-mem)" : "") + ", accelerator=" + accelerator + (tcgTbSizeMib > 0 ? ", tcg tb-size=" + tcgTbSizeMib + "M" : "")
                 + (freePageReporting ? ", free-page-reporting" : "")
                 + (seccompSandbox == null ? ", no seccomp sandbox" : "")
                 + (templating == null ? "" : ", " + templating)

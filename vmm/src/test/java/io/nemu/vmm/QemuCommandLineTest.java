@@ -134,6 +134,24 @@ class QemuCommandLineTest {
     }
 
     @Test
+    void virtioMemHoldsTheRoomAboveTheBootRamInOneEmptySharedDevice() {
+        VmConfig c = VmConfig.builder().profile(MachineProfile.virtHotplug()).kernel(Path.of("/k/vmlinux"))
+                .runDir(RUN).memoryMib(256).maxMemoryMib(1792).virtioMem(true).build();
+        List<String> a = build(c, Accelerator.TCG);
+        assertEquals("256M,slots=0,maxmem=1792M", arg(a, "-m"));
+        assertEquals(List.of("memory-backend-memfd,id=mem,size=256M,share=on",
+                "memory-backend-memfd,id=vmem0-ram,size=1536M,share=on"), all(a, "-object"));
+        assertTrue(all(a, "-device").contains("virtio-mem-pci,id=vmem0,memdev=vmem0-ram,requested-size=0,disable-legacy=on"),
+                a.toString());
+        VmConfigException odd = assertThrows(VmConfigException.class, () -> VmConfig.builder()
+                .profile(MachineProfile.virtHotplug()).kernel(Path.of("/k/vmlinux")).runDir(RUN).memoryMib(256)
+                .maxMemoryMib(1793).virtioMem(true).build());
+        assertTrue(odd.getMessage().contains("multiple of virtio-mem's 2 MiB block"), odd.getMessage());
+        VmConfigException virt = assertThrows(VmConfigException.class, () -> base().memoryMib(256).virtioMem(true).build());
+        assertTrue(virt.getMessage().contains("virtioMem"), virt.getMessage());
+    }
+
+    @Test
     void aRootImageIsAReadOnlyVirtioBlkDiskTheGuestMounts() {
         for (MachineProfile p : List.of(MachineProfile.virt(), MachineProfile.virtHotplug())) {
             List<String> a = build(base().profile(p).rootImage(Path.of("/g/root.img")).build(), Accelerator.TCG);

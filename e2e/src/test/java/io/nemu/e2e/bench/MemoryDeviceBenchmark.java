@@ -45,6 +45,7 @@ public final class MemoryDeviceBenchmark {
     /** MemTotal grows by a little less than the plugged size when the guest keeps struct pages for it. */
     static final long SLACK_KIB = 16 * 1024;
     static final Duration WAIT = Duration.ofSeconds(120);
+    static final String VIRTIO_MEM = "/machine/peripheral/" + QemuCommandLine.VIRTIO_MEM_DEVICE;
 
     public static void main(String[] args) throws Exception {
         int runs = 3;
@@ -73,10 +74,10 @@ public final class MemoryDeviceBenchmark {
                         base = plugDimm(run, base, dimm);
                     }
                     long target = base + ADD_MIB * 1024 - SLACK_KIB;
-                    long grown = run.timed(grow, () -> run.qmp("qom-set", Map.of("path", "/machine/peripheral/vmem0",
+                    long grown = run.timed(grow, () -> run.qmp("qom-set", Map.of("path", VIRTIO_MEM,
                             "property", "requested-size", "value", ADD_MIB * MIB)), k -> k >= target);
                     long floor = grown - ADD_MIB * 1024 + SLACK_KIB;
-                    long shrunk = run.timed(shrink, () -> run.qmp("qom-set", Map.of("path", "/machine/peripheral/vmem0",
+                    long shrunk = run.timed(shrink, () -> run.qmp("qom-set", Map.of("path", VIRTIO_MEM,
                             "property", "requested-size", "value", 0)), k -> k <= floor);
                     kept.add((shrunk - base) / 1024);
                     if (!dimmFirst) {
@@ -168,8 +169,6 @@ public final class MemoryDeviceBenchmark {
                     "-machine", "q35,acpi=on,sata=off,smbus=off,usb=off,vmport=off,i8042=off,memory-backend=mem",
                     "-object", "memory-backend-memfd,id=mem,size=" + BASE_MIB + "M,share=on",
                     "-m", BASE_MIB + "M,slots=2,maxmem=" + maxmem + "M", "-smp", "1",
-                    "-object", "memory-backend-memfd,id=vmemback,size=" + ADD_MIB + "M,share=on",
-                    "-device", "virtio-mem-pci,id=vmem0,memdev=vmemback,requested-size=0,disable-legacy=on",
                     "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                     "-kernel", kernel.toString(), "-initrd", initrd.toString(),
                     "-append", String.join(" ", kargs), "-serial", "file:" + serial,
@@ -178,6 +177,7 @@ public final class MemoryDeviceBenchmark {
             if (accel == Accelerator.KVM) {
                 cmd.addAll(List.of("-cpu", "host"));
             }
+            cmd.addAll(QemuCommandLine.virtioMemArgs(ADD_MIB));
             Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("qemu.log").toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
             try {

@@ -47,8 +47,9 @@ public final class ConfigCommand {
                 Path root = h.image() != null ? h.image() : h.initrd();
                 out.printf("  %s %s%s%n", h.image() != null ? "image" : "initrd", root,
                         Files.isRegularFile(root) ? "" : "  (missing!)");
-                out.printf("  %d vCPU (max %d), %d MiB (max %d, %d slots), %d PCIe root ports%n", h.defaultVcpus(),
-                        h.defaultMaxVcpus(), h.defaultMemoryMib(), h.defaultMaxMemoryMib(), h.memorySlots(), h.pcieRootPorts());
+                out.printf("  %d vCPU (max %d), %d MiB (max %d, %s), %d PCIe root ports%n", h.defaultVcpus(),
+                        h.defaultMaxVcpus(), h.defaultMemoryMib(), h.defaultMaxMemoryMib(),
+                        h.enableVirtioMem() ? "virtio-mem" : h.memorySlots() + " slots", h.pcieRootPorts());
                 out.printf("  pod annotations allowed: %s%n", h.enableAnnotations().isEmpty() ? "none"
                         : String.join(", ", h.enableAnnotations().stream().map(java.util.regex.Pattern::pattern).toList()));
                 out.printf("  shared_fs %s via %s (cache %s)%n", h.sharedFs().key(), h.virtioFsDaemon(),

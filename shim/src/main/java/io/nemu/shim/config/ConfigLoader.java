@@ -195,6 +195,7 @@ public final class ConfigLoader {
         int slots = (int) q.integer("memory_slots", 0, 0, 256);
         int maxMemory = (int) q.integer("default_maxmemory", 0, 0, 1024 * 1024);
         int rootPorts = (int) q.integer("pcie_root_port", 0, 0, 32);
+        boolean virtioMem = q.bool("enable_virtio_mem", false);
         if (!profile.hotplug()) {
             // Kata's defaults name hotplug ceilings; on virt they mean nothing, so they are not an error.
             if ((maxVcpus != 0 && maxVcpus != vcpus) || slots != 0 || (maxMemory != 0 && maxMemory != memory)
@@ -202,6 +203,11 @@ public final class ConfigLoader {
                 warnings.accept(q.source + ": machine_type virt cannot hotplug: default_maxvcpus, memory_slots,"
                         + " default_maxmemory and pcie_root_port are ignored (use virt-hotplug)");
             }
+            if (virtioMem) {
+                warnings.accept(q.source + ": machine_type virt has no PCI for virtio-mem: enable_virtio_mem is ignored"
+                        + " (use virt-hotplug)");
+            }
+            virtioMem = false;
             maxVcpus = 0;
             slots = 0;
             maxMemory = 0;
@@ -216,8 +222,18 @@ public final class ConfigLoader {
             if (slots > 0 && (maxMemory == 0 || maxMemory == memory)) {
                 maxMemory = memory + 2048; // room for hotplugged DIMMs when only slots were given
             }
-            if (slots == 0 && maxMemory > memory) {
-                throw q.error("memory_slots", "must be > 0 when default_maxmemory exceeds default_memory");
+            if (virtioMem) {
+                if (maxMemory <= memory) {
+                    throw q.error("enable_virtio_mem", "needs default_maxmemory above default_memory (" + memory
+                            + " MiB): the virtio-mem device holds the difference");
+                }
+                if ((maxMemory - memory) % VmConfig.VIRTIO_MEM_BLOCK_MIB != 0) {
+                    throw q.error("default_maxmemory", "minus default_memory must be a multiple of virtio-mem's "
+                            + VmConfig.VIRTIO_MEM_BLOCK_MIB + " MiB block, got " + (maxMemory - memory) + " MiB");
+                }
+            } else if (slots == 0 && maxMemory > memory) {
+                throw q.error("memory_slots", "must be > 0 when default_maxmemory exceeds default_memory"
+                        + " (or set enable_virtio_mem = true)");
             }
         }
         String fs = q.choice("shared_fs", "virtio-fs", "virtio-fs", "none");
@@ -245,7 +261,7 @@ public final class ConfigLoader {
         RuntimeConfig.Hypervisor hv = new RuntimeConfig.Hypervisor(path, kernel, initrd, image, profile, kernelParams, vcpus,
                 maxVcpus, memory, slots, maxMemory, rootPorts, sharedFs, daemon, cacheMode, Accelerator.parse(accel),
                 q.bool("enable_debug", false), List.copyOf(annotations), q.bool("reclaim_guest_freed_memory", true),
-                seccomp.isEmpty() ? null : seccomp, tbSize, q.bool("disable_image_nvdimm", false));
+                seccomp.isEmpty() ? null : seccomp, tbSize, q.bool("disable_image_nvdimm", false), virtioMem);
         q.warnUnused(warnings);
         return hv;
     }

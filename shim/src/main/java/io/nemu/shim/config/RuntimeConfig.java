@@ -34,6 +34,8 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
      * {@code tcgTbSizeMib} ({@code tcg_tb_size}, ours: Kata has none): TCG's code cache bound, 0 = QEMU's own.
      * {@code disableImageNvdimm} (Kata's {@code disable_image_nvdimm}): the root image on a virtio-blk disk even
      * where the machine could map it as pmem with DAX (virt-hotplug).
+     * {@code enableVirtioMem} (Kata's {@code enable_virtio_mem}): RAM above {@code default_memory} is hot-added and
+     * given back through one virtio-mem device instead of DIMMs, which cannot be removed (virt-hotplug).
      */
     public record Hypervisor(
             Path path,
@@ -57,7 +59,8 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
             boolean reclaimGuestFreedMemory,
             String seccompSandbox,
             int tcgTbSizeMib,
-            boolean disableImageNvdimm) {
+            boolean disableImageNvdimm,
+            boolean enableVirtioMem) {
 
         /**
          * Whether the pod annotation {@code io.katacontainers.config.hypervisor.<name>} may change this

@@ -5,9 +5,11 @@ import io.grpc.Status;
 import io.nemu.shim.config.RuntimeConfig;
 import io.nemu.shim.errdefs.TaskException;
 import io.nemu.vmm.Vm;
+import io.nemu.vmm.VmConfig;
 import io.nemu.vmm.hotplug.CpuHotplug;
 import io.nemu.vmm.hotplug.HotplugException;
 import io.nemu.vmm.hotplug.MemoryHotplug;
+import io.nemu.vmm.hotplug.VirtioMemHotplug;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,8 +17,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Keeps a running sandbox VM as big as its containers' limits ({@link ContainerSizing}). On {@code
  * virt-hotplug} a container joining or raising its limits gets vCPUs ({@link CpuHotplug}) and RAM
- * ({@link MemoryHotplug}, DIMMs) before its guest cgroup changes, and the guest onlines them; lowering or
- * leaving changes the cgroup first, then gives vCPUs back. RAM stays (a DIMM cannot shrink): logged. On
+ * ({@link HotRam}: DIMMs or virtio-mem) before its guest cgroup changes, and the guest onlines them; lowering or
+ * leaving changes the cgroup first, then gives vCPUs back, and RAM where virtio-mem can (what stays is logged). On
  * {@code virt} nothing can be added: the VM was sized at boot, and limits only change the guest cgroups
  * (said once in the log).
  */
@@ -33,33 +35,31 @@ final class VmResources {
     private final String sandboxId;
     private final ContainerSizing sizing;
     private final CpuHotplug cpus;
-    private final MemoryHotplug memory;
-    private final int memorySlots;
+    private final HotRam ram;
     private final Guest guest;
-    /** RAM added as DIMMs so far, MiB; only grows. */
-    private long addedMib;
     private boolean staticNoted;
 
     /** For a booted VM of this size; hotplug where its profile has it. */
     static VmResources of(String sandboxId, PodSizing size, RuntimeConfig.Hypervisor h, Vm vm, Guest guest) {
-        ContainerSizing sizing = new ContainerSizing(size.vcpus(), size.memoryMib(), size.maxVcpus(), size.maxMemoryMib());
-        // virt cannot hotplug; virt-hotplug without default_maxvcpus/memory_slots reserved no room for it.
-        boolean room = size.maxVcpus() > size.vcpus() || h.memorySlots() > 0;
+        VmConfig c = vm.config();
+        ContainerSizing sizing = new ContainerSizing(size.vcpus(), size.memoryMib(), size.maxVcpus(), c.maxMemoryMib());
+        // virt cannot hotplug; virt-hotplug without default_maxvcpus/memory_slots/virtio-mem reserved no room for it.
+        boolean room = size.maxVcpus() > size.vcpus() || h.memorySlots() > 0 || c.virtioMem();
         if (!h.machineType().hotplug() || !room) {
-            return new VmResources(sandboxId, sizing, null, null, 0, guest);
+            return new VmResources(sandboxId, sizing, null, null, guest);
         }
-        return new VmResources(sandboxId, sizing, new CpuHotplug(vm.qmp()), new MemoryHotplug(vm.qmp()),
-                h.memorySlots(), guest);
+        HotRam ram = c.virtioMem()
+                ? new HotRam.VirtioMem(new VirtioMemHotplug(vm.qmp(), c.maxMemoryMib() - c.memoryMib()))
+                : new HotRam.Dimms(new MemoryHotplug(vm.qmp()), h.memorySlots());
+        return new VmResources(sandboxId, sizing, new CpuHotplug(vm.qmp()), ram, guest);
     }
 
-    /** {@code cpus}/{@code memory} null: a VM that cannot hotplug ({@code virt}). */
-    VmResources(String sandboxId, ContainerSizing sizing, CpuHotplug cpus, MemoryHotplug memory, int memorySlots,
-                Guest guest) {
+    /** {@code cpus}/{@code ram} null: a VM that cannot hotplug ({@code virt}). */
+    VmResources(String sandboxId, ContainerSizing sizing, CpuHotplug cpus, HotRam ram, Guest guest) {
         this.sandboxId = sandboxId;
         this.sizing = sizing;
         this.cpus = cpus;
-        this.memory = memory;
-        this.memorySlots = memorySlots;
+        this.ram = ram;
         this.guest = guest;
     }
 
@@ -88,7 +88,7 @@ final class VmResources {
         }
     }
 
-    /** A container is gone: its vCPUs go back (its RAM stays, logged). */
+    /** A container is gone: its vCPUs go back, and its RAM where virtio-mem can (what stays is logged). */
     synchronized void leave(String cid) {
         if (sizing.of(cid).equals(ContainerSizing.Share.NONE)) {
             return;
@@ -126,26 +126,25 @@ final class VmResources {
             if (vcpus > vcpusBefore) {
                 guest.online(vcpus, true);
             }
-            long memoryToAdd = t.memoryMib() - sizing.baseMemoryMib() - addedMib;
-            long dimm = memoryToAdd > 0 ? MemoryHotplug.roundUp(memoryToAdd) : 0;
-            if (dimm > 0) {
-                if (memory.dimms() >= memorySlots) {
-                    throw new TaskException(Status.Code.FAILED_PRECONDITION, "sandbox " + sandboxId + ": container "
-                            + cid + " needs " + dimm + " MiB more RAM but all memory_slots (" + memorySlots
-                            + ") hold a DIMM");
-                }
-                memory.add(dimm);
-                addedMib += dimm;
+            long want = t.memoryMib() - sizing.baseMemoryMib();
+            long change;
+            try {
+                change = ram.follow(want);
+            } catch (ContainerSizing.OverLimit e) {
+                throw new TaskException(Status.Code.FAILED_PRECONDITION, "sandbox " + sandboxId + ": container " + cid
+                        + " " + e.getMessage(), e);
+            }
+            if (change > 0) {
                 guest.online(0, false);
             }
             sizing.set(cid, share);
-            log.info("sandbox {}: container {} {} ({} vCPUs, {} MiB): VM now {} vCPUs (was {}), {} MiB of DIMMs{} in {} ms",
-                    sandboxId, cid, what, share.vcpus(), share.memoryMib(), vcpus, vcpusBefore, addedMib,
-                    dimm > 0 ? " (+" + dimm + ")" : "", (System.nanoTime() - t0) / 1_000_000);
-            long kept = sizing.baseMemoryMib() + addedMib - t.memoryMib();
-            if (memoryToAdd < 0 && kept > 0) {
-                log.info("sandbox {}: {} MiB of hot-added RAM stay in the VM beyond what its containers ask for"
-                        + " (DIMMs cannot be removed)", sandboxId, kept);
+            log.info("sandbox {}: container {} {} ({} vCPUs, {} MiB): VM now {} vCPUs (was {}), {} MiB above its boot"
+                    + " RAM{} in {} ms", sandboxId, cid, what, share.vcpus(), share.memoryMib(), vcpus, vcpusBefore,
+                    ram.addedMib(), change == 0 ? "" : String.format(" (%+d)", change), (System.nanoTime() - t0) / 1_000_000);
+            long kept = ram.addedMib() - Math.max(0, want);
+            if (change <= 0 && kept > 0) {
+                log.info("sandbox {}: {} MiB of hot-added RAM stay in the VM beyond what its containers ask for ({})",
+                        sandboxId, kept, ram.whyKept());
             }
         } catch (HotplugException e) {
             throw new TaskException(Status.Code.INTERNAL, "sandbox " + sandboxId + ": container " + cid + " " + what

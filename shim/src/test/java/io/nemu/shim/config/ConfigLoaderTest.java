@@ -243,6 +243,21 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void virtioMemTakesTheRoomAboveTheBootRamWithoutSlots() throws Exception {
+        String hp = MINIMAL + "machine_type = \"virt-hotplug\"\ndefault_memory = 256\nenable_virtio_mem = true\n";
+        RuntimeConfig.Hypervisor h = parse(hp + "default_maxmemory = 1792\n").hypervisor();
+        assertTrue(h.enableVirtioMem());
+        assertEquals(0, h.memorySlots());
+        assertEquals(1792, h.defaultMaxMemoryMib());
+        ConfigException none = fails(hp);
+        assertEquals("hypervisor.qemu.enable_virtio_mem", none.key());
+        assertTrue(none.getMessage().contains("needs default_maxmemory above default_memory"), none.getMessage());
+        assertEquals("hypervisor.qemu.default_maxmemory", fails(hp + "default_maxmemory = 1793\n").key());
+        assertFalse(parse(MINIMAL + "enable_virtio_mem = true\n").hypervisor().enableVirtioMem(), "virt has no PCI");
+        assertTrue(warnings.stream().anyMatch(w -> w.contains("enable_virtio_mem is ignored")), warnings::toString);
+    }
+
+    @Test
     void virtIgnoresHotplugKeysWithAWarning() throws Exception {
         RuntimeConfig c = parse(MINIMAL + "default_maxvcpus = 8\nmemory_slots = 10\n");
         assertEquals(0, c.hypervisor().memorySlots());
