@@ -128,6 +128,7 @@ public final class VmSandbox implements Sandbox {
                 SharedFs.prepare(paths.shared());
                 vc.sharedDir(paths.shared()).sharedTag(GuestContract.SHARED_FS_TAG).sharedCache(h.virtioFsCache());
             }
+            net = netns == null ? null : PodNetwork.attach(netns, paths.state(), vc).orElse(null);
             // Templating: the same VM with the template's device set (serial agent channel, 9p, as many NICs),
             // started as a clone.
             VmConfig clone = null;
