@@ -25,8 +25,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The pod network as the Kata agent API says it: an Interface per endpoint (found in the guest by its MAC,
- * named as the veth; in a clone first found by the template's MAC, see {@link #cloneRenames}), the routes (link-scope first, so gateways are reachable when their routes are added)
- * and the permanent neighbours.
+ * named as the veth; in a clone first found by the template's MAC, see {@link #cloneRenames}), the routes
+ * (link-scope first, so gateways are reachable when their routes are added) and the permanent neighbours.
  */
 final class GuestNetwork {
     private static final Logger log = LoggerFactory.getLogger(GuestNetwork.class);

@@ -69,10 +69,12 @@ public final class TemplateNics implements AutoCloseable {
         return List.copyOf(devices);
     }
 
-    /** Removes the namespace and its taps (QEMU must be gone). */
+    /** Removes the namespace and its taps (QEMU must be gone); nothing if it is gone already. */
     @Override
     public void close() throws IOException {
-        ip(true, "netns", "del", netnsName);
+        if (java.nio.file.Files.exists(netns())) {
+            ip(true, "netns", "del", netnsName);
+        }
     }
 
     private static void ip(boolean mustSucceed, String... args) throws IOException {
