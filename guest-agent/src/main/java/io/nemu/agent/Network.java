@@ -107,6 +107,10 @@ final class Network {
             ip("link", "set", "dev", dev, "name", want.getName());
             dev = want.getName();
         }
+        // Found by name with another MAC (a template's clone): the pod's MAC, or its frames would not reach us.
+        if (!want.getHwAddr().isEmpty() && !want.getHwAddr().equalsIgnoreCase(have.getHwAddr())) {
+            ip("link", "set", "dev", dev, "address", want.getHwAddr().toLowerCase(Locale.ROOT));
+        }
         if (want.getMtu() > 0) {
             ip("link", "set", "dev", dev, "mtu", Long.toString(want.getMtu()));
         }

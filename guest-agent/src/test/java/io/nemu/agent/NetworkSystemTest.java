@@ -105,4 +105,25 @@ class NetworkSystemTest {
                 .setRoutes(Routes.newBuilder().addRoutes(Route.newBuilder().setDest("10.1.0.0/16"))).build()));
         assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
     }
+
+    /** A template's clone: its NIC has the template's MAC; found by it and renamed, then given the pod's MAC by name. */
+    @Test
+    void aNicFoundByNameWithAnotherMacGetsTheWantedMac() throws Exception {
+        sh("ip", "-n", NS, "link", "add", "c0", "type", "veth", "peer", "name", "c1");
+        try {
+            sh("ip", "-n", NS, "link", "set", "dev", "c0", "address", "02:6e:65:6d:75:00");
+            host.agent().updateInterface(UpdateInterfaceRequest.newBuilder().setInterface(Interface.newBuilder()
+                    .setName("pod1").setHwAddr("02:6e:65:6d:75:00")).build());
+            Interface pod = host.agent().updateInterface(UpdateInterfaceRequest.newBuilder().setInterface(
+                    Interface.newBuilder().setName("pod1").setHwAddr("0A:58:0A:D9:48:07")
+                            .addIPAddresses(IPAddress.newBuilder().setAddress("10.98.0.7").setMask("24"))).build());
+            assertEquals("pod1", pod.getName());
+            assertEquals("0a:58:0a:d9:48:07", pod.getHwAddr());
+            String link = sh("ip", "-n", NS, "addr", "show", "pod1");
+            assertTrue(link.contains("link/ether 0a:58:0a:d9:48:07") && link.contains("inet 10.98.0.7/24"), link);
+        } finally {
+            Spawner.get().run(List.of("ip", "-n", NS, "link", "del", "pod1"), 30);
+            Spawner.get().run(List.of("ip", "-n", NS, "link", "del", "c0"), 30);
+        }
+    }
 }

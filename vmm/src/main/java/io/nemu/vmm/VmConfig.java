@@ -49,7 +49,7 @@ import java.util.List;
  * @param rootDevice      how the root image reaches the guest (default virtio-blk; virtio-pmem with DAX only on
  *                        virt-hotplug, and the image's size a multiple of {@link RootDevice#PMEM_ALIGNMENT})
  * @param templating      null, or how this VM is a template or a clone of one (RAM in a file, the shared folder
- *                        through virtio-9p, no vhost-user device, no NIC)
+ *                        through virtio-9p, no vhost-user device; a template's NICs are on throwaway taps)
  * @param virtioMem       the RAM above memoryMib up to maxMemoryMib is one virtio-mem device (grown and shrunk in
  *                        2 MiB blocks) instead of DIMMs in memorySlots (virt-hotplug only)
  */
@@ -217,7 +217,6 @@ public record VmConfig(
                     + " private RAM cannot be shared with a backend)";
             require(agentTransport == AgentTransport.SERIAL || agentTransport == AgentTransport.NONE
                     || agentTransport == AgentTransport.VHOST_VSOCK, "agentTransport", "must be serial: " + why);
-            require(netDevices.isEmpty(), "netDevices", "must be empty: a template is saved without NICs");
             require(!virtioMem, "virtioMem", "is not supported with templates (not tried with a private clone RAM)");
         }
     }
@@ -228,6 +227,14 @@ public record VmConfig(
                 maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, null, accelerator, qemuBinary,
                 virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices, netns, freePageReporting,
                 seccompSandbox, tcgTbSizeMib, rootDevice, t, virtioMem);
+    }
+
+    /** This config with other NICs, opened by QEMU in {@code netns} (a template's build: its throwaway taps). */
+    public VmConfig withNetwork(List<NetDevice> nics, Path netns) {
+        return new VmConfig(profile, kernel, initrd, rootImage, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
+                maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog, accelerator,
+                qemuBinary, virtiofsdBinary, agentTransport, agentPort, startTimeout, nics, netns, freePageReporting,
+                seccompSandbox, tcgTbSizeMib, rootDevice, templating, virtioMem);
     }
 
     /** Whether the root image is mapped as guest memory (virtio-pmem), which takes room beside the RAM. */

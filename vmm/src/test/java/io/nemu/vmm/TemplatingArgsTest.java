@@ -57,14 +57,26 @@ class TemplatingArgsTest {
     }
 
     @Test
-    void templatingRefusesVhostUserChannelsAndNics() {
+    void templatingRefusesVhostUserChannels() {
         VmConfigException e = assertThrows(VmConfigException.class, () -> base(MachineProfile.virt())
                 .agentTransport(AgentTransport.HYBRID_VSOCK).agentPort(1024).templating(new Templating.Build(MEM)).build());
         assertEquals("agentTransport", e.field());
-        e = assertThrows(VmConfigException.class, () -> base(MachineProfile.virt())
-                .netDevice(new NetDevice("net0", "tap0", "02:00:00:00:00:01"))
-                .templating(new Templating.Build(MEM)).build());
-        assertEquals("netDevices", e.field());
+    }
+
+    @Test
+    void aCloneHasTheTemplatesNicsOnItsOwnTapsInItsOwnNamespace() {
+        VmConfig clone = base(MachineProfile.virt()).netns(Path.of("/var/run/netns/cni-1"))
+                .netDevice(new NetDevice("net0", "tap0_kata", "0a:58:0a:d9:48:07"))
+                .templating(new Templating.Clone(MEM, MEM.resolveSibling("state"))).build();
+        List<String> a = args(clone);
+        assertEquals(List.of(VmConfig.NSENTER.toString(), "--net=/var/run/netns/cni-1", "--"), a.subList(0, 3));
+        assertTrue(a.contains("tap,id=net0,ifname=tap0_kata,script=no,downscript=no"), a.toString());
+        assertTrue(a.contains("virtio-net-device,netdev=net0,id=net0-dev,mac=0a:58:0a:d9:48:07"), a.toString());
+        VmConfig build = clone.withTemplating(new Templating.Build(MEM), clone.runDir(), clone.sharedDir())
+                .withNetwork(List.of(new NetDevice("net0", "tap0_kata", "02:6e:65:6d:75:00")), Path.of("/run/netns/t"));
+        List<String> b = args(build);
+        assertEquals("--net=/run/netns/t", b.get(1));
+        assertTrue(b.contains("virtio-net-device,netdev=net0,id=net0-dev,mac=02:6e:65:6d:75:00"), b.toString());
     }
 
     @Test

@@ -88,6 +88,10 @@ abstract class PodCriTest {
     void precondition() {
     }
 
+    /** Called once containerd runs, before the pod starts (e.g. to add to the runtime's configuration). */
+    void configure() throws IOException {
+    }
+
     /** The pod's config as the test sends it; a subclass may add to it (e.g. play the kubelet's pod cgroup). */
     PodSandboxConfig podConfig(PodSandboxConfig base) throws IOException {
         return base;
@@ -104,6 +108,7 @@ abstract class PodCriTest {
         env = CriEnv.start(work, bridge(), subnet());
         LEFTOVERS.containerd(env.containerd);
         cri = env.cri;
+        configure();
         volume = Files.createDirectories(work.resolve("volume"));
         Files.writeString(volume.resolve(HOST_FILE), HOST_TEXT);
         podConfig = podConfig(env.podConfig("pod-" + handler()));

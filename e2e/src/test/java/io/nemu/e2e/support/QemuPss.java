@@ -9,7 +9,8 @@ import java.nio.file.Path;
  * QEMU's proportional set size (KiB) split by what its mappings hold, from /proc/PID/smaps:
  * <ul>
  * <li>guest RAM: the RAM backends' memfd mappings ({@code /memfd:memory-backend-*}, shared; hotplugged DIMMs
- * too), or a private anonymous mapping exactly the size of {@code -m} ({@code memory-backend-ram});</li>
+ * too), or a private anonymous mapping, or a template's RAM file ({@code .../memory}, a clone's copy-on-write
+ * mapping), exactly the size of {@code -m};</li>
  * <li>code cache: TCG's translation buffer, the only anonymous executable mapping QEMU makes (one rwx mapping
  * of {@code tb-size}, split at its region guard pages), or the {@code /memfd:tcg-jit} views with split-wx;</li>
  * <li>rest: everything else (binary, libraries, heap, device state, a file-backed NVDIMM image), taken as
@@ -57,7 +58,10 @@ public record QemuPss(long totalKib, long guestRamKib, long codeCacheKib) {
         return new QemuPss(total, ram, code);
     }
 
-    /** ANON_RW: an anonymous read-write mapping, guest RAM if its size is -m's. */
+    /** A template's RAM file ({@code <template>/memory}, private in a clone, shared in the template's build). */
+    private static final java.util.regex.Pattern TEMPLATE_RAM = java.util.regex.Pattern.compile(".*/memory( \\(deleted\\))?");
+
+    /** ANON_RW: an anonymous (or template RAM file) read-write mapping, guest RAM if its size is -m's. */
     private enum Kind { RAM, CODE, ANON_RW, REST }
 
     private static boolean isHeader(String line) {
@@ -76,7 +80,7 @@ public record QemuPss(long totalKib, long guestRamKib, long codeCacheKib) {
             return Kind.RAM;
         } else if (path.isEmpty() && perms.charAt(2) == 'x') {
             return Kind.CODE;
-        } else if (path.isEmpty() && perms.startsWith("rw")) {
+        } else if (perms.startsWith("rw") && (path.isEmpty() || TEMPLATE_RAM.matcher(path).matches())) {
             return Kind.ANON_RW;
         }
         return Kind.REST;

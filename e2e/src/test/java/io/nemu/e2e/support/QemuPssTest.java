@@ -43,6 +43,15 @@ class QemuPssTest {
     }
 
     @Test
+    void aClonesPrivateMappingOfTheTemplatesRamFileIsGuestRam() {
+        String clone = mapping("7f0000000000-7f0010000000 rw-p 00000000 00:1a 77 /dev/shm/t/virt-1c-256m-0123/memory",
+                262144, 30000);
+        assertEquals(30000, QemuPss.parse(BINARY + clone + ANON, 262144).guestRamKib());
+        String otherFile = mapping("7f0000000000-7f0010000000 rw-p 00000000 00:1a 77 /dev/shm/t/other", 262144, 30000);
+        assertEquals(0, QemuPss.parse(BINARY + otherFile, 262144).guestRamKib());
+    }
+
+    @Test
     void splitWxViewsOfTheJitMemfdAreCodeCache() {
         String jit = mapping("7f0000000000-7f0004000000 rw-s 00000000 00:01 3 /memfd:tcg-jit (deleted)", 65536, 100)
                 + mapping("7f1000000000-7f1004000000 r-xs 00000000 00:01 3 /memfd:tcg-jit (deleted)", 65536, 200);

@@ -187,10 +187,13 @@ public final class AgentClient implements AutoCloseable {
 
     // ---- the sandbox
 
-    /** The pod's interfaces, routes and neighbours in the guest: after Health, before CreateSandbox. */
-    public void applyNetwork(PodNetwork net) throws IOException {
+    /**
+     * The pod's interfaces, routes and neighbours in the guest: after Health, before CreateSandbox. {@code cloned}:
+     * the VM is a template's clone, its NICs still carry the template's MACs.
+     */
+    public void applyNetwork(PodNetwork net, boolean cloned) throws IOException {
         // Half a call's deadline each (30 s at the default 60), stretched like the calls on a loaded host.
-        GuestNetwork.apply(net, agent, callTimeout.dividedBy(2));
+        GuestNetwork.apply(net, cloned, agent, callTimeout.dividedBy(2));
     }
 
     /** ReseedRandomDev: the guest's RNG gets {@code data} (a clone's own entropy). */

@@ -14,6 +14,7 @@ import io.nemu.proto.kata.UpdateInterfaceRequest;
 import io.nemu.proto.kata.UpdateRoutesRequest;
 import io.nemu.shim.network.Endpoint;
 import io.nemu.shim.network.PodNetwork;
+import io.nemu.vmm.template.TemplateNics;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -24,8 +25,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The pod network as the Kata agent API says it: an Interface per endpoint (found in the guest by its MAC,
- * named as the veth), the routes (link-scope first, so gateways are reachable when their routes are added)
- * and the permanent neighbours.
+ * named as the veth; in a clone first found by the template's MAC, see {@link #cloneRenames}), the routes
+ * (link-scope first, so gateways are reachable when their routes are added) and the permanent neighbours.
  */
 final class GuestNetwork {
     private static final Logger log = LoggerFactory.getLogger(GuestNetwork.class);
@@ -47,6 +48,19 @@ final class GuestNetwork {
                         .setMask(Integer.toString(a.prefix())));
             }
             out.add(b.build());
+        }
+        return out;
+    }
+
+    /**
+     * A clone's NICs still have the template's MACs ({@link TemplateNics#mac}, in endpoint order): each is found by
+     * it and given the veth's name, so that the endpoint's own Interface then finds it by name and sets the pod's MAC.
+     */
+    static List<Interface> cloneRenames(PodNetwork net) {
+        List<Interface> out = new ArrayList<>();
+        for (int i = 0; i < net.endpoints().size(); i++) {
+            String veth = net.endpoints().get(i).veth();
+            out.add(Interface.newBuilder().setDevice(veth).setName(veth).setHwAddr(TemplateNics.mac(i)).build());
         }
         return out;
     }
@@ -82,16 +96,18 @@ final class GuestNetwork {
     }
 
     /**
-     * UpdateInterface for each endpoint, UpdateRoutes, AddARPNeighbors: after Health, before CreateSandbox; each call
-     * within {@code timeout}.
+     * UpdateInterface for each endpoint (of a clone: after {@link #cloneRenames}), UpdateRoutes, AddARPNeighbors:
+     * after Health, before CreateSandbox; each call within {@code timeout}.
      */
-    static void apply(PodNetwork net, AgentServiceGrpc.AgentServiceBlockingStub agent, Duration timeout)
-            throws IOException {
+    static void apply(PodNetwork net, boolean cloned, AgentServiceGrpc.AgentServiceBlockingStub agent,
+            Duration timeout) throws IOException {
         long callMs = timeout.toMillis();
         long t0 = System.nanoTime();
         String step = "UpdateInterface";
         try {
-            for (Interface i : interfaces(net)) {
+            List<Interface> calls = new ArrayList<>(cloned ? cloneRenames(net) : List.of());
+            calls.addAll(interfaces(net));
+            for (Interface i : calls) {
                 step = "UpdateInterface " + i.getName() + " (" + i.getHwAddr() + ")";
                 Interface got = agent.withDeadlineAfter(callMs, TimeUnit.MILLISECONDS)
                         .updateInterface(UpdateInterfaceRequest.newBuilder().setInterface(i).build());

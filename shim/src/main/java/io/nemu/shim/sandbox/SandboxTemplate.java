@@ -75,10 +75,7 @@ final class SandboxTemplate {
     }
 
     /** Why a sandbox cannot be a clone, or null if it can. */
-    static String unclonable(RuntimeConfig.Hypervisor h, boolean podNetwork) {
-        if (podNetwork) {
-            return "it has a pod network, and NICs are not yet added to a clone";
-        }
+    static String unclonable(RuntimeConfig.Hypervisor h) {
         if (h.sharedFs() != RuntimeConfig.SharedFs.VIRTIO_FS) {
             return "shared_fs = none";
         }

@@ -135,10 +135,12 @@ public final class VmSandbox implements Sandbox {
                 SharedFs.prepare(paths.shared());
                 vc.sharedDir(paths.shared()).sharedTag(GuestContract.SHARED_FS_TAG).sharedCache(h.virtioFsCache());
             }
-            // Templating: the same VM with the template's device set (serial agent channel, 9p), started as a clone.
+            net = netns == null ? null : PodNetwork.attach(netns, paths.state(), vc).orElse(null);
+            // Templating: the same VM with the template's device set (serial agent channel, 9p, as many NICs),
+            // started as a clone.
             VmConfig clone = null;
             if (cfg.factory().enableTemplate()) {
-                String why = SandboxTemplate.unclonable(h, netns != null);
+                String why = SandboxTemplate.unclonable(h);
                 if (why != null) {
                     log.info("sandbox {} boots normally: {}", sandboxId, why);
                 } else {
@@ -148,7 +150,6 @@ public final class VmSandbox implements Sandbox {
                             .orElse(null);
                 }
             }
-            net = netns == null ? null : PodNetwork.attach(netns, paths.state(), vc).orElse(null);
             // The daemon serves other pods: it stays out, and QEMU and virtiofsd are moved in as each is spawned
             // (what they touched before the move stays charged to the daemon's cgroup: a few MiB at most).
             cg = cfg.runtime().sandboxCgroupOnly() ? enterCgroup(sandboxId, bundle, paths) : null;
@@ -365,7 +366,7 @@ public final class VmSandbox implements Sandbox {
     /** The guest's network, then CreateSandbox with the shared folder and the pod's /dev/shm; OOM watching. */
     private void createSandbox(String hostname, boolean virtioFs, boolean cloned, Listener listener) throws IOException {
         if (network != null) {
-            agent.applyNetwork(network);
+            agent.applyNetwork(network, cloned);
         }
         // The sandbox spec's hostname (CRI sets the pod's) names the VM; else the id, cut to a host name's length.
         String name = hostname.isEmpty() ? sandboxId : hostname;

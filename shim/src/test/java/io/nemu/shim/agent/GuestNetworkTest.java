@@ -27,6 +27,15 @@ class GuestNetworkTest {
     }
 
     @Test
+    void aClonesNicIsFoundByTheTemplatesMacAndNamedAsTheVeth() throws IOException {
+        List<Interface> is = GuestNetwork.cloneRenames(PodNetworkTest.sampleNetwork());
+        assertEquals(1, is.size());
+        assertEquals("eth0", is.get(0).getName());
+        assertEquals(io.nemu.vmm.template.TemplateNics.mac(0), is.get(0).getHwAddr());
+        assertEquals(0, is.get(0).getIPAddressesCount());
+    }
+
+    @Test
     void linkRoutesComeBeforeGatewayRoutes() throws IOException {
         List<Route> rs = GuestNetwork.routes(PodNetworkTest.sampleNetwork()).getRoutesList();
         assertEquals(List.of("10.213.250.0/30 via - src 10.213.250.2 scope 253", "fd00:213::/64 via - src - scope 0",

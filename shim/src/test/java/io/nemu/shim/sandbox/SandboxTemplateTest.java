@@ -27,11 +27,9 @@ class SandboxTemplateTest {
     }
 
     @Test
-    void onlySandboxesWithoutAPodNetworkAndWithASharedFolderAreCloned() throws Exception {
-        RuntimeConfig.Hypervisor h = config("").hypervisor();
-        assertNull(SandboxTemplate.unclonable(h, false));
-        assertTrue(SandboxTemplate.unclonable(h, true).contains("pod network"));
-        assertEquals("shared_fs = none", SandboxTemplate.unclonable(config("shared_fs = \"none\"\n").hypervisor(), false));
+    void onlySandboxesWithASharedFolderAreCloned() throws Exception {
+        assertNull(SandboxTemplate.unclonable(config("").hypervisor()));
+        assertEquals("shared_fs = none", SandboxTemplate.unclonable(config("shared_fs = \"none\"\n").hypervisor()));
     }
 
     @Test

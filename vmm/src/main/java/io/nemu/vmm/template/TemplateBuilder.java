@@ -15,8 +15,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Makes a template: boots the VM as configured, with its RAM in the template's file (shared, so the guest writes
  * through) and an empty shared folder behind virtio-9p that the guest never mounts, waits until the caller says
- * the guest is ready (its agent answers), then pauses it and saves its device state. The VM is gone afterwards;
- * its console log stays beside the template.
+ * the guest is ready (its agent answers), then pauses it and saves its device state. Its NICs, as many as the
+ * config has, are on throwaway taps ({@link TemplateNics}). The VM and its taps are gone afterwards; its console log
+ * stays beside the template.
  */
 public final class TemplateBuilder {
     private static final Logger log = LoggerFactory.getLogger(TemplateBuilder.class);
@@ -40,6 +41,10 @@ public final class TemplateBuilder {
         Path run = PrivateFiles.directories(into.resolve("run"));
         Path share = booted.sharedDir() == null ? null : PrivateFiles.directories(into.resolve("share"));
         VmConfig c = booted.withTemplating(new Templating.Build(into.resolve(Template.MEMORY)), run, share);
+        TemplateNics nics = c.netDevices().isEmpty() ? null : TemplateNics.create(into, c.netDevices());
+        if (nics != null) {
+            c = c.withNetwork(nics.devices(), nics.netns());
+        }
         long t0 = System.nanoTime();
         Vm vm = new Vm(c);
         try {
@@ -58,6 +63,13 @@ public final class TemplateBuilder {
             ProcessTools.deleteTree(run);
             if (share != null) {
                 ProcessTools.deleteTree(share);
+            }
+            if (nics != null) {
+                try {
+                    nics.close();
+                } catch (IOException | RuntimeException e) {
+                    log.warn("template {}: its throwaway taps' namespace {} stays: {}", into, nics.netns(), e.getMessage());
+                }
             }
         }
     }

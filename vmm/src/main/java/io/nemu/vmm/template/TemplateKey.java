@@ -14,8 +14,8 @@ import java.util.List;
 /**
  * What a template was made from: the guest image, the machine profile, vCPUs, memory, and a digest of everything
  * else in the VM's configuration that shapes the saved guest (kernel words, files and their sizes and times,
- * QEMU binary, accelerator, agent channel, sandbox options). A clone may only start from a template of the same
- * key: a changed image or configuration gives another key, so the old template is stale.
+ * QEMU binary, accelerator, agent channel, sandbox options, the number of NICs). A clone may only start from a
+ * template of the same key: a changed image or configuration gives another key, so the old template is stale.
  *
  * @param imageId   the guest image's identity (its verified hash), given by the caller
  * @param profile   machine profile name
@@ -48,6 +48,8 @@ public record TemplateKey(String imageId, String profile, int vcpus, int memoryM
         d.add("shared " + (c.sharedDir() != null) + " " + c.sharedTag());
         d.add("freePageReporting " + c.freePageReporting());
         d.add("sandbox " + c.seccompSandbox());
+        // How many NICs, not which taps or MACs: a clone puts the pod's taps behind the template's devices.
+        d.add("nics " + c.netDevices().size() + " " + c.netDevices().stream().map(n -> n.id()).toList());
         return d;
     }
 

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nemu.vmm.MachineProfile;
+import io.nemu.vmm.NetDevice;
 import io.nemu.vmm.VmConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,6 +49,29 @@ class TemplateKeyTest {
         assertNotEquals(a.name(), touched.name());
         assertEquals(a.shape(), touched.shape());
         assertNotEquals(a.shape(), TemplateKey.of(config(k).memoryMib(1024).build(), "img1").shape());
+    }
+
+    @Test
+    void theNumberOfNicsCountsNotTheirTapsMacsOrNamespace() throws Exception {
+        Path k = Files.writeString(tmp.resolve("vmlinux"), "kernel");
+        TemplateKey none = TemplateKey.of(config(k).build(), "img1");
+        TemplateKey podA = TemplateKey.of(config(k).netns(tmp.resolve("nsA"))
+                .netDevice(new NetDevice("net0", "tap0_kata", "d2:04:8e:79:3b:ad")).build(), "img1");
+        TemplateKey podB = TemplateKey.of(config(k).netns(tmp.resolve("nsB"))
+                .netDevice(new NetDevice("net0", "tap0_kata", "0a:58:0a:00:00:07")).build(), "img1");
+        TemplateKey two = TemplateKey.of(config(k).netns(tmp.resolve("nsA"))
+                .netDevice(new NetDevice("net0", "tap0_kata", "d2:04:8e:79:3b:ad"))
+                .netDevice(new NetDevice("net1", "tap1_kata", "d2:04:8e:79:3b:ae")).build(), "img1");
+        assertEquals(podA, podB);
+        assertNotEquals(none.name(), podA.name());
+        assertNotEquals(podA.name(), two.name());
+    }
+
+    @Test
+    void templateNicMacsAreUnicastLocalAndOnePerIndex() {
+        assertEquals("02:6e:65:6d:75:00", TemplateNics.mac(0));
+        assertEquals("02:6e:65:6d:75:01", new NetDevice("net1", "tap1_kata", TemplateNics.mac(1)).mac());
+        assertThrows(IllegalArgumentException.class, () -> TemplateNics.mac(256));
     }
 
     @Test

@@ -1,0 +1,65 @@
+package io.nemu.e2e.cri;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nemu.e2e.support.FileTrees;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The CRI pod suite of {@link NemuPodCriTest} with {@code [factory] enable_template = true}: the pod (with its CNI
+ * network) starts as a clone of a template, which its RunPodSandbox builds first. The same checks pass, the pod IP
+ * answers through the clone's NIC, and the shim's log shows the pod was cloned, not booted as a fallback.
+ */
+class TemplatePodCriTest extends NemuPodCriTest {
+    /** On a tmpfs, as in production: the template's RAM is page cache the clone maps. */
+    private final Path templates = Path.of("/dev/shm/nemu-e2e-cri-templates-" + ProcessHandle.current().pid());
+
+    @Override
+    String bridge() {
+        return "nemu-tpl0";
+    }
+
+    @Override
+    String subnet() {
+        return "10.217.74.0/24";
+    }
+
+    @Override
+    boolean virtiofsd() {
+        return false;
+    }
+
+    @Override
+    void configure() throws IOException {
+        Files.writeString(env.configPath, Files.readString(env.configPath) + "\n[factory]\nenable_template = true\n"
+                + "template_path = \"" + templates + "\"\n");
+    }
+
+    @Override
+    void afterPodGone() throws IOException {
+        try {
+            super.afterPodGone();
+        } finally {
+            FileTrees.delete(templates);
+        }
+    }
+
+    @Test
+    @Order(0)
+    void thePodIsACloneOfTheTemplateItsStartBuilt() throws IOException {
+        String log = Files.readString(env.containerd.logFile());
+        assertTrue(log.contains("sandbox " + podId + ": cloning template " + templates), env.containerd.logTail(80));
+        assertFalse(log.contains("sandbox " + podId + " boots normally"), env.containerd.logTail(80));
+        assertEquals(1, log.split("building template", -1).length - 1, env.containerd.logTail(80));
+        // The template's throwaway taps went with their namespace once it was saved.
+        String namespaces = io.nemu.e2e.support.CniBridge.output(Duration.ofSeconds(10), "ip", "netns", "list");
+        assertFalse(namespaces.contains("nemu-tpl-"), namespaces);
+    }
+}
