@@ -79,6 +79,9 @@ final class SandboxTemplate {
         if (h.sharedFs() != RuntimeConfig.SharedFs.VIRTIO_FS) {
             return "shared_fs = none";
         }
+        if (h.enableVirtioMem()) {
+            return "enable_virtio_mem = true (a clone's RAM is private; its virtio-mem device is not tried)";
+        }
         return null;
     }
 

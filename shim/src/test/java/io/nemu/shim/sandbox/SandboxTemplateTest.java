@@ -30,6 +30,8 @@ class SandboxTemplateTest {
     void onlySandboxesWithASharedFolderAreCloned() throws Exception {
         assertNull(SandboxTemplate.unclonable(config("").hypervisor()));
         assertEquals("shared_fs = none", SandboxTemplate.unclonable(config("shared_fs = \"none\"\n").hypervisor()));
+        assertTrue(SandboxTemplate.unclonable(config("machine_type = \"virt-hotplug\"\ndefault_maxmemory = 1024\n"
+                + "enable_virtio_mem = true\n").hypervisor()).startsWith("enable_virtio_mem"));
     }
 
     @Test
