@@ -75,14 +75,12 @@ public final class CpuHotplug {
         if (target > slots.size()) {
             throw new HotplugException(target + " vCPUs asked for, the VM has room for " + slots.size() + " (maxcpus)");
         }
-        for (Slot s : slots) {
+        for (Slot s : freeInPlugOrder(slots)) {
             if (count >= target) {
                 break;
             }
-            if (!s.plugged()) {
-                plug(s);
-                count++;
-            }
+            plug(s);
+            count++;
         }
         // Last added first: the guest's highest CPUs go.
         List<Slot> ours = slots.stream().filter(s -> s.ourId() != null)
@@ -95,6 +93,17 @@ public final class CpuHotplug {
             count--;
         }
         return count;
+    }
+
+    /**
+     * The free slots, lowest APIC ID first (QEMU lists them highest first). QEMU 7.2's APIC model stops looking for
+     * the targets of a logical-destination interrupt at the first APIC ID without a CPU, and Linux sends its IPIs
+     * (wake-ups, function calls) that way with up to 8 CPUs: a CPU plugged above a gap boots but hears no IPI and
+     * wakes only on its own timer, so its bring-up (the agent's write to cpuN/online) stalls. Plugging from the
+     * bottom, and unplugging from the top, leaves no gap.
+     */
+    static List<Slot> freeInPlugOrder(List<Slot> slots) {
+        return slots.stream().filter(s -> !s.plugged()).sorted(Comparator.comparingLong(Slot::order)).toList();
     }
 
     private void plug(Slot s) throws HotplugException {
