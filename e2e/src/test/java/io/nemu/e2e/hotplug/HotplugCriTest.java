@@ -37,11 +37,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * hot-added as a virtio-blk disk, its file readable inside, and leaves QEMU (query-block, open files) with the
  * container; a container asking beyond {@code default_maxvcpus} fails naming it while the others run on; a
  * container limited to 2 CPUs and 512 MiB joins and sees 3 vCPUs and 512 MiB more RAM; raising it to 3 CPUs
- * adds one more; removing the container gives its vCPUs back (only with {@code -Dnemu.hotplug.unplug=true}: the
- * guest offlines the ejected vCPU at once, but QEMU's DEVICE_DELETED does not come within the shim's 30 s). Each
- * vCPU step prints QEMU's CPU time over it (a guest that waits for a lost wake-up uses next to none). The guest's
- * console (kernel and agent, with the stacks of tasks blocked for 20 s) goes into the shim's log, copied to
- * {@code target/hotplug-containerd.log}.
+ * adds one more; removing the container gives its vCPUs back. Each vCPU step prints QEMU's CPU time over it (a
+ * guest that waits for a lost wake-up uses next to none). The guest's console (kernel and agent, with the stacks
+ * of tasks blocked for 20 s) goes into the shim's log, copied to {@code target/hotplug-containerd.log}.
  */
 @Tag("system")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -172,8 +170,6 @@ class HotplugCriTest {
     @Test
     @Order(5)
     void removingTheContainerGivesItsVcpusBack() {
-        assumeTrue(Boolean.getBoolean("nemu.hotplug.unplug"),
-                "vCPU unplug not proven (-Dnemu.hotplug.unplug=true runs it)");
         long t0 = System.nanoTime();
         cri.stopContainer(bigId, 10);
         cri.removeContainer(bigId);

@@ -89,10 +89,32 @@ public final class CpuHotplug {
             if (count <= target) {
                 break;
             }
-            qmp.deleteDevice(s.ourId(), removeTimeout);
+            unplug(s.ourId(), removeTimeout);
             count--;
         }
         return count;
+    }
+
+    /**
+     * {@code device_del}, then waits until the slot is free: the guest has offlined and ejected the CPU and QEMU has
+     * ended its thread. Not {@code DEVICE_DELETED}: QEMU sends it only once the CPU object is finalized, and under
+     * TCG that did not happen within 30 s although the slot was free and the thread gone within a second.
+     */
+    private void unplug(String id, Duration timeout) throws HotplugException {
+        qmp.call("device_del", QmpCalls.args().put("id", id));
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (slots().stream().anyMatch(s -> id.equals(s.ourId()))) {
+            if (System.nanoTime() > deadline) {
+                throw new HotplugException("vCPU " + id + " still plugged " + timeout.toSeconds()
+                        + " s after device_del (the guest did not eject it)");
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new HotplugException("waiting for the unplug of vCPU " + id + ": interrupted", e);
+            }
+        }
     }
 
     /**
