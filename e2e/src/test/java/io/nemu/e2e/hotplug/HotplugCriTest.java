@@ -37,8 +37,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * hot-added as a virtio-blk disk, its file readable inside, and leaves QEMU (query-block, open files) with the
  * container; a container asking beyond {@code default_maxvcpus} fails naming it while the others run on; a
  * container limited to 2 CPUs and 512 MiB joins and sees 3 vCPUs and 512 MiB more RAM; raising it to 3 CPUs
- * adds one more; removing the container gives its vCPUs back. The guest's console (kernel and agent, with the
- * stacks of tasks blocked for 20 s) goes into the shim's log, copied to {@code target/hotplug-containerd.log}.
+ * adds one more; removing the container gives its vCPUs back. Each vCPU step prints QEMU's CPU time over it (a
+ * guest that waits for a lost wake-up uses next to none). The guest's console (kernel and agent, with the stacks
+ * of tasks blocked for 20 s) goes into the shim's log, copied to {@code target/hotplug-containerd.log}.
  */
 @Tag("system")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -64,27 +65,10 @@ class HotplugCriTest {
     String baseId;
     String bigId;
     long memTotalAtBoot;
+    long qemuPid;
 
     @BeforeAll
     void startPod() throws Exception {
-        // Not in CI: under TCG the second and later hot-added vCPUs come up slowly or never. The new CPU is
-        // booted ("smpboot: Booting ... Processor 2"), then the agent's write to cpuN/online waits in
-        // cpuhp_kick_ap for the new CPU's hotplug thread for 19-39 s (cpu2) or for good (cpu3), holding the
-        // CPU hotplug lock; the guest then stalls (health check lost after 30 s). Not the delay-loop
-        // calibration (lpj= skips it: same) nor the MTRR rendezvous (clearcpuid=mtrr: same). With nohz=off (idle
-        // CPUs keep their tick) every CPU came up (cpu2 9 s, cpu3 36 s; booted to online in 0.06-4 s instead of
-        // 19 s-never): the new CPU misses its wake-up while idle and tickless. But 4 ticking vCPUs under TCG
-        // made an exec exceed 60 s. The first hot-added vCPU comes up in under 1 s. QEMU 7.2 itself, booting a
-        // busybox guest and hot-adding over QMP: multi-threaded TCG with tb-size=48 aborted at the third vCPU
-        // (tcg_region_initial_alloc__locked, 2 of 2 runs; without tb-size 0.3-0.4 s each); -accel tcg,thread=single
-        // brought three up in 1.5-2.2 s but aborts on any vCPU device_del ("qemu_thread_join: Resource deadlock
-        // avoided"), and here still took cpu2 22 s (16 s with tsc=reliable), then stalled the guest. The guest
-        // (qemu64 CPU model) has no TSC-deadline timer and runs on hpet (TSC marked unsynchronized at boot), so
-        // the TSC-deadline idea does not apply. Since then a VM that can gain vCPUs runs without tb-size, and the
-        // pmem root is padded to 128 MiB so that DIMMs after it stay on the guest's memory-block grid (the guest
-        // had refused a DIMM: "unaligned hotplug range"); neither is proven by a run of this test yet.
-        // Run with -Dnemu.hotplug.e2e=true.
-        assumeTrue(Boolean.getBoolean("nemu.hotplug.e2e"), "hotplug e2e off (-Dnemu.hotplug.e2e=true runs it)");
         assumeTrue(CriEnv.guestImageBuilt(), "no guest image in packaging/target/nemu/share/guest (nemu image build)");
         int baseMemory = Integer.getInteger("nemu.hotplug.baseMemory", 256);
         work = LEFTOVERS.gone(LEFTOVERS.dir(Files.createTempDirectory("nemu-hotplug-")));
@@ -112,6 +96,7 @@ class HotplugCriTest {
                 baseMemory, (System.nanoTime() - t0) / 1_000_000);
         assertEquals("0", online(baseId), "the pod boots with one vCPU");
         memTotalAtBoot = memTotalKib(baseId);
+        qemuPid = Sandboxes.pid(podId, "qemu");
     }
 
     @AfterAll
@@ -135,7 +120,8 @@ class HotplugCriTest {
 
     @Test
     @Order(3)
-    void aContainerWithLimitsGetsItsVcpusAndMemory() {
+    void aContainerWithLimitsGetsItsVcpusAndMemory() throws IOException {
+        long cpu0 = qemuCpuMs();
         long t0 = System.nanoTime();
         bigId = cri.createContainer(podId, limited("big", 2 * PERIOD, 512 * MIB), podConfig);
         cri.startContainer(bigId);
@@ -144,7 +130,8 @@ class HotplugCriTest {
         long grown = memTotalKib(bigId) - memTotalAtBoot;
         String cgroup = sh(bigId, CGROUP);
         System.out.printf("[hotplug] container with 2 CPUs / 512 MiB created and started in %d ms: cpu/online %s,"
-                + " MemTotal +%d MiB, cgroup %s%n", ms, online, grown >> 10, cgroup.replace('\n', ','));
+                + " MemTotal +%d MiB, cgroup %s; QEMU's CPU time over this step %d ms%n", ms, online, grown >> 10,
+                cgroup.replace('\n', ','), qemuCpuMs() - cpu0);
         assertEquals("0-2", online, "1 boot vCPU + 2 for the container");
         assertTrue(grown >= 512 * 1024, "MemTotal grew by " + grown + " KiB, expected at least 512 MiB");
         assertTrue(cgroup.contains("cpu.max 200000 100000"), cgroup);
@@ -154,14 +141,15 @@ class HotplugCriTest {
 
     @Test
     @Order(4)
-    void raisingTheLimitAddsAVcpu() {
+    void raisingTheLimitAddsAVcpu() throws IOException {
+        long cpu0 = qemuCpuMs();
         long t0 = System.nanoTime();
         cri.updateContainerResources(bigId, resources(3 * PERIOD, 512 * MIB));
         long ms = (System.nanoTime() - t0) / 1_000_000;
         String online = online(bigId);
         String cgroup = sh(bigId, CGROUP);
-        System.out.printf("[hotplug] update to 3 CPUs: %d ms, cpu/online %s, cgroup %s%n", ms, online,
-                cgroup.replace('\n', ','));
+        System.out.printf("[hotplug] update to 3 CPUs: %d ms, cpu/online %s, cgroup %s; QEMU's CPU time over this"
+                + " step %d ms%n", ms, online, cgroup.replace('\n', ','), qemuCpuMs() - cpu0);
         assertEquals("0-3", online);
         assertTrue(cgroup.contains("cpu.max 300000 100000"), cgroup);
     }
@@ -231,6 +219,13 @@ class HotplugCriTest {
         pod.gone(Containerd.SHIM_SOCKET_DIR.resolve(Containerd.shimSocketName(env.containerd.grpcAddress(), "k8s.io",
                 podId)));
         pod.assertNone();
+    }
+
+    /** CPU time QEMU used so far (user and system, all threads): tells a busy guest from one that waits. */
+    long qemuCpuMs() throws IOException {
+        String stat = Files.readString(Path.of("/proc/" + qemuPid + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10; // utime, stime in 100 Hz ticks
     }
 
     /** Whether process {@code pid} has {@code file} open. */

@@ -75,14 +75,12 @@ public final class CpuHotplug {
         if (target > slots.size()) {
             throw new HotplugException(target + " vCPUs asked for, the VM has room for " + slots.size() + " (maxcpus)");
         }
-        for (Slot s : slots) {
+        for (Slot s : freeInPlugOrder(slots)) {
             if (count >= target) {
                 break;
             }
-            if (!s.plugged()) {
-                plug(s);
-                count++;
-            }
+            plug(s);
+            count++;
         }
         // Last added first: the guest's highest CPUs go.
         List<Slot> ours = slots.stream().filter(s -> s.ourId() != null)
@@ -91,10 +89,43 @@ public final class CpuHotplug {
             if (count <= target) {
                 break;
             }
-            qmp.deleteDevice(s.ourId(), removeTimeout);
+            unplug(s.ourId(), removeTimeout);
             count--;
         }
         return count;
+    }
+
+    /**
+     * {@code device_del}, then waits until the slot is free: the guest has offlined and ejected the CPU and QEMU has
+     * ended its thread. Not {@code DEVICE_DELETED}: QEMU sends it only once the CPU object is finalized, and under
+     * TCG that did not happen within 30 s although the slot was free and the thread gone within a second.
+     */
+    private void unplug(String id, Duration timeout) throws HotplugException {
+        qmp.call("device_del", QmpCalls.args().put("id", id));
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (slots().stream().anyMatch(s -> id.equals(s.ourId()))) {
+            if (System.nanoTime() > deadline) {
+                throw new HotplugException("vCPU " + id + " still plugged " + timeout.toSeconds()
+                        + " s after device_del (the guest did not eject it)");
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new HotplugException("waiting for the unplug of vCPU " + id + ": interrupted", e);
+            }
+        }
+    }
+
+    /**
+     * The free slots, lowest APIC ID first (QEMU lists them highest first). QEMU 7.2's APIC model stops looking for
+     * the targets of a logical-destination interrupt at the first APIC ID without a CPU, and Linux sends its IPIs
+     * (wake-ups, function calls) that way with up to 8 CPUs: a CPU plugged above a gap boots but hears no IPI and
+     * wakes only on its own timer, so its bring-up (the agent's write to cpuN/online) stalls. Plugging from the
+     * bottom, and unplugging from the top, leaves no gap.
+     */
+    static List<Slot> freeInPlugOrder(List<Slot> slots) {
+        return slots.stream().filter(s -> !s.plugged()).sorted(Comparator.comparingLong(Slot::order)).toList();
     }
 
     private void plug(Slot s) throws HotplugException {
