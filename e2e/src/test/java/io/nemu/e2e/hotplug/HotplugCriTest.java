@@ -8,7 +8,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import io.nemu.e2e.support.Containerd;
 import io.nemu.e2e.support.CriClient;
 import io.nemu.e2e.support.CriEnv;
+import io.nemu.e2e.support.Distribution;
 import io.nemu.e2e.support.Leftovers;
+import io.nemu.e2e.support.NemuCommand;
 import io.nemu.e2e.support.Sandboxes;
 import io.nemu.proto.cri.ContainerConfig;
 import io.nemu.proto.cri.LinuxContainerConfig;
@@ -34,8 +36,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * ACPI hotplug on {@code virt-hotplug} (q35) through CRI, one pod for every check: the pod boots with 1 vCPU
  * and 256 MiB ({@code -Dnemu.hotplug.baseMemory}, MiB); a raw ext4 image file bound into a container is
- * hot-added as a virtio-blk disk, its file readable inside, and leaves QEMU (query-block, open files) with the
- * container; a container asking beyond {@code default_maxvcpus} fails naming it while the others run on; a
+ * hot-added as a virtio-blk disk, its file readable inside and its size in {@code nemu direct-volume stats} as the
+ * guest sees it, and leaves QEMU (query-block, open files) with the container; a container asking beyond {@code default_maxvcpus} fails naming it while the others run on; a
  * container limited to 2 CPUs and 512 MiB joins and sees 3 vCPUs and 512 MiB more RAM; raising it to 3 CPUs
  * adds one more; removing the container gives its vCPUs back. Each vCPU step prints QEMU's CPU time over it (a
  * guest that waits for a lost wake-up uses next to none). The guest's console (kernel and agent, with the stacks
@@ -199,6 +201,12 @@ class HotplugCriTest {
         assertTrue(seen.startsWith(DISK_TEXT.strip()), seen);
         assertTrue(seen.contains("/dev/vd"), "mounted from a virtio-blk disk: " + seen);
         assertTrue(opens(qemu, image), "QEMU holds the image as a disk");
+        // Kata's direct-volume stats for the disk: the guest's statfs of its mount, through the shim and the agent.
+        String stats = NemuCommand.run(Distribution.locate(), EXEC, "direct-volume", "stats", image.toString())
+                .requireOk().stdout();
+        String guestBytes = sh(diskId, "echo $(( $(stat -f -c '%b * %S' /disk) ))");
+        System.out.printf("[hotplug] nemu direct-volume stats %s: %s (guest: %s bytes)%n", image, stats.strip(), guestBytes);
+        assertTrue(stats.contains("\"total\":" + guestBytes + ","), "the disk's size as the guest sees it: " + stats);
         cri.stopContainer(diskId, 10);
         cri.removeContainer(diskId);
         // The shim checked query-block after blockdev-del (it says so), and QEMU no longer has the file open.
