@@ -220,9 +220,7 @@ final class VsockConnection {
         }
         for (ByteBuffer v : views) {
             if (v.hasRemaining()) {
-                if (txBuf == null) {
-                    txBuf = ByteBuffer.allocate(BUF_ALLOC);
-                }
+                txBuf = room(txBuf, v.remaining());
                 txBuf.put(v);
             }
         }
@@ -241,10 +239,30 @@ final class VsockConnection {
                 return;
             }
             txBuf.compact();
+            if (txBuf.position() == 0) {
+                txBuf = null; // one daemon serves every pod: only a connection backed up right now holds a buffer
+            }
         }
         creditCheck();
         finishIfDone();
         updateInterest();
+    }
+
+    /** {@code buf} (null: none yet) with room for {@code more} bytes, grown by doubling up to {@link #BUF_ALLOC}. */
+    static ByteBuffer room(ByteBuffer buf, int more) {
+        int need = (buf == null ? 0 : buf.position()) + more;
+        if (buf != null && buf.remaining() >= more) {
+            return buf;
+        }
+        int size = Math.max(64 * 1024, buf == null ? 0 : buf.capacity());
+        while (size < need) {
+            size *= 2;
+        }
+        ByteBuffer grown = ByteBuffer.allocate(Math.min(size, Math.max(need, BUF_ALLOC)));
+        if (buf != null) {
+            grown.put(buf.flip());
+        }
+        return grown;
     }
 
     private void creditCheck() {
