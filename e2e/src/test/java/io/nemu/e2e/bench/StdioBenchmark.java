@@ -77,7 +77,7 @@ public final class StdioBenchmark {
             List<long[]> initCpu = done.stderr().lines().filter(l -> l.startsWith("cpu ")).map(StdioBenchmark::parseCpu)
                     .toList();
             return List.of(
-                    String.format("%s: %s CPU (user/system/softirq/idle %% of the transfer): ctr run stdout %s, exec"
+                    String.format("%s: %s CPU (user/system/irq+softirq/idle %% of the transfer): ctr run stdout %s, exec"
                             + " stdout %s, exec stdin %s", name, where,
                             initCpu.size() == 2 ? split(initCpu.get(0), initCpu.get(1)) : "?", split(a, b),
                             split(b, d)),
@@ -109,7 +109,7 @@ public final class StdioBenchmark {
         return v;
     }
 
-    /** user+nice / system / softirq+irq / idle+iowait between two /proc/stat cpu lines, % of all ticks. */
+    /** user+nice / system / irq+softirq / idle+iowait between two /proc/stat cpu lines, % of all ticks. */
     private static String split(long[] a, long[] b) {
         long[] d = new long[Math.min(a.length, b.length)];
         long all = 0;
