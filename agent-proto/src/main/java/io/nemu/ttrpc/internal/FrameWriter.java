@@ -2,6 +2,7 @@ package io.nemu.ttrpc.internal;
 
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
+import io.netty.util.ReferenceCountUtil;
 
 /**
  * Writes frames from any thread onto one channel. Frames go through the event loop in call order;
@@ -34,9 +35,10 @@ public final class FrameWriter {
         }
     }
 
-    /** Must be called on the event loop. */
-    public void writeInLoop(Frame frame) {
+    /** Must be called on the event loop. A {@link Frame}, or a frame already encoded (a ByteBuf, released here). */
+    public void writeInLoop(Object frame) {
         if (!channel.isActive()) {
+            ReferenceCountUtil.release(frame);
             return; // the connection is gone; its streams are failed by channelInactive
         }
         channel.write(frame, channel.voidPromise());

@@ -7,6 +7,7 @@ import io.nemu.proto.ttrpc.Request;
 import io.nemu.proto.ttrpc.Response;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.util.ReferenceCountUtil;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.Map;
@@ -138,8 +139,11 @@ public final class ServerConnection extends ChannelInboundHandlerAdapter {
         limits.release(inFlight);
     }
 
-    /** The stream's last frame: forget the stream and send the frame, in that order, on the loop. */
-    void finish(ServerStream<?, ?> stream, Frame last) {
+    /**
+     * The stream's last frame (a {@link Frame}, or a unary answer encoded whole as a ByteBuf): forget the stream and
+     * send the frame, in that order, on the loop.
+     */
+    void finish(ServerStream<?, ?> stream, Object last) {
         if (writer.loop().inEventLoop()) {
             finishInLoop(stream, last);
         } else {
@@ -147,10 +151,12 @@ public final class ServerConnection extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private void finishInLoop(ServerStream<?, ?> stream, Frame last) {
+    private void finishInLoop(ServerStream<?, ?> stream, Object last) {
         streams.remove(stream.id(), stream);
         if (!inactive && last != null) {
             writer.writeInLoop(last);
+        } else {
+            ReferenceCountUtil.release(last);
         }
     }
 

@@ -10,6 +10,8 @@ import io.grpc.MethodDescriptor;
 import io.grpc.ServerCall;
 import io.grpc.ServerMethodDefinition;
 import io.grpc.Status;
+import io.netty.buffer.ByteBuf;
+import io.netty.util.ReferenceCountUtil;
 import io.nemu.proto.ttrpc.Request;
 import io.nemu.proto.ttrpc.Response;
 import java.net.SocketAddress;
@@ -42,7 +44,8 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
     private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
     private volatile boolean closeCalled;
     private volatile boolean cancelled;
-    private volatile byte[] singleResponse;
+    /** A unary call's answer, the whole frame, until close() sends it (or releases it if the call ends badly). */
+    private volatile ByteBuf singleResponse;
     private Context.CancellableContext context;
 
     // Event loop only.
@@ -208,19 +211,26 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
                     + method.getFullMethodName()));
             return;
         }
-        // A unary call's message goes straight into the Response that close() sends if the call ends well.
-        byte[] bytes = unary ? Wire.okResponse(method.getResponseMarshaller(), message)
-                : Wire.toBytes(method.getResponseMarshaller(), message);
-        Status tooBig = Frame.checkLength(bytes.length, unary ? "response" : "response message");
+        if (unary) {
+            // The message goes straight into the frame that close() sends if the call ends well.
+            ByteBuf frame = Wire.okResponseFrame(conn.writer().channel().alloc(), id, method.getResponseMarshaller(),
+                    message);
+            Status tooBig = Frame.checkLength(frame.readableBytes() - Frame.HEADER_LENGTH, "response");
+            if (tooBig != null) {
+                frame.release();
+                fail(tooBig);
+                return;
+            }
+            singleResponse = frame;
+            return;
+        }
+        byte[] bytes = Wire.toBytes(method.getResponseMarshaller(), message);
+        Status tooBig = Frame.checkLength(bytes.length, "response message");
         if (tooBig != null) {
             fail(tooBig);
             return;
         }
-        if (unary) {
-            singleResponse = bytes;
-        } else {
-            conn.writer().send(new Frame(id, Frame.TYPE_DATA, (byte) 0, bytes));
-        }
+        conn.writer().send(new Frame(id, Frame.TYPE_DATA, (byte) 0, bytes));
     }
 
     @Override
@@ -229,22 +239,26 @@ final class ServerStream<ReqT, RespT> extends ServerCall<ReqT, RespT> {
             throw new IllegalStateException("call already closed");
         }
         closeCalled = true;
+        ByteBuf okResponse = singleResponse; // the Response{OK, payload} frame, sized within a frame by sendMessage
+        singleResponse = null;
         if (!closed.compareAndSet(false, true)) {
+            ReferenceCountUtil.release(okResponse);
             return;
         }
-        Frame last;
+        Object last;
         if (status.isOk() && !method.getType().serverSendsOneMessage()) {
             // As upstream: a streaming server ends a good stream with an empty closing data frame.
             last = new Frame(id, Frame.TYPE_DATA, (byte) (Frame.FLAG_REMOTE_CLOSED | Frame.FLAG_NO_DATA), null);
+        } else if (status.isOk() && okResponse != null) {
+            last = okResponse;
         } else {
-            byte[] okResponse = singleResponse; // Response{OK, payload}, sized within a frame by sendMessage
-            if (status.isOk() && okResponse == null) {
+            ReferenceCountUtil.release(okResponse);
+            if (status.isOk()) {
                 status = Status.INTERNAL.withDescription("handler completed " + method.getFullMethodName()
                         + " without a response");
             }
-            byte[] bytes = status.isOk() ? okResponse
-                    : Response.newBuilder().setStatus(Wire.toProto(status)).build().toByteArray();
-            last = new Frame(id, Frame.TYPE_RESPONSE, (byte) 0, bytes);
+            last = new Frame(id, Frame.TYPE_RESPONSE, (byte) 0,
+                    Response.newBuilder().setStatus(Wire.toProto(status)).build().toByteArray());
         }
         conn.finish(this, last);
         afterHandler(() -> {

@@ -59,18 +59,28 @@ public final class StdioBenchmark {
         String id = "bench-stdio-" + name + "-" + ProcessHandle.current().pid();
         List<String> args = new ArrayList<>(run);
         args.addAll(List.of("--rm", "--rootfs", t.rootfs(work.resolve("rootfs-" + name)).toString(), id, "/bin/sh",
-                "-c", StdioTransfers.PREPARE + " && " + StdioTransfers.GENERATE + "; read x"));
+                "-c", StdioTransfers.PREPARE + " && " + CPU_TO_STDERR + " && " + StdioTransfers.GENERATE + "; "
+                + CPU_TO_STDERR + "; read x"));
         StdioTransfers.Running init = StdioTransfers.start(c, args, StdioTransfers.BYTES);
         try {
             StdioTransfers.Transfer out = check(t, init.received(MAX));
+            long[] a = cpu(c, id, "cpu-a");
             StdioTransfers.Transfer execOut = check(t, t.execStdout(c, id, "out", MAX));
+            long[] b = cpu(c, id, "cpu-b");
             StdioTransfers.Transfer execIn = check(t, t.execStdin(c, id, "in", MAX));
+            long[] d = cpu(c, id, "cpu-c");
             double pipe = pipeMbPerSecond(c, id, "pipe", "{ " + StdioTransfers.GENERATE + "; } | cat > /dev/null");
             double zeros = pipeMbPerSecond(c, id, "zeros", ZEROS);
             init.stdin().close();
-            init.exited(MAX);
+            StdioTransfers.Transfer done = init.exited(MAX);
             String where = name.equals("runc") ? "host" : "guest";
+            List<long[]> initCpu = done.stderr().lines().filter(l -> l.startsWith("cpu ")).map(StdioBenchmark::parseCpu)
+                    .toList();
             return List.of(
+                    String.format("%s: %s CPU (user/system/irq+softirq/idle %% of the transfer): ctr run stdout %s, exec"
+                            + " stdout %s, exec stdin %s", name, where,
+                            initCpu.size() == 2 ? split(initCpu.get(0), initCpu.get(1)) : "?", split(a, b),
+                            split(b, d)),
                     String.format("%s: %s pipe in the container: %.1f MB/s (generator | cat), %.1f MB/s"
                             + " (head -c /dev/zero | cat)", name, where, pipe, zeros),
                     line(name, "ctr run stdout", out, pipe),
@@ -80,6 +90,38 @@ public final class StdioBenchmark {
             init.kill();
             c.forceRemove(id);
         }
+    }
+
+    /** Prints the kernel's CPU totals line (/proc/stat is not per namespace: the guest's or host's). */
+    private static final String CPU_TO_STDERR = "head -1 /proc/stat >&2";
+
+    private static long[] cpu(Containerd c, String id, String execId) {
+        return parseCpu(c.ctr(MAX, "task", "exec", "--exec-id", execId, id, "/bin/head", "-1", "/proc/stat")
+                .requireOk().stdout().strip());
+    }
+
+    private static long[] parseCpu(String line) {
+        String[] f = line.trim().split("\\s+");
+        long[] v = new long[f.length - 1];
+        for (int i = 1; i < f.length; i++) {
+            v[i - 1] = Long.parseLong(f[i]);
+        }
+        return v;
+    }
+
+    /** user+nice / system / irq+softirq / idle+iowait between two /proc/stat cpu lines, % of all ticks. */
+    private static String split(long[] a, long[] b) {
+        long[] d = new long[Math.min(a.length, b.length)];
+        long all = 0;
+        for (int i = 0; i < d.length && i < 8; i++) {
+            d[i] = b[i] - a[i];
+            all += d[i];
+        }
+        if (all == 0) {
+            return "?";
+        }
+        double f = 100.0 / all;
+        return String.format("%.0f/%.0f/%.0f/%.0f", (d[0] + d[1]) * f, d[2] * f, (d[5] + d[6]) * f, (d[3] + d[4]) * f);
     }
 
     private static String line(String name, String what, StdioTransfers.Transfer t, double pipe) {

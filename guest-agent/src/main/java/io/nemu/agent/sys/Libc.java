@@ -90,6 +90,8 @@ public interface Libc extends Library {
 
     int shutdown(int fd, int how) throws LastErrorException;
 
+    int setsockopt(int fd, int level, int name, long[] value, int len) throws LastErrorException;
+
     int socketpair(int domain, int type, int protocol, int[] fds) throws LastErrorException;
 
     int accept4(int fd, Pointer addr, Pointer len, int flags) throws LastErrorException;

@@ -31,6 +31,13 @@ public final class VsockListener implements Listener {
     static final int VMADDR_CID_ANY = -1;
     /** The most one read(2) takes off the socket: a large WriteStdin arrives in few pieces. */
     static final int READ_SIZE = 128 * 1024;
+    /**
+     * What the guest kernel buffers per connection for data from the host (its buf_alloc, the host's credit; the
+     * default is 256 KiB): a large WriteStdin then waits for fewer credit updates. Accepted sockets inherit it.
+     */
+    static final long SOCKET_BUFFER = 1 << 20;
+    private static final int SO_VM_SOCKETS_BUFFER_SIZE = 0;
+    private static final int SO_VM_SOCKETS_BUFFER_MAX_SIZE = 2;
 
     @Override
     public String name() {
@@ -49,6 +56,7 @@ public final class VsockListener implements Listener {
         }
         Fd listen = new Fd(fd);
         try {
+            enlargeBuffer(fd);
             Libc.C.bind(fd, sockaddrVm(port, VMADDR_CID_ANY), 16);
             Libc.C.listen(fd, 16);
         } catch (LastErrorException e) {
@@ -61,6 +69,17 @@ public final class VsockListener implements Listener {
         t.setDaemon(true);
         t.start();
         return s;
+    }
+
+    private static void enlargeBuffer(int fd) {
+        try {
+            // The maximum first: the kernel clamps the size to it.
+            Libc.C.setsockopt(fd, Libc.AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, new long[] {SOCKET_BUFFER}, 8);
+            Libc.C.setsockopt(fd, Libc.AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, new long[] {SOCKET_BUFFER}, 8);
+        } catch (LastErrorException e) {
+            LOG.warn("vsock buffer of {} bytes: {} (the default is slower, not wrong)", SOCKET_BUFFER,
+                    Libc.C.strerror(e.getErrorCode()));
+        }
     }
 
     static int parsePort(String address) {

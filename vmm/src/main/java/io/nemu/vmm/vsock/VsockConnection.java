@@ -17,8 +17,11 @@ import org.slf4j.LoggerFactory;
 final class VsockConnection {
     private static final Logger log = LoggerFactory.getLogger(VsockConnection.class);
 
-    /** What the host side buffers per connection for data from the guest: our buf_alloc. */
-    static final int BUF_ALLOC = 256 * 1024;
+    /**
+     * What the host side buffers per connection for data from the guest: our buf_alloc. A whole 1 MiB stdio reply
+     * fits, so the guest's writer rarely sleeps for credit (each update is an interrupt to its one vCPU).
+     */
+    static final int BUF_ALLOC = 1 << 20;
     /** Largest payload per packet we put into the rx queue. */
     static final int MAX_PAYLOAD = 64 * 1024;
     /** How long the guest has to answer a host-initiated REQUEST once it is in the rx queue. */
@@ -217,9 +220,7 @@ final class VsockConnection {
         }
         for (ByteBuffer v : views) {
             if (v.hasRemaining()) {
-                if (txBuf == null) {
-                    txBuf = ByteBuffer.allocate(BUF_ALLOC);
-                }
+                txBuf = room(txBuf, v.remaining());
                 txBuf.put(v);
             }
         }
@@ -238,10 +239,30 @@ final class VsockConnection {
                 return;
             }
             txBuf.compact();
+            if (txBuf.position() == 0) {
+                txBuf = null; // one daemon serves every pod: only a connection backed up right now holds a buffer
+            }
         }
         creditCheck();
         finishIfDone();
         updateInterest();
+    }
+
+    /** {@code buf} (null: none yet) with room for {@code more} bytes, grown by doubling up to {@link #BUF_ALLOC}. */
+    static ByteBuffer room(ByteBuffer buf, int more) {
+        int need = (buf == null ? 0 : buf.position()) + more;
+        if (buf != null && buf.remaining() >= more) {
+            return buf;
+        }
+        int size = Math.max(64 * 1024, buf == null ? 0 : buf.capacity());
+        while (size < need) {
+            size *= 2;
+        }
+        ByteBuffer grown = ByteBuffer.allocate(Math.min(size, Math.max(need, BUF_ALLOC)));
+        if (buf != null) {
+            grown.put(buf.flip());
+        }
+        return grown;
     }
 
     private void creditCheck() {
