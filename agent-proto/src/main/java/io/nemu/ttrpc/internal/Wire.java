@@ -14,6 +14,7 @@ import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
 import io.nemu.proto.ttrpc.KeyValue;
 import io.nemu.proto.ttrpc.Request;
 import io.nemu.proto.ttrpc.Response;
@@ -32,9 +33,9 @@ public final class Wire {
             if (in instanceof KnownLength && in instanceof Drainable drainable) {
                 int size = in.available();
                 byte[] out = new byte[size];
-                ExactOut sink = new ExactOut(out);
-                drainable.drainTo(sink);
-                if (sink.pos == size) {
+                ByteBuf sink = Unpooled.wrappedBuffer(out).writerIndex(0);
+                drainable.drainTo(new BoundedOut(sink, size));
+                if (sink.writerIndex() == size) {
                     return out;
                 }
             }
@@ -95,7 +96,7 @@ public final class Wire {
         return out.writeInt(length).writeInt(streamId).writeByte(Frame.TYPE_RESPONSE).writeByte(0);
     }
 
-    /** Writes into a buffer up to an announced end, no further. */
+    /** Writes into a buffer up to an announced end (a message's announced size), no further. */
     private static final class BoundedOut extends OutputStream {
         private final ByteBuf buf;
         private final int end;
@@ -218,31 +219,5 @@ public final class Wire {
     public static Status fromProto(io.nemu.proto.rpc.Status status) {
         Status s = Status.fromCodeValue(status.getCode());
         return status.getMessage().isEmpty() ? s : s.withDescription(status.getMessage());
-    }
-
-    private static final class ExactOut extends OutputStream {
-        private final byte[] buf;
-        int pos;
-
-        ExactOut(byte[] buf) {
-            this.buf = buf;
-        }
-
-        @Override
-        public void write(int b) throws IOException {
-            if (pos >= buf.length) {
-                throw new IOException("message larger than announced");
-            }
-            buf[pos++] = (byte) b;
-        }
-
-        @Override
-        public void write(byte[] b, int off, int len) throws IOException {
-            if (len > buf.length - pos) {
-                throw new IOException("message larger than announced");
-            }
-            System.arraycopy(b, off, buf, pos, len);
-            pos += len;
-        }
     }
 }
