@@ -1,6 +1,7 @@
 package io.nemu.shim.sandbox;
 
 import io.nemu.shim.config.RuntimeConfig;
+import io.nemu.vmm.VmConfig;
 import java.util.Map;
 
 /**
@@ -15,7 +16,8 @@ import java.util.Map;
  * @param vcpus      vCPUs at boot
  * @param memoryMib  guest RAM at boot, MiB
  * @param maxVcpus   hotplug ceiling (the config's; raised to {@code vcpus} when an annotation passes it)
- * @param maxMemoryMib hotplug ceiling of RAM (likewise)
+ * @param maxMemoryMib hotplug ceiling of RAM (likewise; with {@code enable_virtio_mem} the room above
+ *                   {@code memoryMib} in whole virtio-mem blocks, since an annotation may move the base)
  * @param why        where the figures came from, for the log
  */
 public record PodSizing(int vcpus, int memoryMib, int maxVcpus, int maxMemoryMib, String why) {
@@ -94,7 +96,16 @@ public record PodSizing(int vcpus, int memoryMib, int maxVcpus, int maxMemoryMib
                         + maxMemory);
             }
         }
+        if (h.enableVirtioMem() && maxMemory > memory) {
+            int block = VmConfig.VIRTIO_MEM_BLOCK_MIB;
+            maxMemory = memory + (maxMemory - memory) / block * block;
+        }
         return new PodSizing(vcpus, memory, maxVcpus, maxMemory, why.toString());
+    }
+
+    /** Hot-added RAM through virtio-mem: {@code enable_virtio_mem}, and at least one block of room. */
+    public boolean virtioMem(RuntimeConfig.Hypervisor h) {
+        return h.enableVirtioMem() && maxMemoryMib > memoryMib;
     }
 
     private static long kataValue(RuntimeConfig.Hypervisor h, String key, String value, long min, long max)

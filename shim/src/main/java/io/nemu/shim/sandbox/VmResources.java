@@ -42,7 +42,7 @@ final class VmResources {
     /** For a booted VM of this size; hotplug where its profile has it. */
     static VmResources of(String sandboxId, PodSizing size, RuntimeConfig.Hypervisor h, Vm vm, Guest guest) {
         VmConfig c = vm.config();
-        ContainerSizing sizing = new ContainerSizing(size.vcpus(), size.memoryMib(), size.maxVcpus(), c.maxMemoryMib());
+        ContainerSizing sizing = new ContainerSizing(size.vcpus(), size.memoryMib(), size.maxVcpus(), size.maxMemoryMib());
         // virt cannot hotplug; virt-hotplug without default_maxvcpus/memory_slots/virtio-mem reserved no room for it.
         boolean room = size.maxVcpus() > size.vcpus() || h.memorySlots() > 0 || c.virtioMem();
         if (!h.machineType().hotplug() || !room) {

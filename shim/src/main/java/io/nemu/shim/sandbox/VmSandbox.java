@@ -123,8 +123,8 @@ public final class VmSandbox implements Sandbox {
             PrivateFiles.directories(paths.shared());
             vc.profile(h.machineType()).kernel(h.kernel())
                     .kernelArgs(kernelArgs(cfg)).vcpus(size.vcpus()).memoryMib(size.memoryMib())
-                    .maxVcpus(size.maxVcpus()).memorySlots(h.memorySlots()).maxMemoryMib(maxMemoryMib(h, size))
-                    .virtioMem(virtioMem(h, size))
+                    .maxVcpus(size.maxVcpus()).memorySlots(h.memorySlots()).maxMemoryMib(size.maxMemoryMib())
+                    .virtioMem(size.virtioMem(h))
                     .pciRootPorts(h.pcieRootPorts()).runDir(paths.vmRun()).accelerator(h.accelerator())
                     .qemuBinary(h.path()).virtiofsdBinary(h.virtioFsDaemon()).agentTransport(AgentTransport.VSOCK)
                     .agentPort(GuestContract.AGENT_VSOCK_PORT)
@@ -606,19 +606,5 @@ public final class VmSandbox implements Sandbox {
         if (cgroup != null) {
             cgroup.close();
         }
-    }
-
-    /** Hot-added RAM through virtio-mem: {@code enable_virtio_mem}, and the pod has at least one block of room. */
-    static boolean virtioMem(RuntimeConfig.Hypervisor h, PodSizing size) {
-        return h.enableVirtioMem() && maxMemoryMib(h, size) > size.memoryMib();
-    }
-
-    /** The pod's RAM ceiling; with virtio-mem the room above the boot size in whole blocks (an annotation may change the base). */
-    static int maxMemoryMib(RuntimeConfig.Hypervisor h, PodSizing size) {
-        if (!h.enableVirtioMem() || size.maxMemoryMib() <= size.memoryMib()) {
-            return size.maxMemoryMib();
-        }
-        int block = VmConfig.VIRTIO_MEM_BLOCK_MIB;
-        return size.memoryMib() + (size.maxMemoryMib() - size.memoryMib()) / block * block;
     }
 }

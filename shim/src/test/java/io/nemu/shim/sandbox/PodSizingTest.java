@@ -1,7 +1,9 @@
 package io.nemu.shim.sandbox;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nemu.shim.config.ConfigLoader;
 import io.nemu.shim.config.RuntimeConfig;
@@ -30,6 +32,21 @@ class PodSizingTest {
 
     private static String fails(RuntimeConfig.Hypervisor h, Map<String, String> a) {
         return assertThrows(PodSizing.BadAnnotation.class, () -> PodSizing.of(h, a)).getMessage();
+    }
+
+    @Test
+    void virtioMemRoomIsWholeBlocksAboveAnAnnotatedBase() throws Exception {
+        String toml = "[hypervisor.qemu]\nkernel = \"/g/vmlinux\"\ninitrd = \"/g/initramfs.img\"\n"
+                + "machine_type = \"virt-hotplug\"\ndefault_maxmemory = 2048\nenable_virtio_mem = true\n"
+                + "enable_annotations = [\"default_memory\"]\n";
+        Path src = Path.of("/etc/nemu/configuration.toml");
+        RuntimeConfig.Hypervisor h = new ConfigLoader(w -> { }).parse(toml, src, src.getParent()).hypervisor();
+        PodSizing s = PodSizing.of(h, Map.of(PodSizing.KATA_MEMORY, "601"));
+        assertEquals(2047, s.maxMemoryMib(), "1446 MiB of room above 601, in 2 MiB blocks");
+        assertTrue(s.virtioMem(h));
+        PodSizing none = PodSizing.of(h, Map.of(PodSizing.KATA_MEMORY, "2047"));
+        assertEquals(2047, none.maxMemoryMib(), "1 MiB of room is no block");
+        assertFalse(none.virtioMem(h));
     }
 
     @Test
