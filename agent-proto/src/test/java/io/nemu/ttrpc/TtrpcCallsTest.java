@@ -163,6 +163,19 @@ class TtrpcCallsTest {
     }
 
     @Test
+    void messagesSentBeforeAnErrorStatusAreDeliveredEvenWhenReadAfterIt() throws Exception {
+        // The blocking iterator asks for one message at a time: by the time it asks for the second,
+        // the server's error status has long arrived and must wait behind the message.
+        Iterator<EchoResponse> failing = blocking.serverStream(EchoRequest.newBuilder().setMessage("fail").setCount(3).build());
+        assertEquals(0, failing.next().getIndex());
+        Thread.sleep(300);
+        assertEquals(1, failing.next().getIndex());
+        assertEquals(2, failing.next().getIndex());
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, failing::hasNext);
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+    }
+
+    @Test
     void clientStreaming() throws Exception {
         CompletableFuture<EchoResponse> result = new CompletableFuture<>();
         StreamObserver<EchoRequest> in = EchoGrpc.newStub(client).clientStream(observer(result, null));

@@ -50,6 +50,8 @@ public final class ClientStream<ReqT, RespT> extends ClientCall<ReqT, RespT> {
     private final ArrayDeque<ByteString> pending = new ArrayDeque<>(2);
     private int demand;
     private Status closeStatus;
+    /** The close came from the server: messages it sent before its status are still delivered, as in gRPC. */
+    private boolean closeFromServer;
     private boolean closeDelivered;
 
     public ClientStream(ClientConnection conn, MethodDescriptor<ReqT, RespT> method, CallOptions options,
@@ -238,7 +240,7 @@ public final class ClientStream<ReqT, RespT> extends ClientCall<ReqT, RespT> {
                 callExecutor.execute(() -> pending.add(payload));
             }
         }
-        finish(status);
+        finish(status, true);
     }
 
     /** On the event loop; returns true when the frame ends the stream. */
@@ -256,7 +258,7 @@ public final class ClientStream<ReqT, RespT> extends ClientCall<ReqT, RespT> {
             });
         }
         if (frame.has(Frame.FLAG_REMOTE_CLOSED)) {
-            finish(Status.OK);
+            finish(Status.OK, true);
             return true;
         }
         return false;
@@ -267,8 +269,15 @@ public final class ClientStream<ReqT, RespT> extends ClientCall<ReqT, RespT> {
         finish(status);
     }
 
-    /** Ends the call once; returns false if it had already ended. */
     private boolean finish(Status status) {
+        return finish(status, false);
+    }
+
+    /**
+     * Ends the call once; returns false if it had already ended. A local end (cancel, deadline, lost
+     * connection) drops undelivered messages; the server's own status waits behind them.
+     */
+    private boolean finish(Status status, boolean fromServer) {
         if (!closed.compareAndSet(false, true)) {
             return false;
         }
@@ -279,6 +288,7 @@ public final class ClientStream<ReqT, RespT> extends ClientCall<ReqT, RespT> {
         context.removeListener(contextListener);
         callExecutor.execute(() -> {
             closeStatus = status;
+            closeFromServer = fromServer;
             deliver();
         });
         return true;
@@ -289,7 +299,7 @@ public final class ClientStream<ReqT, RespT> extends ClientCall<ReqT, RespT> {
         if (listener == null || closeDelivered) {
             return;
         }
-        boolean failing = closeStatus != null && !closeStatus.isOk();
+        boolean failing = closeStatus != null && !closeStatus.isOk() && !closeFromServer;
         while (!failing && demand > 0 && !pending.isEmpty()) {
             demand--;
             RespT message;
@@ -299,7 +309,8 @@ public final class ClientStream<ReqT, RespT> extends ClientCall<ReqT, RespT> {
                 Status bad = Status.INTERNAL.withDescription("cannot decode response message: " + e.getMessage())
                         .withCause(e);
                 cancelled(bad);
-                closeStatus = bad; // overrides a pending OK close
+                closeStatus = bad; // overrides the server's close
+                closeFromServer = false;
                 failing = true;
                 break;
             }
