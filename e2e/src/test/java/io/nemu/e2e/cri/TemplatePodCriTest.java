@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nemu.e2e.support.CriEnv;
 import io.nemu.e2e.support.FileTrees;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -38,8 +39,7 @@ class TemplatePodCriTest extends NemuPodCriTest {
 
     @Override
     void configure() throws IOException {
-        Files.writeString(env.configPath, Files.readString(env.configPath) + "\n[factory]\nenable_template = true\n"
-                + "template_path = \"" + templates + "\"\n");
+        Files.writeString(env.configPath, CriEnv.withTemplates(Files.readString(env.configPath), templates));
     }
 
     @Override

@@ -109,6 +109,15 @@ public final class CriEnv implements AutoCloseable {
                 + toml.substring(end));
     }
 
+    /** {@code toml} (the shipped configuration) with templating on and its templates kept in {@code templates}. */
+    public static String withTemplates(String toml, Path templates) {
+        String table = "\n[factory]\n";
+        if (!toml.contains(table)) {
+            throw new IllegalStateException("configuration.toml has no [factory] table");
+        }
+        return replaceKey(toml.replace(table, table + "template_path = \"" + templates + "\"\n"), "enable_template", "true");
+    }
+
     private static String replaceKey(String toml, String key, String value) {
         Matcher m = Pattern.compile("(?m)^" + Pattern.quote(key) + "\\s*=.*$").matcher(toml);
         if (!m.find()) {
