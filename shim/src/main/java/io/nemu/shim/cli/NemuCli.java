@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
         description = "NEMU: a containerd runtime that runs each pod in its own lightweight VM.",
         subcommands = {ImageCommand.class, ConfigCommand.class, CheckCommand.class, EnvCommand.class,
                 InstallCommand.class, UninstallCommand.class, PsCommand.class, ExecCommand.class,
-                DirectVolumeCommand.class,
+                DirectVolumeCommand.class, TemplateCommand.class,
                 CommandLine.HelpCommand.class})
 public final class NemuCli {
 

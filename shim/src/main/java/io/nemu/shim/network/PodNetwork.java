@@ -136,11 +136,16 @@ public final class PodNetwork {
         return Optional.of(net);
     }
 
+    /** The VM's device id of the pod's NIC {@code index} (a template's key counts these). */
+    public static String nicId(int index) {
+        return "net" + index;
+    }
+
     /** The VM's NICs: one per endpoint, on its tap, with the veth's MAC. */
     public List<NetDevice> devices() {
         List<NetDevice> out = new ArrayList<>();
         for (int i = 0; i < endpoints.size(); i++) {
-            out.add(new NetDevice("net" + i, endpoints.get(i).tap(), endpoints.get(i).mac()));
+            out.add(new NetDevice(nicId(i), endpoints.get(i).tap(), endpoints.get(i).mac()));
         }
         return out;
     }

@@ -89,7 +89,7 @@ final class SandboxTemplate {
     }
 
     /** The template is ready once its agent answers Health over the serial channel. */
-    private static void awaitAgent(Vm vm) throws IOException {
+    static void awaitAgent(Vm vm) throws IOException {
         long deadline = System.nanoTime() + TEMPLATE_READY.toNanos();
         try (TtrpcClient c = TtrpcClient.adopt(vm.agentChannel().orElseThrow().dial(TEMPLATE_READY))) {
             long left = Math.max(1, (deadline - System.nanoTime()) / 1_000_000);

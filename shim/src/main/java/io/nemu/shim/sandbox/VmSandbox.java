@@ -117,23 +117,12 @@ public final class VmSandbox implements Sandbox {
         PodNetwork net = null;
         SandboxCgroup cg = null;
         try {
-            VmConfig.Builder vc = VmConfig.builder();
-            String imageId = rootOf(h, paths, vc);
+            SandboxVmConfig base = SandboxVmConfig.of(cfg, paths, size);
+            VmConfig.Builder vc = base.builder();
             PrivateFiles.directories(paths.state());
             PrivateFiles.directories(paths.shared());
-            vc.profile(h.machineType()).kernel(h.kernel())
-                    .kernelArgs(kernelArgs(cfg)).vcpus(size.vcpus()).memoryMib(size.memoryMib())
-                    .maxVcpus(size.maxVcpus()).memorySlots(h.memorySlots()).maxMemoryMib(size.maxMemoryMib())
-                    .virtioMem(size.virtioMem(h))
-                    .pciRootPorts(h.pcieRootPorts()).runDir(paths.vmRun()).accelerator(h.accelerator())
-                    .qemuBinary(h.path()).virtiofsdBinary(h.virtioFsDaemon()).agentTransport(AgentTransport.VSOCK)
-                    .agentPort(GuestContract.AGENT_VSOCK_PORT)
-                    .freePageReporting(h.reclaimGuestFreedMemory()).seccompSandbox(h.seccompSandbox())
-                    .tcgTbSizeMib(h.tcgTbSizeMib())
-                    .startTimeout(Duration.ofSeconds(30));
             if (virtioFs) {
                 SharedFs.prepare(paths.shared());
-                vc.sharedDir(paths.shared()).sharedTag(GuestContract.SHARED_FS_TAG).sharedCache(h.virtioFsCache());
             }
             net = netns == null ? null : PodNetwork.attach(netns, paths.state(), vc).orElse(null);
             // Templating: the same VM with the template's device set (serial agent channel, 9p, as many NICs),
@@ -144,10 +133,8 @@ public final class VmSandbox implements Sandbox {
                 if (why != null) {
                     log.info("sandbox {} boots normally: {}", sandboxId, why);
                 } else {
-                    VmConfig templated = vc.agentTransport(AgentTransport.SERIAL).build();
-                    vc.agentTransport(AgentTransport.VSOCK);
-                    clone = SandboxTemplate.cloneOf(sandboxId, SandboxTemplate.store(cfg, paths), templated, imageId,
-                            cfg.factory().cloneTcgTbSizeMib()).orElse(null);
+                    clone = SandboxTemplate.cloneOf(sandboxId, SandboxTemplate.store(cfg, paths), base.templated(),
+                            base.imageId(), cfg.factory().cloneTcgTbSizeMib()).orElse(null);
                 }
             }
             // The daemon serves other pods: it stays out, and QEMU and virtiofsd are moved in as each is spawned
@@ -221,41 +208,6 @@ public final class VmSandbox implements Sandbox {
             abandon(sb, net, cg, sharedFs, e);
             throw e;
         }
-    }
-
-    /**
-     * The configuration's kernel_params after the agent's switches (Kata's names): agent.log=debug for
-     * [agent.kata] enable_debug, the debug console's port for debug_console_enabled. The file's words come last
-     * and so win.
-     */
-    static List<String> kernelArgs(RuntimeConfig cfg) {
-        List<String> args = new java.util.ArrayList<>();
-        if (cfg.agent().enableDebug()) {
-            args.add(DebugConsole.LOG_PARAM + "=debug");
-        }
-        if (cfg.agent().debugConsoleEnabled()) {
-            args.add(DebugConsole.PORT_PARAM + "=" + DebugConsole.VSOCK_PORT);
-        }
-        args.addAll(cfg.hypervisor().kernelParams());
-        return args;
-    }
-
-    /**
-     * The guest's root: the configured initramfs, or the root image checked against its manifest (a modified or
-     * truncated file fails here, naming it) with the initramfs that mounts it; returns its identity for templates.
-     * Verified hashes are remembered under the shim's run root ({@code verified-images/}), so only a changed file is
-     * hashed again. On virt-hotplug the image is mapped as pmem with DAX unless {@code disable_image_nvdimm} says
-     * otherwise.
-     */
-    private static String rootOf(RuntimeConfig.Hypervisor h, SandboxPaths paths, VmConfig.Builder vc) throws IOException {
-        if (h.image() == null) {
-            vc.initrd(h.initrd());
-            return "initrd";
-        }
-        GuestImage img = RootImageCheck.verify(h.image(), paths.root().resolve("verified-images"));
-        vc.initrd(img.rootInitrd().orElseThrow()).rootImage(h.image())
-                .rootDevice(RootDevice.of(h.machineType(), h.disableImageNvdimm()));
-        return img.manifest().recipe();
     }
 
     /** The cgroup the spec's linux.cgroupsPath names, made if missing; null when it names none. */

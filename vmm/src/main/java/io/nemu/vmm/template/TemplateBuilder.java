@@ -38,6 +38,8 @@ public final class TemplateBuilder {
     }
 
     static void build(VmConfig booted, Readiness ready, Path into) throws IOException {
+        // What the key was made of, for the operator (nemu template list: which setting made it stale).
+        Files.write(into.resolve(StoredTemplate.CONFIG), TemplateKey.describe(booted));
         Path run = PrivateFiles.directories(into.resolve("run"));
         Path share = booted.sharedDir() == null ? null : PrivateFiles.directories(into.resolve("share"));
         VmConfig c = booted.withTemplating(new Templating.Build(into.resolve(Template.MEMORY)), run, share);

@@ -35,7 +35,7 @@ public record TemplateKey(String imageId, String profile, int vcpus, int memoryM
     }
 
     /** The configuration as lines, one setting each; the digest is over these. */
-    static List<String> describe(VmConfig c) throws IOException {
+    public static List<String> describe(VmConfig c) throws IOException {
         List<String> d = new ArrayList<>();
         d.add("kernel " + file(c.kernel()));
         d.add("initrd " + file(c.initrd()));

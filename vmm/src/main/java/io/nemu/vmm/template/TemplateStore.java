@@ -18,7 +18,8 @@ import org.slf4j.LoggerFactory;
  * The templates kept in one folder (Kata's {@code template_path}; best on a tmpfs, where a template's RAM file
  * is page cache that every clone maps). One sub-folder per {@link TemplateKey#name()}; a template counts only once
  * its state file is there, which is written last. Building a template of a shape removes the stale ones of that
- * shape (clones still running keep their mapping of a removed file).
+ * shape (clones still running keep their mapping of a removed file). {@link #list} and {@link #remove} are the
+ * operator's ({@code nemu template}).
  */
 public final class TemplateStore {
     private static final Logger log = LoggerFactory.getLogger(TemplateStore.class);
@@ -77,6 +78,63 @@ public final class TemplateStore {
                 Files.deleteIfExists(dir.resolve(stale + ".lock"));
             }
             return find(key).orElseThrow(() -> new IOException("template " + finalDir + " incomplete after its build"));
+        }
+    }
+
+    /** Every template folder of the store (complete or not; not the folders of builds under way), by name. */
+    public List<StoredTemplate> list() throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        List<StoredTemplate> out = new java.util.ArrayList<>();
+        try (Stream<Path> s = Files.list(dir)) {
+            for (Path p : s.filter(Files::isDirectory).filter(p -> !p.getFileName().toString().endsWith(BUILDING))
+                    .sorted().toList()) {
+                out.add(StoredTemplate.read(p));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Removes the template folder {@code name} and its lock, under its lock: refused (an {@link IOException} saying
+     * so) while a build of that name holds it. Clones running from it keep their private mapping of its RAM file.
+     * Returns false when there is no such template.
+     */
+    public boolean remove(String name) throws IOException {
+        if (name.isEmpty() || name.contains("/") || name.startsWith(".") || name.endsWith(BUILDING)
+                || name.endsWith(".lock")) {
+            throw new IllegalArgumentException("not a template name: '" + name + "'");
+        }
+        Path t = dir.resolve(name);
+        Path lock = dir.resolve(name + ".lock");
+        if (!Files.isDirectory(t) && !Files.exists(lock)) {
+            return false;
+        }
+        try (FileChannel lockFile = FileChannel.open(lock, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+            FileLock held = tryLock(lockFile);
+            if (held == null) {
+                throw new IOException("template " + name + " is being built by another process (" + lock
+                        + " is locked); remove it once the build is done");
+            }
+            try (held) {
+                ProcessTools.deleteTree(dir.resolve(name + BUILDING)); // a crashed build's leftover
+                ProcessTools.deleteTree(t);
+                if (Files.exists(t)) {
+                    throw new IOException("template " + t + " could not be removed completely");
+                }
+                Files.deleteIfExists(lock);
+            }
+        }
+        return true;
+    }
+
+    /** The lock, or null while another process (or a thread of this one) holds it. */
+    private static FileLock tryLock(FileChannel lockFile) throws IOException {
+        try {
+            return lockFile.tryLock();
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            return null;
         }
     }
 
