@@ -20,7 +20,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code nemu template list}: the store's templates, each current for this configuration or stale. */
 @Command(name = "list", mixinStandardHelpOptions = true,
-        description = "List the templates in the store: name, shape (profile, vCPUs, memory), NICs, whether current"
+        description = "List the templates in the store: name, shape (profile, vCPUs, memory, NICs), NICs, whether current"
                 + " for this configuration (a pod of that NIC count and the default size clones it) or stale (and"
                 + " which settings changed), RAM file size, age.")
 final class TemplateListCommand implements Callable<Integer> {

@@ -44,7 +44,7 @@ class ConfiguredTemplateTest {
         ConfiguredTemplate ct = ConfiguredTemplate.of(cfg, tmp.resolve("cli-root"));
         TemplateKey pod = podKey(cfg, new SandboxPaths(tmp.resolve("shim-root"), "pod1"), Map.of());
         assertEquals(pod, ct.key(1), "same config, other run root and sandbox: same template");
-        assertEquals("virt-2c-768m", ct.key(1).shape());
+        assertEquals("virt-2c-768m-1n", ct.key(1).shape());
         assertNotEquals(pod, ct.key(0), "NICs count");
         assertNotEquals(pod, ct.key(2));
         assertNotEquals(pod.name(), podKey(cfg, new SandboxPaths(tmp, "pod2"),

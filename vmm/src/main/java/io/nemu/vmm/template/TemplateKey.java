@@ -19,9 +19,10 @@ import java.util.List;
  *
  * @param imageId   the guest image's identity (its verified hash), given by the caller
  * @param profile   machine profile name
+ * @param nics      how many NICs (templates of other NIC counts serve other pods: they are not stale)
  * @param configDigest hex SHA-256 of the rest (see {@link #describe})
  */
-public record TemplateKey(String imageId, String profile, int vcpus, int memoryMib, String configDigest) {
+public record TemplateKey(String imageId, String profile, int vcpus, int memoryMib, int nics, String configDigest) {
 
     public TemplateKey {
         if (imageId == null || imageId.isBlank() || !imageId.matches("[A-Za-z0-9._:-]+")) {
@@ -31,7 +32,8 @@ public record TemplateKey(String imageId, String profile, int vcpus, int memoryM
 
     /** The key of VMs configured as {@code c} (its run and shared folders do not count) on image {@code imageId}. */
     public static TemplateKey of(VmConfig c, String imageId) throws IOException {
-        return new TemplateKey(imageId, c.profile().name(), c.vcpus(), c.memoryMib(), sha256(describe(c)));
+        return new TemplateKey(imageId, c.profile().name(), c.vcpus(), c.memoryMib(), c.netDevices().size(),
+                sha256(describe(c)));
     }
 
     /** The configuration as lines, one setting each; the digest is over these. */
@@ -70,9 +72,9 @@ public record TemplateKey(String imageId, String profile, int vcpus, int memoryM
         }
     }
 
-    /** Templates of one shape (profile, vCPUs, memory) share this prefix; the digest tells versions apart. */
+    /** Templates of one shape (profile, vCPUs, memory, NICs) share this prefix; the digest tells versions apart. */
     public String shape() {
-        return profile + "-" + vcpus + "c-" + memoryMib + "m";
+        return profile + "-" + vcpus + "c-" + memoryMib + "m-" + nics + "n";
     }
 
     /** The template's folder name: the shape, then the first 16 hex digits of image and configuration. */

@@ -29,8 +29,8 @@ class TemplateKeyTest {
         TemplateKey a = TemplateKey.of(config(k).build(), "img1");
         TemplateKey b = TemplateKey.of(config(k).runDir(tmp.resolve("other")).sharedDir(tmp).sharedTag("t").build(), "img1");
         assertEquals(a.profile(), "virt");
-        assertTrue(a.name().startsWith("virt-2c-512m-"), a.name());
-        assertEquals(a.name().length(), "virt-2c-512m-".length() + 16);
+        assertTrue(a.name().startsWith("virt-2c-512m-0n-"), a.name());
+        assertEquals(a.name().length(), "virt-2c-512m-0n-".length() + 16);
         // A shared folder is part of the device set; which folder is not.
         TemplateKey c = TemplateKey.of(config(k).runDir(tmp.resolve("x")).sharedDir(tmp.resolve("y")).sharedTag("t")
                 .build(), "img1");
@@ -65,6 +65,9 @@ class TemplateKeyTest {
         assertEquals(podA, podB);
         assertNotEquals(none.name(), podA.name());
         assertNotEquals(podA.name(), two.name());
+        // Pods of another NIC count need their own template: not a stale version of this one.
+        assertNotEquals(podA.shape(), two.shape());
+        assertTrue(two.name().startsWith("virt-2c-512m-2n-"), two.name());
     }
 
     @Test
@@ -76,7 +79,7 @@ class TemplateKeyTest {
 
     @Test
     void anImageIdThatIsNoWordIsRefused() {
-        assertThrows(IllegalArgumentException.class, () -> new TemplateKey("a b", "virt", 1, 512, "00"));
-        assertThrows(IllegalArgumentException.class, () -> new TemplateKey("", "virt", 1, 512, "00"));
+        assertThrows(IllegalArgumentException.class, () -> new TemplateKey("a b", "virt", 1, 512, 0, "00"));
+        assertThrows(IllegalArgumentException.class, () -> new TemplateKey("", "virt", 1, 512, 0, "00"));
     }
 }

@@ -18,7 +18,7 @@ class TemplateStoreTest {
     Path tmp;
 
     private static TemplateKey key(String digest) {
-        return new TemplateKey("img", "virt", 1, 512, digest);
+        return new TemplateKey("img", "virt", 1, 512, 0, digest);
     }
 
     private static TemplateStore.Builder writes(AtomicInteger builds) {
@@ -34,7 +34,7 @@ class TemplateStoreTest {
         TemplateStore store = new TemplateStore(tmp.resolve("templates"));
         TemplateKey k = key("aa");
         assertTrue(store.find(k).isEmpty());
-        assertTrue(store.whyMissing(k).startsWith("no template of virt-1c-512m in "), store.whyMissing(k));
+        assertTrue(store.whyMissing(k).startsWith("no template of virt-1c-512m-0n in "), store.whyMissing(k));
         AtomicInteger builds = new AtomicInteger();
         Template t = store.obtain(k, writes(builds));
         assertEquals("state", Files.readString(t.stateFile()));
@@ -51,10 +51,12 @@ class TemplateStoreTest {
         TemplateKey fresh = key("bb");
         assertTrue(store.whyMissing(fresh).contains("are stale (image or configuration changed): [" + old.dir().getFileName()),
                 store.whyMissing(fresh));
-        Template other = store.obtain(new TemplateKey("img", "virt", 2, 512, "aa"), writes(builds));
+        Template other = store.obtain(new TemplateKey("img", "virt", 2, 512, 0, "aa"), writes(builds));
+        Template oneNic = store.obtain(new TemplateKey("img", "virt", 1, 512, 1, "cc"), writes(builds));
         store.obtain(fresh, writes(builds));
         assertFalse(Files.exists(old.dir()), "stale template removed");
         assertTrue(Files.exists(other.dir()), "another shape stays");
+        assertTrue(Files.exists(oneNic.dir()), "so does the template of pods with another NIC count");
     }
 
     @Test
@@ -81,7 +83,7 @@ class TemplateStoreTest {
             writes(builds).build(into);
             Files.write(into.resolve(StoredTemplate.CONFIG), java.util.List.of("kernelArgs quiet", "nics 2 [net0, net1]"));
         });
-        Template b = store.obtain(new TemplateKey("img", "virt", 2, 512, "aa"), writes(builds));
+        Template b = store.obtain(new TemplateKey("img", "virt", 2, 512, 0, "aa"), writes(builds));
         java.util.List<StoredTemplate> all = store.list();
         assertEquals(java.util.List.of(a.dir(), b.dir()).stream().sorted().toList(),
                 all.stream().map(StoredTemplate::dir).toList());
