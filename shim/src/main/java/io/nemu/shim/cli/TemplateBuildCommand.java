@@ -117,7 +117,7 @@ final class TemplateBuildCommand implements Callable<Integer> {
         TemplateKey k = t.key();
         out.printf("  key: image %s, profile %s, %d vCPUs, %d MiB, configuration %s%n", k.imageId(), k.profile(),
                 k.vcpus(), k.memoryMib(), k.configDigest().substring(0, 16));
-        out.printf("  RAM file %s, state %d KiB%n", TemplateCommand.mib(Files.size(t.memoryFile())),
+        out.printf("  RAM file %s, state %d KiB%n", TemplateCommand.ram(t.memoryFile(), Files.size(t.memoryFile())),
                 Files.size(t.stateFile()) >> 10);
     }
 }

@@ -44,4 +44,25 @@ final class TemplateCommand {
     static String mib(long bytes) {
         return (bytes >> 20) + " MiB";
     }
+
+    /**
+     * A template's RAM file as "{@code <held> of <size> MiB}": the pages the file holds (on a tmpfs, memory) of the
+     * guest's RAM size; only the size when {@code stat} cannot say.
+     */
+    static String ram(Path memory, long size) {
+        try {
+            Process p = new ProcessBuilder("stat", "-c", "%b %B", memory.toString()).redirectErrorStream(true)
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            String[] out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8)
+                    .strip().split(" ");
+            if (p.waitFor() == 0 && out.length == 2) {
+                return (Long.parseLong(out[0]) * Long.parseLong(out[1]) >> 20) + " of " + mib(size);
+            }
+        } catch (java.io.IOException | NumberFormatException e) {
+            // the size alone
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return mib(size);
+    }
 }

@@ -24,7 +24,7 @@ import picocli.CommandLine.Spec;
                 + " for this configuration (a pod of that NIC count and the default size clones it) or stale (and"
                 + " which settings changed), RAM file size, age.")
 final class TemplateListCommand implements Callable<Integer> {
-    private static final String FORMAT = "%-44s %-20s %4s  %-9s %9s %8s  %s%n";
+    private static final String FORMAT = "%-36s %-16s %4s  %-9s %16s %8s  %s%n";
     /** NIC counts tried for a template saved without its settings (how many NICs it has is then unknown). */
     private static final int GUESSED_NICS = 8;
 
@@ -65,7 +65,7 @@ final class TemplateListCommand implements Callable<Integer> {
             for (StoredTemplate t : all) {
                 Integer nics = t.nics().orElse(null);
                 out.printf(FORMAT, t.name(), shape(t.name()), nics == null ? "?" : nics.toString(),
-                        status(t, ct, unusable), TemplateCommand.mib(t.memoryBytes()),
+                        status(t, ct, unusable), TemplateCommand.ram(t.memoryFile(), t.memoryBytes()),
                         t.saved() == null ? "-" : PsCommand.uptime(Duration.between(t.saved(), now)), why(t, ct));
             }
             return keyless == null ? 0 : 1;

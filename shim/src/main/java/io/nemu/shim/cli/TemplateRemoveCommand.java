@@ -58,10 +58,10 @@ final class TemplateRemoveCommand implements Callable<Integer> {
             int failed = 0;
             for (String name : names) {
                 try {
-                    long ram = store.list().stream().filter(t -> t.name().equals(name))
-                            .mapToLong(StoredTemplate::memoryBytes).sum();
+                    String ram = store.list().stream().filter(t -> t.name().equals(name)).findFirst()
+                            .map(t -> TemplateCommand.ram(t.memoryFile(), t.memoryBytes())).orElse("none");
                     if (store.remove(name)) {
-                        out.println("removed template " + name + " (RAM file " + TemplateCommand.mib(ram) + ")");
+                        out.println("removed template " + name + " (RAM file " + ram + ")");
                     } else {
                         err.println("nemu template remove: no template " + name + " in " + store.dir());
                         failed++;

@@ -33,6 +33,10 @@ public record StoredTemplate(Path dir, long memoryBytes, Instant saved, List<Str
                 Files.isRegularFile(config) ? Files.readAllLines(config) : List.of());
     }
 
+    public Path memoryFile() {
+        return dir.resolve(Template.MEMORY);
+    }
+
     public String name() {
         return dir.getFileName().toString();
     }
