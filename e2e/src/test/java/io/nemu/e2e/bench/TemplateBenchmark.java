@@ -8,12 +8,15 @@ import io.nemu.firmware.GuestImage;
 import io.nemu.proto.cri.PodSandboxConfig;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.MachineProfile;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Booted against cloned CRI pods ({@code [factory] enable_template}, each pod with its CNI network), interleaved in
@@ -27,10 +30,15 @@ import java.util.Map;
  */
 public final class TemplateBenchmark {
     private final CriEnv env;
+    /** The shipped configuration's clone_tcg_tb_size, for the cloned mode without --clone-tb. */
+    private final String shippedCloneTb;
     private int seq;
 
-    private TemplateBenchmark(CriEnv env) {
+    private TemplateBenchmark(CriEnv env) throws IOException {
         this.env = env;
+        Matcher m = Pattern.compile("(?m)^clone_tcg_tb_size\\s*=\\s*(\\d+)")
+                .matcher(Files.readString(env.configPath));
+        this.shippedCloneTb = m.find() ? m.group(1) : "0";
     }
 
     public static void main(String[] args) throws Exception {
@@ -75,7 +83,7 @@ public final class TemplateBenchmark {
     /** How a pod starts: booted, or cloned with its code cache bounded at {@code tbMib} ({@code clone_tcg_tb_size}; 0: the shipped one). */
     private record Mode(boolean cloned, int tbMib) {
         String name() {
-            return cloned ? (tbMib > 0 ? "cloned, tb-size " + tbMib : "cloned") : "booted";
+            return cloned ? (tbMib > 0 ? "cloned, clone_tcg_tb_size " + tbMib : "cloned") : "booted";
         }
     }
 
@@ -128,7 +136,7 @@ public final class TemplateBenchmark {
         List<Long> floor = new ArrayList<>();
         List<Long> runc = new ArrayList<>();
         Map<Mode, List<Long>> starts = new LinkedHashMap<>();
-        Pod last = null;
+        Map<Mode, Pod> last = new LinkedHashMap<>();
         for (int i = 1; i <= runs; i++) {
             floor.add(VmFloor.bootMillis(MachineProfile.virt(), image.kernel(), initrd, VmFloor.MARKER, Accelerator.TCG,
                     work.resolve("floor-" + (++seq))));
@@ -142,7 +150,7 @@ public final class TemplateBenchmark {
                 stop(p);
                 starts.computeIfAbsent(m, k -> new ArrayList<>()).add(p.startMs);
                 if (m.cloned()) {
-                    last = p;
+                    last.put(m, p);
                 }
                 line.append(String.format(", %s pod start %d ms", m.name(), p.startMs));
             }
@@ -153,9 +161,11 @@ public final class TemplateBenchmark {
                 VmFloor.median(runc));
         starts.forEach((m, ms) -> System.out.printf("| CRI pod start (RunPodSandbox to container running), %s | %d |%n",
                 m.name(), VmFloor.median(ms)));
-        if (last != null) {
-            System.out.println("where the last cloned pod's start went (ms from RunPodSandbox, from containerd's and the shim's log):");
-            PodTimeline.of(last.id(), last.cid(), last.name(), Files.readAllLines(env.containerd.logFile())).print();
+        for (Map.Entry<Mode, Pod> e : last.entrySet()) {
+            Pod p = e.getValue();
+            System.out.println("where the last " + e.getKey().name() + " pod's start went (ms from RunPodSandbox, from"
+                    + " containerd's and the shim's log):");
+            PodTimeline.of(p.id(), p.cid(), p.name(), Files.readAllLines(env.containerd.logFile())).print();
         }
     }
 
@@ -165,7 +175,7 @@ public final class TemplateBenchmark {
     /** A pod of one sleeping container, booted or cloned: its id and ms from RunPodSandbox to the container running. */
     private Pod start(Mode m) throws Exception {
         env.setConfig("factory", "enable_template", Boolean.toString(m.cloned()));
-        env.setConfig("factory", "clone_tcg_tb_size", Integer.toString(m.tbMib()));
+        env.setConfig("factory", "clone_tcg_tb_size", m.tbMib() > 0 ? Integer.toString(m.tbMib()) : shippedCloneTb);
         return start(m.cloned() ? "tplb-clone-" : "tplb-boot-", CriEnv.NEMU, m.cloned());
     }
 

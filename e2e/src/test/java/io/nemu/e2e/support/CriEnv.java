@@ -109,13 +109,18 @@ public final class CriEnv implements AutoCloseable {
                 + toml.substring(end));
     }
 
-    /** {@code toml} (the shipped configuration) with templating on and its templates kept in {@code templates}. */
+    /**
+     * {@code toml} with templating on and its templates kept in {@code templates}: set in its {@code [factory]} table
+     * (the shipped configuration has one), else in one appended (a minimal test configuration).
+     */
     public static String withTemplates(String toml, Path templates) {
         String table = "\n[factory]\n";
+        String keys = "enable_template = true\ntemplate_path = \"" + templates + "\"\n";
         if (!toml.contains(table)) {
-            throw new IllegalStateException("configuration.toml has no [factory] table");
+            return toml + table + keys;
         }
-        return replaceKey(toml.replace(table, table + "template_path = \"" + templates + "\"\n"), "enable_template", "true");
+        String set = toml.replace(table, table + keys);
+        return set.replaceFirst("(?m)^enable_template = false\n", "");
     }
 
     private static String replaceKey(String toml, String key, String value) {
