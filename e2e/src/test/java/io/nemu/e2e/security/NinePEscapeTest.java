@@ -32,6 +32,9 @@ import org.junit.jupiter.api.Test;
  * attacks: {@code chown -h} of links pointing out (the server must change the link, not what it points to, on the
  * host), device nodes (refused by QEMU: none may appear on the host), a setuid-root file and a chmod of the share's
  * root (QEMU, as root, does both on the host: they must stay below an owner-only folder the guest cannot reach).
+ * Not covered: the guest kernel resolves {@code ..} and links itself, so no {@code ..} walk at the export root
+ * reaches QEMU from the guest's user space (only a hostile guest kernel could send one); extended attributes, which
+ * {@code security_model=none} passes through, have no busybox tool to set them.
  */
 class NinePEscapeTest extends ShareEscapeTest {
     private static final int CHOWN_ID = 4242;
@@ -52,8 +55,7 @@ class NinePEscapeTest extends ShareEscapeTest {
 
     @Override
     void configure() throws IOException {
-        Files.writeString(env.configPath, Files.readString(env.configPath) + "\n[factory]\nenable_template = true\n"
-                + "template_path = \"" + templates + "\"\n");
+        env.enableTemplating(templates);
     }
 
     @Override
@@ -101,10 +103,10 @@ class NinePEscapeTest extends ShareEscapeTest {
     List<String> moreAttacks() {
         String s = share();
         return List.of(
-                // the server must change the links themselves (made above: abs-link, abs-dir), not their targets
-                "x lchown-link chown -h " + CHOWN_ID + ":" + CHOWN_ID + " " + s + "/abs-link",
-                "x lchown-dir-link chown -h " + CHOWN_ID + ":" + CHOWN_ID + " " + s + "/abs-dir",
-                "x lchown-up-link chown -h " + CHOWN_ID + ":" + CHOWN_ID + " " + s + "/$cid/up-dir",
+                // the server must change the links themselves (made above), not their targets: the test's own markers
+                "x lchown-abs-link chown -h " + CHOWN_ID + ":" + CHOWN_ID + " " + s + "/abs-link",
+                "x lchown-abs-dir chown -h " + CHOWN_ID + ":" + CHOWN_ID + " " + s + "/abs-dir",
+                "x lchown-rel-link chown -h " + CHOWN_ID + ":" + CHOWN_ID + " " + s + "/rel-link",
                 // what QEMU, as root, makes on the host for the guest
                 "x mknod-char mknod " + s + "/devnull c 1 3",
                 "x mknod-block mknod " + s + "/blknode b 7 0",
@@ -122,9 +124,7 @@ class NinePEscapeTest extends ShareEscapeTest {
     @Test
     @Order(0)
     void thePodIsACloneOfTheTemplate() throws IOException {
-        String log = Files.readString(env.containerd.logFile());
-        assertTrue(log.contains("sandbox " + podId + ": cloning template " + templates), env.containerd.logTail(80));
-        assertFalse(log.contains("sandbox " + podId + " boots normally"), env.containerd.logTail(80));
+        env.assertCloned(podId, templates);
     }
 
     @Test
@@ -151,9 +151,12 @@ class NinePEscapeTest extends ShareEscapeTest {
         assumeTrue(attempts != null, "the attack did not run");
         SandboxPaths paths = SandboxPaths.of(podId);
         Path shared = paths.shared();
-        // Control: the chown reached the server, which changed the link on the host.
-        assertEquals("ok", attempts.get("lchown-link"), "lchown-link");
-        assertEquals(CHOWN_ID, uid(shared.resolve("abs-link")), "the guest's chown -h changed its link on the host");
+        // Control: each chown reached the server, which changed the link on the host.
+        for (String link : List.of("abs-link", "abs-dir", "rel-link")) {
+            String name = "lchown-" + link;
+            assertEquals("ok", attempts.get(name), name);
+            assertEquals(CHOWN_ID, uid(shared.resolve(link)), "the guest's chown -h changed its link " + link + " on the host");
+        }
         assertEquals(0, uid(outsideMarker), "the owner of the /tmp marker the link points to");
         assertEquals(0, uid(outsideDir), "the owner of the /tmp marker's folder a link points to");
         assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(outsideDir)),

@@ -42,7 +42,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * markers hold a unique token: one under /tmp, one beside the shared folder (one {@code ..} above the share's root
  * on the host). The script prints a line per attempt; no line may carry an outside token, and afterwards the host
  * holds nothing new outside the share. The same helpers read and write a marker inside the share, so the script is
- * shown able to report a hit (the positive controls). Teardown must follow no link the guest planted.
+ * shown able to report a hit (the positive controls). A folder the guest is in, swapped for a link out while it is
+ * there, must keep receiving its writes (a server that re-resolves paths would follow the link). Teardown must follow
+ * no link the guest planted.
  *
  * <p>Subclasses say how the share is served and how the attacker reaches it: its path in the attacker's view
  * ({@link #share()}), the attacker container's volume ({@link #vol()}), what runs first ({@link #prelude()}) and
@@ -232,7 +234,11 @@ abstract class ShareEscapeTest {
                 "w write-vol-root " + v + "/root" + outsideDir + "/pwned-vol",
                 "w write-vol-up " + v + "/up" + outsideDir + "/pwned-volup",
                 "w write-vol-abs " + v + "/marker-abs",
-                "w write-raw-ro \"$(ls -d " + s + "/$cid/mounts/*-rovol | head -n 1)/pwned-ro\""));
+                "w write-raw-ro \"$(ls -d " + s + "/$cid/mounts/*-rovol | head -n 1)/pwned-ro\"",
+                // a folder the guest holds (its cwd) swapped for a link out: the write must land in the moved folder
+                "mkdir " + s + "/race; ( cd " + s + "/race && : > in && sleep 3; w race-swapped-dir pwned-race ) &",
+                "until [ -e " + s + "/race/in ]; do sleep 1; done; mv " + s + "/race " + s + "/race2; ln -s " + outsideDir
+                        + " " + s + "/race; wait"));
         lines.addAll(moreAttacks());
         lines.add("echo END");
         return String.join("\n", lines);
@@ -263,8 +269,8 @@ abstract class ShareEscapeTest {
         assertEquals("ok", found.get("control-write"), "control-write");
         assertEquals("ok", found.get("control-raw-rw"), "control-raw-rw");
         assertEquals("pwned by control-raw-rw\n", Files.readString(volume.resolve("ctl-rw")), "the raw share writes the rw volume");
-        assertEquals("pwned by control-write\n",
-                Files.readString(SandboxPaths.of(podId).shared().resolve("ctl-written")), "the guest's write reached the share");
+        Path shared = SandboxPaths.of(podId).shared();
+        assertEquals("pwned by control-write\n", Files.readString(shared.resolve("ctl-written")), "the guest's write reached the share");
 
         List<String> escaped = new ArrayList<>();
         found.forEach((name, result) -> {
@@ -282,6 +288,9 @@ abstract class ShareEscapeTest {
         attempts = found;
         long attacks = planned.stream().filter(n -> !n.startsWith("control-")).count();
         assertHostUntouched();
+        assertEquals("ok", found.get("race-swapped-dir"), "race-swapped-dir");
+        assertEquals("pwned by race-swapped-dir\n", Files.readString(shared.resolve("race2/pwned-race")),
+                "the write from the swapped folder landed in the folder, moved");
         System.out.printf("[escape] %d attacks, none reached the host; %d controls ok%n", attacks, controls.size() + 2);
     }
 

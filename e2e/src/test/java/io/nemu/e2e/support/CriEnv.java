@@ -109,6 +109,22 @@ public final class CriEnv implements AutoCloseable {
                 + toml.substring(end));
     }
 
+    /** Turns on templating ({@code [factory] enable_template}, its folder {@code templatePath}): pods from now on are clones. */
+    public void enableTemplating(Path templatePath) throws IOException {
+        Files.writeString(configPath, Files.readString(configPath) + "\n[factory]\nenable_template = true\n"
+                + "template_path = \"" + templatePath + "\"\n");
+    }
+
+    /** Fails, with the log's tail, unless the shim's log says pod {@code podId} is a clone of a template in {@code templatePath}. */
+    public void assertCloned(String podId, Path templatePath) throws IOException {
+        String log = Files.readString(containerd.logFile());
+        if (!log.contains("sandbox " + podId + ": cloning template " + templatePath)
+                || log.contains("sandbox " + podId + " boots normally")) {
+            throw new AssertionError("pod " + podId + " is not a clone of a template in " + templatePath + ":\n"
+                    + containerd.logTail(80));
+        }
+    }
+
     private static String replaceKey(String toml, String key, String value) {
         Matcher m = Pattern.compile("(?m)^" + Pattern.quote(key) + "\\s*=.*$").matcher(toml);
         if (!m.find()) {
