@@ -223,18 +223,34 @@ public record VmConfig(
 
     /** This config with templating {@code t}, its own run folder and shared folder (its console log in the run folder). */
     public VmConfig withTemplating(io.nemu.vmm.template.Templating t, Path runDir, Path sharedDir) {
-        return new VmConfig(profile, kernel, initrd, rootImage, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
-                maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, null, accelerator, qemuBinary,
-                virtiofsdBinary, agentTransport, agentPort, startTimeout, netDevices, netns, freePageReporting,
-                seccompSandbox, tcgTbSizeMib, rootDevice, t, virtioMem);
+        return toBuilder().templating(t).runDir(runDir).sharedDir(sharedDir).consoleLog(null).build();
     }
 
     /** This config with other NICs, opened by QEMU in {@code netns} (a template's build: its throwaway taps). */
     public VmConfig withNetwork(List<NetDevice> nics, Path netns) {
-        return new VmConfig(profile, kernel, initrd, rootImage, kernelArgs, vcpus, memoryMib, maxVcpus, memorySlots,
-                maxMemoryMib, pciRootPorts, sharedDir, sharedTag, sharedCache, runDir, consoleLog, accelerator,
-                qemuBinary, virtiofsdBinary, agentTransport, agentPort, startTimeout, nics, netns, freePageReporting,
-                seccompSandbox, tcgTbSizeMib, rootDevice, templating, virtioMem);
+        Builder b = toBuilder().netns(netns);
+        b.netDevices.clear();
+        nics.forEach(b::netDevice);
+        return b.build();
+    }
+
+    /** This config with TCG's code cache bounded at {@code mib} (0: QEMU's default). */
+    public VmConfig withTcgTbSize(int mib) {
+        return toBuilder().tcgTbSizeMib(mib).build();
+    }
+
+    /** A builder holding every field of this config. */
+    public Builder toBuilder() {
+        Builder b = new Builder().profile(profile).kernel(kernel).initrd(initrd).rootImage(rootImage)
+                .kernelArgs(kernelArgs).vcpus(vcpus).memoryMib(memoryMib).maxVcpus(maxVcpus).memorySlots(memorySlots)
+                .maxMemoryMib(maxMemoryMib).pciRootPorts(pciRootPorts).sharedDir(sharedDir).sharedTag(sharedTag)
+                .sharedCache(sharedCache).runDir(runDir).consoleLog(consoleLog).accelerator(accelerator)
+                .qemuBinary(qemuBinary).virtiofsdBinary(virtiofsdBinary).agentTransport(agentTransport)
+                .agentPort(agentPort).startTimeout(startTimeout).netns(netns).freePageReporting(freePageReporting)
+                .seccompSandbox(seccompSandbox).tcgTbSizeMib(tcgTbSizeMib).rootDevice(rootDevice)
+                .templating(templating).virtioMem(virtioMem);
+        netDevices.forEach(b::netDevice);
+        return b;
     }
 
     /** Whether the root image is mapped as guest memory (virtio-pmem), which takes room beside the RAM. */

@@ -11,7 +11,9 @@ import io.nemu.vmm.MachineProfile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Booted against cloned CRI pods ({@code [factory] enable_template}, each pod with its CNI network), interleaved in
@@ -23,6 +25,7 @@ import java.util.List;
 public final class TemplateBenchmark {
     private final CriEnv env;
     private int seq;
+    private Pod lastClone;
 
     private TemplateBenchmark(CriEnv env) {
         this.env = env;
@@ -31,12 +34,14 @@ public final class TemplateBenchmark {
     public static void main(String[] args) throws Exception {
         int runs = 3;
         List<Integer> pods = List.of(1, 5, 10);
+        List<Integer> cloneTb = List.of();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--runs" -> runs = Integer.parseInt(args[++i]);
-                case "--pods" -> pods = java.util.Arrays.stream(args[++i].split(",")).map(String::trim)
-                        .map(Integer::parseInt).sorted().toList();
-                default -> throw new IllegalArgumentException("unknown option " + args[i] + " (use --runs N --pods 1,5,10)");
+                case "--pods" -> pods = ints(args[++i]).stream().sorted().toList();
+                case "--clone-tb" -> cloneTb = ints(args[++i]);
+                default -> throw new IllegalArgumentException("unknown option " + args[i]
+                        + " (use --runs N --pods 1,5,10 --clone-tb 48,16)");
             }
         }
         GuestImage image = GuestImages.ofDistribution(Distribution.locate())
@@ -44,71 +49,127 @@ public final class TemplateBenchmark {
         Path work = Files.createTempDirectory("nemu-template-bench-");
         Path templates = Path.of("/dev/shm/nemu-template-bench-" + ProcessHandle.current().pid());
         try (CriEnv env = CriEnv.start(work, "nemu-tplb0", "10.217.81.0/24")) {
-            Files.writeString(env.configPath, Files.readString(env.configPath) + "\n[factory]\nenable_template = false\n"
-                    + "template_path = \"" + templates + "\"\n");
-            new TemplateBenchmark(env).run(image, work, runs, pods);
+            Files.writeString(env.configPath, CriEnv.withTemplates(Files.readString(env.configPath), templates));
+            new TemplateBenchmark(env).run(image, work, runs, pods, cloneTb);
         } finally {
             FileTrees.delete(templates);
             FileTrees.delete(work);
         }
     }
 
-    private void run(GuestImage image, Path work, int runs, List<Integer> pods) throws Exception {
-        long t0 = System.nanoTime();
-        stop(start(true)); // builds the template
-        System.out.printf("template build + first cloned pod: %d ms%n", (System.nanoTime() - t0) / 1_000_000);
-        stop(start(false)); // warm-up of the booted path
+    private static List<Integer> ints(String csv) {
+        return java.util.Arrays.stream(csv.split(",")).map(String::trim).map(Integer::parseInt).toList();
+    }
+
+    /** How a pod starts: booted, or cloned with its code cache bounded at {@code tbMib} ({@code clone_tcg_tb_size}; 0: the shipped one). */
+    private record Mode(boolean cloned, int tbMib) {
+        String name() {
+            return cloned ? (tbMib > 0 ? "cloned, tb-size " + tbMib : "cloned") : "booted";
+        }
+    }
+
+    private void run(GuestImage image, Path work, int runs, List<Integer> pods, List<Integer> cloneTb) throws Exception {
+        List<Mode> modes = new ArrayList<>(List.of(new Mode(false, 0)));
+        if (cloneTb.isEmpty()) {
+            modes.add(new Mode(true, 0));
+        }
+        cloneTb.forEach(tb -> modes.add(new Mode(true, tb)));
+        for (Mode m : modes) { // builds each template; warms up the booted path
+            long t0 = System.nanoTime();
+            stop(start(m));
+            System.out.printf("first %s pod%s: %d ms%n", m.name(), m.cloned() ? " (template build included)" : "",
+                    (System.nanoTime() - t0) / 1_000_000);
+        }
+        stop(startRunc());
         Path initrd = VmFloor.busyboxInitramfs(work.resolve("floor.cpio"));
         List<Long> floor = new ArrayList<>();
-        List<Long> boot = new ArrayList<>();
-        List<Long> clone = new ArrayList<>();
+        List<Long> runc = new ArrayList<>();
+        Map<Mode, List<Long>> starts = new LinkedHashMap<>();
         for (int i = 1; i <= runs; i++) {
             floor.add(VmFloor.bootMillis(MachineProfile.virt(), image.kernel(), initrd, VmFloor.MARKER, Accelerator.TCG,
                     work.resolve("floor-" + i)));
-            Pod b = start(false);
-            stop(b);
-            Pod c = start(true);
-            stop(c);
-            boot.add(b.startMs);
-            clone.add(c.startMs);
-            System.out.printf("run %d: floor %d ms, booted pod start %d ms, cloned pod start %d ms%n", i,
-                    floor.get(i - 1), b.startMs, c.startMs);
+            Pod r = startRunc();
+            stop(r);
+            runc.add(r.startMs);
+            StringBuilder line = new StringBuilder(String.format("run %d: floor %d ms, runc pod start %d ms", i,
+                    floor.get(i - 1), r.startMs));
+            for (Mode m : modes) {
+                Pod p = start(m);
+                stop(p);
+                starts.computeIfAbsent(m, k -> new ArrayList<>()).add(p.startMs);
+                if (m.cloned()) {
+                    lastClone = p;
+                }
+                line.append(String.format(", %s pod start %d ms", m.name(), p.startMs));
+            }
+            System.out.println(line);
         }
         System.out.printf("| start (median of %d) | ms |%n| --- | --- |%n| boot floor (busybox initramfs, virt, TCG) | %d |%n"
-                + "| CRI pod start (RunPodSandbox to container running), booted | %d |%n"
-                + "| CRI pod start (RunPodSandbox to container running), cloned | %d |%n", runs, VmFloor.median(floor),
-                VmFloor.median(boot), VmFloor.median(clone));
+                + "| CRI pod start (RunPodSandbox to container running), runc | %d |%n", runs, VmFloor.median(floor),
+                VmFloor.median(runc));
+        starts.forEach((m, ms) -> System.out.printf("| CRI pod start (RunPodSandbox to container running), %s | %d |%n",
+                m.name(), VmFloor.median(ms)));
+        // Where a clone's start goes: the shim's lines for the last cloned pod, with their times.
+        Pod last = lastClone;
+        if (last != null) {
+            System.out.println("containerd's and the shim's log of the last cloned pod:");
+            Files.readAllLines(env.containerd.logFile()).stream().filter(last::mentionedIn)
+                    .forEach(l -> System.out.println("  " + l.replace(last.id(), last.id().substring(0, 12))
+                            .replace(last.cid(), last.cid().substring(0, 12))));
+        }
         // The shim's own view: QEMU start to the agent's first answer, per sandbox.
         Files.readAllLines(env.containerd.logFile()).stream().filter(l -> l.contains("ready: agent answered")
                 || l.contains("template") && l.contains("built:")).forEach(l -> System.out.println("shim: " + l));
-        List<double[]> booted = pss(false, pods);
-        List<double[]> cloned = pss(true, pods);
-        System.out.println("| pods | PSS per pod, booted: total / QEMU (MiB) | PSS per pod, cloned: total / QEMU (MiB) |\n"
-                + "| --- | --- | --- |");
+        Map<Mode, List<double[]>> pss = new LinkedHashMap<>();
+        for (Mode m : modes) {
+            pss.put(m, pss(m, pods));
+        }
+        System.out.println("| pods | " + String.join(" | ", modes.stream()
+                .map(m -> "PSS per pod, " + m.name() + ": total / QEMU / code cache (MiB)").toList()) + " |");
+        System.out.println("| --- |" + " --- |".repeat(modes.size()));
         for (int i = 0; i < pods.size(); i++) {
-            System.out.printf("| %d | %.0f / %.0f | %.0f / %.0f |%n", pods.get(i), booted.get(i)[0], booted.get(i)[1],
-                    cloned.get(i)[0], cloned.get(i)[1]);
+            StringBuilder row = new StringBuilder("| " + pods.get(i) + " |");
+            for (Mode m : modes) {
+                double[] v = pss.get(m).get(i);
+                row.append(String.format(" %.0f / %.0f / %.0f |", v[0], v[1], v[3]));
+            }
+            System.out.println(row);
         }
     }
 
-    private record Pod(String id, long startMs) {
+    private record Pod(String name, String id, String cid, long startMs) {
+        boolean mentionedIn(String line) {
+            return line.contains(id) || line.contains(cid) || line.contains("Name:" + name + ",");
+        }
     }
 
     /** A pod of one sleeping container, booted or cloned: its id and ms from RunPodSandbox to the container running. */
-    private Pod start(boolean clone) throws Exception {
-        env.setConfig("factory", "enable_template", Boolean.toString(clone));
-        PodSandboxConfig pod = env.podConfig("tplb-" + (clone ? "clone-" : "boot-") + (++seq));
+    private Pod start(Mode m) throws Exception {
+        env.setConfig("factory", "enable_template", Boolean.toString(m.cloned()));
+        env.setConfig("factory", "clone_tcg_tb_size", Integer.toString(m.tbMib()));
+        return start(m.cloned() ? "tplb-clone-" : "tplb-boot-", CriEnv.NEMU, m.cloned());
+    }
+
+    /** The same pod under runc: the host's own path (containerd, CNI, pause, one container), no VM. */
+    private Pod startRunc() throws Exception {
+        return start("tplb-runc-", CriEnv.RUNC, false);
+    }
+
+    private Pod start(String prefix, String handler, boolean clone) throws Exception {
+        PodSandboxConfig pod = env.podConfig(prefix + (++seq));
         long t0 = System.nanoTime();
-        String id = env.cri.runPodSandbox(pod, CriEnv.NEMU);
+        String id = env.cri.runPodSandbox(pod, handler);
         String cid = env.cri.createContainer(id, CriEnv.container("app", "exec sleep 100000").build(), pod);
         env.cri.startContainer(cid);
         long ms = (System.nanoTime() - t0) / 1_000_000;
-        String log = Files.readString(env.containerd.logFile());
-        if (log.contains("sandbox " + id + ": cloning template") != clone) {
-            throw new IllegalStateException("pod " + id + " was " + (clone ? "booted, not cloned" : "cloned, not booted")
-                    + ":\n" + env.containerd.logTail(40));
+        if (handler.equals(CriEnv.NEMU)) {
+            String log = Files.readString(env.containerd.logFile());
+            if (log.contains("sandbox " + id + ": cloning template") != clone) {
+                throw new IllegalStateException("pod " + id + " was " + (clone ? "booted, not cloned" : "cloned, not booted")
+                        + ":\n" + env.containerd.logTail(40));
+            }
         }
-        return new Pod(id, ms);
+        return new Pod(pod.getMetadata().getName(), id, cid, ms);
     }
 
     private void stop(Pod p) {
@@ -117,13 +178,13 @@ public final class TemplateBenchmark {
     }
 
     /** Mean PSS per pod (total, QEMU; MiB) with each count of pods running at once, the pods of a count kept for the next. */
-    private List<double[]> pss(boolean clone, List<Integer> counts) throws Exception {
+    private List<double[]> pss(Mode m, List<Integer> counts) throws Exception {
         List<Pod> running = new ArrayList<>();
         List<double[]> out = new ArrayList<>();
         try {
             for (int n : counts) {
                 while (running.size() < n) {
-                    running.add(start(clone));
+                    running.add(start(m));
                 }
                 Thread.sleep(5000); // let the guests settle after their start
                 List<PodHostCost> costs = new ArrayList<>();
@@ -131,9 +192,9 @@ public final class TemplateBenchmark {
                     costs.add(PodHostCost.measure(p.id(), env.containerd.shimProcesses()));
                 }
                 double[] mean = PodHostCost.meanMib(costs);
-                out.add(new double[] {mean[0], mean[1]});
+                out.add(mean);
                 System.out.printf("%s, %d pods: PSS per pod %.0f MiB (QEMU %.0f, guest RAM %.0f, code cache %.0f, virtiofsd"
-                        + " %.0f, shim share %.0f)%n", clone ? "cloned" : "booted", n, mean[0], mean[1], mean[2], mean[3],
+                        + " %.0f, shim share %.0f)%n", m.name(), n, mean[0], mean[1], mean[2], mean[3],
                         mean[5], mean[7]);
             }
             return out;

@@ -109,20 +109,28 @@ public final class CriEnv implements AutoCloseable {
                 + toml.substring(end));
     }
 
-    /** Turns on templating ({@code [factory] enable_template}, its folder {@code templatePath}): pods from now on are clones. */
-    public void enableTemplating(Path templatePath) throws IOException {
-        Files.writeString(configPath, Files.readString(configPath) + "\n[factory]\nenable_template = true\n"
-                + "template_path = \"" + templatePath + "\"\n");
+    /** Turns on templating in this environment's configuration, templates kept in {@code templates}: pods from now on are clones. */
+    public void enableTemplating(Path templates) throws IOException {
+        Files.writeString(configPath, withTemplates(Files.readString(configPath), templates));
     }
 
-    /** Fails, with the log's tail, unless the shim's log says pod {@code podId} is a clone of a template in {@code templatePath}. */
-    public void assertCloned(String podId, Path templatePath) throws IOException {
+    /** Fails, with the log's tail, unless the shim's log says pod {@code podId} is a clone of a template in {@code templates}. */
+    public void assertCloned(String podId, Path templates) throws IOException {
         String log = Files.readString(containerd.logFile());
-        if (!log.contains("sandbox " + podId + ": cloning template " + templatePath)
+        if (!log.contains("sandbox " + podId + ": cloning template " + templates)
                 || log.contains("sandbox " + podId + " boots normally")) {
-            throw new AssertionError("pod " + podId + " is not a clone of a template in " + templatePath + ":\n"
+            throw new AssertionError("pod " + podId + " is not a clone of a template in " + templates + ":\n"
                     + containerd.logTail(80));
         }
+    }
+
+    /** {@code toml} (the shipped configuration) with templating on and its templates kept in {@code templates}. */
+    public static String withTemplates(String toml, Path templates) {
+        String table = "\n[factory]\n";
+        if (!toml.contains(table)) {
+            throw new IllegalStateException("configuration.toml has no [factory] table");
+        }
+        return replaceKey(toml.replace(table, table + "template_path = \"" + templates + "\"\n"), "enable_template", "true");
     }
 
     private static String replaceKey(String toml, String key, String value) {

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nemu.e2e.support.Containerd;
+import io.nemu.e2e.support.CriEnv;
 import io.nemu.e2e.support.Distribution;
 import io.nemu.e2e.support.GuestImages;
 import io.nemu.e2e.support.Leftovers;
@@ -46,8 +47,7 @@ class TemplateCloneTest {
         Path templates = Path.of("/dev/shm/nemu-e2e-templates-" + ProcessHandle.current().pid());
         Path rootfs = Rootfs.busybox(work.resolve("rootfs"), "head", "od", "tr", "hostname", "date");
         Path config = dist.writeConfig(work, "", "dial_timeout = 180");
-        Files.writeString(config, Files.readString(config) + "[factory]\nenable_template = true\ntemplate_path = \""
-                + templates + "\"\n");
+        Files.writeString(config, CriEnv.withTemplates(Files.readString(config), templates));
         try (Containerd c = LEFTOVERS.containerd(Containerd.builder().extraPath(dist.bin())
                 .ctrTimeout(Duration.ofSeconds(300)).start())) {
             List<List<String>> outputs = new ArrayList<>();

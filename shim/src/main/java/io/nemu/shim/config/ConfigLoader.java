@@ -38,6 +38,8 @@ public final class ConfigLoader {
     public static final String DEFAULT_RELATIVE = "share/defaults/configuration.toml";
     /** {@code tcg_tb_size} when the file has none (why this value: the shipped configuration.toml). */
     public static final int DEFAULT_TCG_TB_SIZE_MIB = 48;
+    /** {@code [factory] clone_tcg_tb_size} when the file has none (why: the shipped configuration.toml). */
+    public static final int DEFAULT_CLONE_TCG_TB_SIZE_MIB = 0;
 
     private static final Set<String> SECTIONS = Set.of("hypervisor", "agent", "runtime", "factory");
 
@@ -150,8 +152,10 @@ public final class ConfigLoader {
         r.warnUnused(warnings);
         Section f = top.table("factory");
         // Kata's [factory] keys: sandboxes cloned from a booted template VM; the path defaults to the run root's.
+        // Ours: a clone's own code cache bound (see the shipped configuration.toml for the measured choice).
         RuntimeConfig.Factory factory = new RuntimeConfig.Factory(f.bool("enable_template", false),
-                f.path("template_path", null));
+                f.path("template_path", null), (int) f.integer("clone_tcg_tb_size", DEFAULT_CLONE_TCG_TB_SIZE_MIB, 0,
+                        VmConfig.MAX_TCG_TB_SIZE_MIB));
         f.warnUnused(warnings);
         return new RuntimeConfig(source, hv, agent, rt, factory);
     }

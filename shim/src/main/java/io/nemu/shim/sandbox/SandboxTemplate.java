@@ -54,8 +54,10 @@ final class SandboxTemplate {
     /**
      * The clone config of {@code templated} (the sandbox's VM as it would boot with the template's device set), its
      * template built first if missing or stale; empty, with the reason logged, when the sandbox must boot instead.
+     * {@code tbSizeMib} > 0 bounds the clone's TCG code cache (the template's key keeps the configured one).
      */
-    static Optional<VmConfig> cloneOf(String sandboxId, TemplateStore store, VmConfig templated, String imageId) {
+    static Optional<VmConfig> cloneOf(String sandboxId, TemplateStore store, VmConfig templated, String imageId,
+            int tbSizeMib) {
         try {
             TemplateKey key = TemplateKey.of(templated, imageId);
             Optional<Template> found = store.find(key);
@@ -66,7 +68,8 @@ final class SandboxTemplate {
             Template t = found.isPresent() ? found.get()
                     : store.obtain(key, TemplateBuilder.of(templated, SandboxTemplate::awaitAgent));
             log.info("sandbox {}: cloning template {}", sandboxId, t.dir());
-            return Optional.of(t.cloneConfig(templated));
+            VmConfig clone = t.cloneConfig(templated);
+            return Optional.of(tbSizeMib > 0 ? clone.withTcgTbSize(tbSizeMib) : clone);
         } catch (IOException | VmException | IllegalArgumentException e) {
             // IllegalArgumentException: a path QEMU's options cannot take (a comma).
             log.warn("sandbox {} boots normally: no template ({})", sandboxId, e.getMessage());

@@ -146,8 +146,8 @@ public final class VmSandbox implements Sandbox {
                 } else {
                     VmConfig templated = vc.agentTransport(AgentTransport.SERIAL).build();
                     vc.agentTransport(AgentTransport.VSOCK);
-                    clone = SandboxTemplate.cloneOf(sandboxId, SandboxTemplate.store(cfg, paths), templated, imageId)
-                            .orElse(null);
+                    clone = SandboxTemplate.cloneOf(sandboxId, SandboxTemplate.store(cfg, paths), templated, imageId,
+                            cfg.factory().cloneTcgTbSizeMib()).orElse(null);
                 }
             }
             // The daemon serves other pods: it stays out, and QEMU and virtiofsd are moved in as each is spawned

@@ -215,6 +215,12 @@ class ConfigLoaderTest {
         assertTrue(on.factory().enableTemplate());
         assertEquals(Path.of("/run/vc/vm/template"), on.factory().templatePath());
         assertEquals("factory.enable_template", fails(MINIMAL + "[factory]\nenable_template = \"yes\"\n").key());
+        // Ours: a clone's code cache bound.
+        assertEquals(ConfigLoader.DEFAULT_CLONE_TCG_TB_SIZE_MIB, off.factory().cloneTcgTbSizeMib());
+        assertEquals(24, parse(MINIMAL + "[factory]\nclone_tcg_tb_size = 24\n").factory().cloneTcgTbSizeMib());
+        for (String bad : List.of("clone_tcg_tb_size = -1", "clone_tcg_tb_size = 4096", "clone_tcg_tb_size = \"16M\"")) {
+            assertEquals("factory.clone_tcg_tb_size", fails(MINIMAL + "[factory]\n" + bad + "\n").key(), bad);
+        }
     }
 
     @Test

@@ -58,7 +58,26 @@ class SandboxTemplateTest {
         VmConfig booted = VmConfig.builder().profile(MachineProfile.virt()).kernel(tmp.resolve("missing-vmlinux"))
                 .runDir(tmp.resolve("run")).build();
         assertTrue(SandboxTemplate.cloneOf("sb1", new io.nemu.vmm.template.TemplateStore(tmp.resolve("t")), booted,
-                "img").isEmpty());
+                "img", 0).isEmpty());
         assertTrue(!Files.exists(tmp.resolve("t")) || Files.list(tmp.resolve("t")).findAny().isEmpty());
+    }
+
+    @Test
+    void aClonesCodeCacheBoundIsItsOwnAndOneTemplateServesEveryBound() throws Exception {
+        Path kernel = Files.writeString(tmp.resolve("vmlinux"), "k");
+        VmConfig templated = VmConfig.builder().profile(MachineProfile.virt()).kernel(kernel).tcgTbSizeMib(48)
+                .runDir(tmp.resolve("run")).build();
+        io.nemu.vmm.template.TemplateStore store = new io.nemu.vmm.template.TemplateStore(tmp.resolve("t"));
+        // A template of this key, as a build leaves it (its memory and state files).
+        Path dir = Files.createDirectories(store.dir().resolve(io.nemu.vmm.template.TemplateKey.of(templated, "img").name()));
+        Files.writeString(dir.resolve("memory"), "");
+        Files.writeString(dir.resolve("state"), "");
+        VmConfig small = SandboxTemplate.cloneOf("sb1", store, templated, "img", 16).orElseThrow();
+        assertEquals(16, small.tcgTbSizeMib());
+        assertTrue(small.templating() instanceof io.nemu.vmm.template.Templating.Clone, small.toString());
+        assertEquals(48, SandboxTemplate.cloneOf("sb2", store, templated, "img", 0).orElseThrow().tcgTbSizeMib(),
+                "0: the configured bound");
+        assertEquals(List.of(dir.getFileName().toString()), Files.list(store.dir()).map(p -> p.getFileName().toString())
+                .toList(), "no other template was built or removed");
     }
 }
