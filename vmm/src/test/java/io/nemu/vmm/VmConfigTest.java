@@ -78,6 +78,19 @@ class VmConfigTest {
     }
 
     @Test
+    void toBuilderKeepsEveryFieldAndTheWithMethodsChangeOnlyTheirs() {
+        VmConfig c = ok().profile(MachineProfile.virtHotplug()).kernelArg("quiet").vcpus(2).maxVcpus(4).memorySlots(2)
+                .maxMemoryMib(2048).pciRootPorts(3).sharedDir(Path.of("/srv/share")).sharedTag("t")
+                .agentTransport(AgentTransport.VSOCK).agentPort(1024).freePageReporting(true).seccompSandbox(null)
+                .tcgTbSizeMib(48).virtioMem(true).build();
+        assertEquals(c, c.toBuilder().build());
+        VmConfig small = c.withTcgTbSize(16);
+        assertEquals(16, small.tcgTbSizeMib());
+        assertEquals(c, small.withTcgTbSize(48));
+        assertEquals(c, c.withNetwork(c.netDevices(), c.netns()));
+    }
+
+    @Test
     void hotplugReservesAccepted() {
         VmConfig c = ok().profile(MachineProfile.virtHotplug()).vcpus(2).maxVcpus(8).memorySlots(4)
                 .maxMemoryMib(4096).pciRootPorts(2).build();

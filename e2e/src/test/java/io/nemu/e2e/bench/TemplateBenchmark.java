@@ -8,40 +8,56 @@ import io.nemu.firmware.GuestImage;
 import io.nemu.proto.cri.PodSandboxConfig;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.MachineProfile;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Booted against cloned CRI pods ({@code [factory] enable_template}, each pod with its CNI network), interleaved in
- * one run: pod start (RunPodSandbox until the container runs) for each mode and the bare boot floor
- * ({@link VmFloor}: same kernel, busybox initramfs, TCG); then host PSS per pod ({@link PodHostCost}: QEMU,
- * virtiofsd, the shim daemon's share) with 1, 5, 10 pods running at once in each mode (the pods of one count stay
- * for the next). {@code scripts/bench-template.sh [--runs N] [--pods 1,5,10]}.
+ * one run: pod start (RunPodSandbox until the container runs) for each mode, the same pod under runc (the host's own
+ * path) and the bare boot floor ({@link VmFloor}: same kernel, busybox initramfs, TCG), first with each pod starting
+ * its shim daemon, then with a resident pod keeping it up; where the last clone's start went ({@link PodTimeline});
+ * then host PSS per pod ({@link PodHostCost}: QEMU, virtiofsd, the shim daemon's share) with 1, 5, 10 pods running at
+ * once in each mode (the pods of one count stay for the next). {@code --clone-tb 48,16}: one cloned mode per
+ * {@code clone_tcg_tb_size}, all from one template. {@code --set TABLE.KEY=VALUE}: a configuration key for every pod.
+ * {@code scripts/bench-template.sh [--runs N] [--pods 1,5,10] [--clone-tb A,B] [--set TABLE.KEY=VALUE]}.
  */
 public final class TemplateBenchmark {
     private final CriEnv env;
+    /** The shipped configuration's clone_tcg_tb_size, for the cloned mode without --clone-tb. */
+    private final String shippedCloneTb;
     private int seq;
-    private Pod lastClone;
 
-    private TemplateBenchmark(CriEnv env) {
+    private TemplateBenchmark(CriEnv env) throws IOException {
         this.env = env;
+        Matcher m = Pattern.compile("(?m)^clone_tcg_tb_size\\s*=\\s*(\\d+)")
+                .matcher(Files.readString(env.configPath));
+        this.shippedCloneTb = m.find() ? m.group(1) : "0";
     }
 
     public static void main(String[] args) throws Exception {
         int runs = 3;
         List<Integer> pods = List.of(1, 5, 10);
         List<Integer> cloneTb = List.of();
+        List<String[]> sets = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--runs" -> runs = Integer.parseInt(args[++i]);
                 case "--pods" -> pods = ints(args[++i]).stream().sorted().toList();
                 case "--clone-tb" -> cloneTb = ints(args[++i]);
+                case "--set" -> { // --set runtime.enable_debug=true: a key of the shipped configuration, for every pod
+                    String[] kv = args[++i].split("=", 2);
+                    int dot = kv[0].lastIndexOf('.');
+                    sets.add(new String[] {kv[0].substring(0, dot), kv[0].substring(dot + 1), kv[1]});
+                }
                 default -> throw new IllegalArgumentException("unknown option " + args[i]
-                        + " (use --runs N --pods 1,5,10 --clone-tb 48,16)");
+                        + " (use --runs N --pods 1,5,10 --clone-tb 48,16 --set TABLE.KEY=VALUE)");
             }
         }
         GuestImage image = GuestImages.ofDistribution(Distribution.locate())
@@ -50,6 +66,9 @@ public final class TemplateBenchmark {
         Path templates = Path.of("/dev/shm/nemu-template-bench-" + ProcessHandle.current().pid());
         try (CriEnv env = CriEnv.start(work, "nemu-tplb0", "10.217.81.0/24")) {
             Files.writeString(env.configPath, CriEnv.withTemplates(Files.readString(env.configPath), templates));
+            for (String[] set : sets) {
+                env.setConfig(set[0], set[1], set[2]);
+            }
             new TemplateBenchmark(env).run(image, work, runs, pods, cloneTb);
         } finally {
             FileTrees.delete(templates);
@@ -64,7 +83,7 @@ public final class TemplateBenchmark {
     /** How a pod starts: booted, or cloned with its code cache bounded at {@code tbMib} ({@code clone_tcg_tb_size}; 0: the shipped one). */
     private record Mode(boolean cloned, int tbMib) {
         String name() {
-            return cloned ? (tbMib > 0 ? "cloned, tb-size " + tbMib : "cloned") : "booted";
+            return cloned ? (tbMib > 0 ? "cloned, clone_tcg_tb_size " + tbMib : "cloned") : "booted";
         }
     }
 
@@ -82,40 +101,13 @@ public final class TemplateBenchmark {
         }
         stop(startRunc());
         Path initrd = VmFloor.busyboxInitramfs(work.resolve("floor.cpio"));
-        List<Long> floor = new ArrayList<>();
-        List<Long> runc = new ArrayList<>();
-        Map<Mode, List<Long>> starts = new LinkedHashMap<>();
-        for (int i = 1; i <= runs; i++) {
-            floor.add(VmFloor.bootMillis(MachineProfile.virt(), image.kernel(), initrd, VmFloor.MARKER, Accelerator.TCG,
-                    work.resolve("floor-" + i)));
-            Pod r = startRunc();
-            stop(r);
-            runc.add(r.startMs);
-            StringBuilder line = new StringBuilder(String.format("run %d: floor %d ms, runc pod start %d ms", i,
-                    floor.get(i - 1), r.startMs));
-            for (Mode m : modes) {
-                Pod p = start(m);
-                stop(p);
-                starts.computeIfAbsent(m, k -> new ArrayList<>()).add(p.startMs);
-                if (m.cloned()) {
-                    lastClone = p;
-                }
-                line.append(String.format(", %s pod start %d ms", m.name(), p.startMs));
-            }
-            System.out.println(line);
-        }
-        System.out.printf("| start (median of %d) | ms |%n| --- | --- |%n| boot floor (busybox initramfs, virt, TCG) | %d |%n"
-                + "| CRI pod start (RunPodSandbox to container running), runc | %d |%n", runs, VmFloor.median(floor),
-                VmFloor.median(runc));
-        starts.forEach((m, ms) -> System.out.printf("| CRI pod start (RunPodSandbox to container running), %s | %d |%n",
-                m.name(), VmFloor.median(ms)));
-        // Where a clone's start goes: the shim's lines for the last cloned pod, with their times.
-        Pod last = lastClone;
-        if (last != null) {
-            System.out.println("containerd's and the shim's log of the last cloned pod:");
-            Files.readAllLines(env.containerd.logFile()).stream().filter(last::mentionedIn)
-                    .forEach(l -> System.out.println("  " + l.replace(last.id(), last.id().substring(0, 12))
-                            .replace(last.cid(), last.cid().substring(0, 12))));
+        startRuns(modes, runs, image, initrd, work, "cold: each pod starts its shim daemon (no other pod on the node)");
+        // A node's usual state: another pod keeps the shim daemon running, so a new pod only connects to it.
+        Pod resident = start(new Mode(false, 0));
+        try {
+            startRuns(modes, runs, image, initrd, work, "warm: a resident pod keeps the shim daemon up");
+        } finally {
+            stop(resident);
         }
         // The shim's own view: QEMU start to the agent's first answer, per sandbox.
         Files.readAllLines(env.containerd.logFile()).stream().filter(l -> l.contains("ready: agent answered")
@@ -137,16 +129,53 @@ public final class TemplateBenchmark {
         }
     }
 
-    private record Pod(String name, String id, String cid, long startMs) {
-        boolean mentionedIn(String line) {
-            return line.contains(id) || line.contains(cid) || line.contains("Name:" + name + ",");
+    /** Pod start of each mode against the floor and runc, interleaved, {@code runs} times; medians and the last clone's steps. */
+    private void startRuns(List<Mode> modes, int runs, GuestImage image, Path initrd, Path work, String what)
+            throws Exception {
+        System.out.println("pod start, " + what);
+        List<Long> floor = new ArrayList<>();
+        List<Long> runc = new ArrayList<>();
+        Map<Mode, List<Long>> starts = new LinkedHashMap<>();
+        Map<Mode, Pod> last = new LinkedHashMap<>();
+        for (int i = 1; i <= runs; i++) {
+            floor.add(VmFloor.bootMillis(MachineProfile.virt(), image.kernel(), initrd, VmFloor.MARKER, Accelerator.TCG,
+                    work.resolve("floor-" + (++seq))));
+            Pod r = startRunc();
+            stop(r);
+            runc.add(r.startMs);
+            StringBuilder line = new StringBuilder(String.format("run %d: floor %d ms, runc pod start %d ms", i,
+                    floor.get(i - 1), r.startMs));
+            for (Mode m : modes) {
+                Pod p = start(m);
+                stop(p);
+                starts.computeIfAbsent(m, k -> new ArrayList<>()).add(p.startMs);
+                if (m.cloned()) {
+                    last.put(m, p);
+                }
+                line.append(String.format(", %s pod start %d ms", m.name(), p.startMs));
+            }
+            System.out.println(line);
         }
+        System.out.printf("| start, %s (median of %d) | ms |%n| --- | --- |%n| boot floor (busybox initramfs, virt, TCG) | %d |%n"
+                + "| CRI pod start (RunPodSandbox to container running), runc | %d |%n", what, runs, VmFloor.median(floor),
+                VmFloor.median(runc));
+        starts.forEach((m, ms) -> System.out.printf("| CRI pod start (RunPodSandbox to container running), %s | %d |%n",
+                m.name(), VmFloor.median(ms)));
+        for (Map.Entry<Mode, Pod> e : last.entrySet()) {
+            Pod p = e.getValue();
+            System.out.println("where the last " + e.getKey().name() + " pod's start went (ms from RunPodSandbox, from"
+                    + " containerd's and the shim's log):");
+            PodTimeline.of(p.id(), p.cid(), p.name(), Files.readAllLines(env.containerd.logFile())).print();
+        }
+    }
+
+    private record Pod(String name, String id, String cid, long startMs) {
     }
 
     /** A pod of one sleeping container, booted or cloned: its id and ms from RunPodSandbox to the container running. */
     private Pod start(Mode m) throws Exception {
         env.setConfig("factory", "enable_template", Boolean.toString(m.cloned()));
-        env.setConfig("factory", "clone_tcg_tb_size", Integer.toString(m.tbMib()));
+        env.setConfig("factory", "clone_tcg_tb_size", m.tbMib() > 0 ? Integer.toString(m.tbMib()) : shippedCloneTb);
         return start(m.cloned() ? "tplb-clone-" : "tplb-boot-", CriEnv.NEMU, m.cloned());
     }
 

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.nemu.e2e.support.CriEnv;
 import io.nemu.e2e.support.FileTrees;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -39,7 +38,7 @@ class TemplatePodCriTest extends NemuPodCriTest {
 
     @Override
     void configure() throws IOException {
-        Files.writeString(env.configPath, CriEnv.withTemplates(Files.readString(env.configPath), templates));
+        env.enableTemplating(templates);
     }
 
     @Override
@@ -54,10 +53,15 @@ class TemplatePodCriTest extends NemuPodCriTest {
     @Test
     @Order(0)
     void thePodIsACloneOfTheTemplateItsStartBuilt() throws IOException {
+        env.assertCloned(podId, templates);
         String log = Files.readString(env.containerd.logFile());
-        assertTrue(log.contains("sandbox " + podId + ": cloning template " + templates), env.containerd.logTail(80));
-        assertFalse(log.contains("sandbox " + podId + " boots normally"), env.containerd.logTail(80));
         assertEquals(1, log.split("building template", -1).length - 1, env.containerd.logTail(80));
+        // The clone's code cache has its own bound (clone_tcg_tb_size, 24 as shipped); the template's was tcg_tb_size.
+        String cloneQemu = log.lines().filter(l -> l.contains("sandbox=" + podId) && l.contains("Vm: starting")
+                && l.contains("-incoming defer"))
+                .findFirst().orElseThrow();
+        assertTrue(cloneQemu.contains("tcg,tb-size=24 "), cloneQemu);
+        assertTrue(log.contains("tcg,tb-size=48 "), "the template's build ran with tcg_tb_size");
         // The template's throwaway taps went with their namespace once it was saved.
         String namespaces = io.nemu.e2e.support.CniBridge.output(Duration.ofSeconds(10), "ip", "netns", "list");
         assertFalse(namespaces.contains("nemu-tpl-"), namespaces);

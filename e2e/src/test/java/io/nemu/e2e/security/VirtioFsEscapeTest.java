@@ -1,267 +1,45 @@
 package io.nemu.e2e.security;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 import io.nemu.contract.GuestContract;
-import io.nemu.e2e.support.CriClient;
-import io.nemu.e2e.support.CriEnv;
-import io.nemu.e2e.support.FileTrees;
-import io.nemu.e2e.support.Leftovers;
 import io.nemu.proto.cri.Capability;
-import io.nemu.proto.cri.LinuxContainerConfig;
 import io.nemu.proto.cri.LinuxContainerSecurityContext;
-import io.nemu.proto.cri.PodSandboxConfig;
-import io.nemu.shim.sandbox.SandboxPaths;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.UUID;
-import java.util.regex.Pattern;
-import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.MethodOrderer;
-import org.junit.jupiter.api.Order;
-import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * A guest root that mounts the raw virtio-fs share (tag {@link GuestContract#SHARED_FS_TAG}, the whole sandbox
- * folder, every container's root and volumes) must reach nothing of the host outside that folder: virtiofsd
- * (its own namespace, pivot_root into the folder, seccomp) and the shim's layout confine it. A container with
- * CAP_SYS_ADMIN mounts the tag itself and runs a busybox script of attacks: {@code ..} paths, absolute and
- * relative symlinks pointing up, {@code /proc/self/root}, symlinks the host planted in a hostPath volume
- * ({@code /} and {@code ../../..}), and writes through all of them. Two host markers hold a unique token: one
- * under /tmp, one beside the shared folder (one {@code ..} above the share's root on the host). The script
- * prints a line per attempt; no line may carry an outside token, and afterwards the host holds nothing new
- * outside the share. The same helpers read and write a marker inside the share, so the script is shown able
- * to report a hit (the positive controls).
+ * {@link ShareEscapeTest} against a booted pod's virtio-fs share: virtiofsd (its own namespace, pivot_root into
+ * the folder, seccomp) and the shim's layout confine it. A container with CAP_SYS_ADMIN mounts the tag
+ * {@link GuestContract#SHARED_FS_TAG} itself at {@code /share} and runs the attacks there.
  */
-@Tag("system")
-@TestInstance(TestInstance.Lifecycle.PER_CLASS)
-@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class VirtioFsEscapeTest {
-    @RegisterExtension
-    static final Leftovers LEFTOVERS = Leftovers.afterAll();
-    private static final Duration EXEC = Duration.ofSeconds(120);
-    /** Enough {@code ..} to climb from the share's root on the host (/run/nemu/shared/sandboxes/ID/shared) to /. */
-    private static final String UP = "../../../../../../../..";
-    /** An attempt in the script: {@code r NAME PATH} or {@code w NAME PATH}. */
-    private static final Pattern ATTEMPT = Pattern.compile("(?:^|; )[rw] (\\S+) ", Pattern.MULTILINE);
-
-    private final String token = UUID.randomUUID().toString();
-    private final String outsideToken = "outside-" + token;
-    private final String besideToken = "beside-" + token;
-    private final String insideToken = "inside-" + token;
-    private final String volumeToken = "volume-" + token;
-
-    Path work;
-    CriEnv env;
-    CriClient cri;
-    String podId;
-    String attackerId;
-    /** Host markers outside the share: /tmp/nemu-escape-X/marker and SHAREDBASE/beside-X. */
-    Path outsideDir;
-    Path outsideMarker;
-    Path besideMarker;
-    Path volume;
-    Path roVolume;
-    List<String> baseBefore;
-    Map<String, String> attempts;
-
-    @BeforeAll
-    void startPod() throws IOException {
-        assumeTrue(CriEnv.guestImageBuilt(), "no guest image built (scripts/nemu image build)");
-        work = LEFTOVERS.gone(LEFTOVERS.dir(Files.createTempDirectory("nemu-escape-work-")));
-        outsideDir = LEFTOVERS.gone(Files.createTempDirectory("nemu-escape-"));
-        outsideMarker = Files.writeString(outsideDir.resolve("marker"), outsideToken + "\n");
-        volume = Files.createDirectories(work.resolve("volume"));
-        Files.writeString(volume.resolve("inside"), volumeToken + "\n");
-        // What a hostile image or a careless host could leave in a volume: links to the root and above it.
-        Files.createSymbolicLink(volume.resolve("root"), Path.of("/"));
-        Files.createSymbolicLink(volume.resolve("up"), Path.of(UP));
-        Files.createSymbolicLink(volume.resolve("marker-abs"), outsideMarker);
-        roVolume = Files.createDirectories(work.resolve("rovol"));
-
-        env = CriEnv.start(work, "nemu-esc0", "10.217.77.0/24");
-        LEFTOVERS.containerd(env.containerd);
-        cri = env.cri;
-        PodSandboxConfig pod = env.podConfig("escape");
-        podId = LEFTOVERS.sandbox(cri.runPodSandbox(pod, CriEnv.NEMU));
-        SandboxPaths paths = SandboxPaths.of(podId);
-        besideMarker = Files.writeString(paths.sharedBase().resolve("beside-" + token), besideToken + "\n");
-        Files.writeString(paths.shared().resolve("inside-" + token), insideToken + "\n");
-        attackerId = cri.createContainer(podId, CriEnv.container("attacker", "exec sleep 100000")
-                .addMounts(CriEnv.hostPath(volume, "/vol", false))
-                .addMounts(CriEnv.hostPath(roVolume, "/rovol", true))
-                .setLinux(LinuxContainerConfig.newBuilder().setSecurityContext(LinuxContainerSecurityContext.newBuilder()
-                        .setCapabilities(Capability.newBuilder().addAddCapabilities("SYS_ADMIN"))))
-                .build(), pod);
-        cri.startContainer(attackerId);
+class VirtioFsEscapeTest extends ShareEscapeTest {
+    @Override
+    String bridge() {
+        return "nemu-esc0";
     }
 
-    @AfterAll
-    void tearDown() throws IOException {
-        try {
-            CriEnv.closeAndDelete(env, work);
-        } finally {
-            if (outsideDir != null) {
-                FileTrees.delete(outsideDir);
-            }
-        }
+    @Override
+    String subnet() {
+        return "10.217.77.0/24";
     }
 
-    /**
-     * The attacks, one line each: {@code R name ok <text>} or {@code R name no} for a read, {@code W name ok} or
-     * {@code W name no} for a write. {@code /share} is the raw share, {@code /vol} the hostPath volume.
-     */
-    private String script() {
-        String outsideRel = UP + outsideMarker;
-        String outsideDirRel = UP + outsideDir;
-        String beside = "beside-" + token;
-        return String.join("\n",
-                "r() { if v=$(cat \"$2\" 2>/dev/null) && [ -n \"$v\" ]; then echo \"R $1 ok $v\"; else echo \"R $1 no\"; fi; }",
-                "w() { if ( echo \"pwned by $1\" > \"$2\" ) 2>/dev/null; then echo \"W $1 ok\"; else echo \"W $1 no\"; fi; }",
-                "mkdir -p /share && mount -t virtiofs " + GuestContract.SHARED_FS_TAG + " /share || { echo MOUNT-FAILED; exit 1; }",
-                "rv=$(ls -d /share/*/mounts/*-volume | head -n 1); cid=${rv#/share/}; cid=${cid%%/*}",
-                "echo \"CID $cid\"",
-                "echo \"LS $(ls /share | tr '\\n' ' ')\"",
-                // positive controls: the same helpers do report what the share holds
-                "r control-share /share/inside-" + token,
-                "r control-dotdot /share/$cid/../inside-" + token,
-                "ln -s /share/inside-" + token + " /share/ctl-abs; r control-abs-link /share/ctl-abs",
-                "ln -s ../inside-" + token + " /share/$cid/ctl-rel; r control-rel-link /share/$cid/ctl-rel",
-                "r control-volume /vol/inside",
-                "r control-raw-volume $rv/inside",
-                "w control-write /share/ctl-written",
-                "w control-raw-rw $rv/ctl-rw",
-                // .. from the share's root and below it
-                "r dotdot-root /share/" + outsideRel,
-                "r dotdot-beside /share/../" + beside,
-                "r dotdot-deep /share/$cid/rootfs/" + UP + "/" + outsideRel,
-                "r dotdot-cd \"$(cd /share/.. && pwd)/" + beside + "\"",
-                // absolute and relative symlinks made by the guest in the share
-                "ln -s " + outsideMarker + " /share/abs-link; r abs-link /share/abs-link",
-                "ln -s " + outsideDir + " /share/abs-dir; r abs-dir /share/abs-dir/marker",
-                "ln -s " + outsideRel + " /share/rel-link; r rel-link /share/rel-link",
-                "ln -s ../" + beside + " /share/rel-beside; r rel-beside /share/rel-beside",
-                "ln -s " + UP + " /share/$cid/up-dir; r rel-dir /share/$cid/up-dir" + outsideMarker,
-                // /proc tricks
-                "r proc-self-root /proc/self/root" + outsideMarker,
-                "ln -s /proc/self/root" + outsideMarker + " /share/proc-link; r proc-link /share/proc-link",
-                "r proc-1-root /proc/1/root" + outsideMarker,
-                "r proc-cwd \"$(cd /share && readlink -f /proc/self/cwd)/../" + beside + "\"",
-                // the host's own symlinks in the hostPath volume, through the container's bind and the raw share
-                "r vol-root /vol/root" + outsideMarker,
-                "r vol-up /vol/up" + outsideMarker,
-                "r vol-abs /vol/marker-abs",
-                "r raw-vol-root $rv/root" + outsideMarker,
-                "r raw-vol-up $rv/up" + outsideMarker,
-                "r raw-vol-abs $rv/marker-abs",
-                // writes: a new file beside a marker, the marker itself, and the read-only volume through the raw share
-                // (write-beside lands in the container's own root: /share/.. is its /)
-                "w write-dotdot /share/" + outsideDirRel + "/pwned-dotdot",
-                "w write-abs-dir /share/abs-dir/pwned-abs",
-                "w write-rel-dir /share/$cid/up-dir" + outsideDir + "/pwned-rel",
-                "w write-marker /share/abs-link",
-                "w write-rel-marker /share/rel-link",
-                "w write-beside /share/../" + beside,
-                "w write-vol-root /vol/root" + outsideDir + "/pwned-vol",
-                "w write-vol-up /vol/up" + outsideDir + "/pwned-volup",
-                "w write-vol-abs /vol/marker-abs",
-                "w write-raw-ro \"$(ls -d /share/$cid/mounts/*-rovol | head -n 1)/pwned-ro\"",
-                "echo END");
+    @Override
+    LinuxContainerSecurityContext attacker() {
+        return LinuxContainerSecurityContext.newBuilder()
+                .setCapabilities(Capability.newBuilder().addAddCapabilities("SYS_ADMIN")).build();
     }
 
-    @Test
-    @Order(1)
-    void theGuestReachesNothingOutsideTheShare() throws IOException {
-        baseBefore = names(besideMarker.getParent());
-        String script = script();
-        CriClient.ExecResult r = cri.execSync(attackerId, EXEC, "sh", "-c", script);
-        System.out.println("[escape] script exit " + r.exitCode() + "\n" + r.stdout() + (r.stderr().isBlank() ? ""
-                : "stderr:\n" + r.stderr()));
-        assertTrue(r.stdout().contains("END"), "the attack script did not run to its end: " + r);
-        attempts = new LinkedHashMap<>();
-        for (String line : r.stdout().lines().toList()) {
-            String[] f = line.split(" ", 4);
-            if ((f[0].equals("R") || f[0].equals("W")) && f.length >= 3) {
-                attempts.put(f[1], f[2] + (f.length > 3 ? " " + f[3] : ""));
-            }
-        }
-        // Controls: the script can read and write what the share holds, through the same paths it attacks with.
-        Map<String, String> controls = Map.of("control-share", insideToken, "control-dotdot", insideToken,
-                "control-abs-link", insideToken, "control-rel-link", insideToken, "control-volume", volumeToken,
-                "control-raw-volume", volumeToken);
-        controls.forEach((name, expected) -> assertEquals("ok " + expected, attempts.get(name), name));
-        assertEquals("ok", attempts.get("control-write"), "control-write");
-        assertEquals("ok", attempts.get("control-raw-rw"), "control-raw-rw");
-        assertEquals("pwned by control-raw-rw\n", Files.readString(volume.resolve("ctl-rw")), "the raw share writes the rw volume");
-        assertEquals("pwned by control-write\n",
-                Files.readString(SandboxPaths.of(podId).shared().resolve("ctl-written")), "the guest's write reached the share");
-
-        List<String> escaped = new ArrayList<>();
-        attempts.forEach((name, result) -> {
-            if (result.contains(outsideToken) || result.contains(besideToken)) {
-                escaped.add(name + " read " + result);
-            }
-            if (name.startsWith("write-") && result.equals("ok")) {
-                // It landed in the guest's own tree, or on the host: the host check below tells.
-                System.out.println("[escape] " + name + " succeeded somewhere (the host is checked below)");
-            }
-        });
-        assertEquals(List.of(), escaped, "attempts that reached a host marker outside the share");
-        List<String> planned = ATTEMPT.matcher(script).results().map(m -> m.group(1)).toList();
-        assertEquals(planned, List.copyOf(attempts.keySet()), "every attempt reports one line");
-        long attacks = planned.stream().filter(n -> !n.startsWith("control-")).count();
-        assertHostUntouched();
-        System.out.printf("[escape] %d attacks, none reached the host; %d controls ok%n", attacks, controls.size() + 2);
+    @Override
+    String share() {
+        return "/share";
     }
 
-    /** The markers hold their tokens, nothing new appeared beside them, the volume got no files through the ro bind. */
-    private void assertHostUntouched() throws IOException {
-        assertEquals(outsideToken + "\n", Files.readString(outsideMarker));
-        assertEquals(List.of("marker"), names(outsideDir), "files beside the /tmp marker");
-        assertEquals(besideToken + "\n", Files.readString(besideMarker));
-        assertEquals(baseBefore, names(besideMarker.getParent()), "files beside the share (the sandbox's shared base)");
-        assertEquals(List.of("ctl-rw", "inside", "marker-abs", "root", "up"), names(volume), "the volume's files");
-        assertEquals(List.of(), names(roVolume), "the read-only volume, written from the raw share");
-        for (String p : List.of("/pwned-vol", "/pwned-volup", "/tmp/pwned-vol", "/pwned-dotdot")) {
-            assertFalse(Files.exists(Path.of(p)), "a write reached the host's " + p);
-        }
+    @Override
+    List<String> prelude() {
+        return List.of("mkdir -p /share && mount -t virtiofs " + GuestContract.SHARED_FS_TAG
+                + " /share || { echo MOUNT-FAILED; exit 1; }");
     }
 
-    private static List<String> names(Path dir) throws IOException {
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.map(p -> p.getFileName().toString()).sorted().toList();
-        }
-    }
-
-    @Test
-    @Order(2)
-    void teardownFollowsNoLinkTheGuestPlanted() throws Exception {
-        assumeTrue(attempts != null, "the attack did not run");
-        // The guest's links (abs-dir -> the /tmp marker's folder, rel-link, up-dir) are still in the share.
-        Path shared = SandboxPaths.of(podId).shared();
-        assertTrue(Files.isSymbolicLink(shared.resolve("abs-dir")), "the guest's link is in the share on the host");
-        Files.delete(besideMarker);
-        cri.stopPodSandbox(podId);
-        cri.removePodSandbox(podId);
-        Leftovers.ofSandboxes(podId).assertNone();
-        assertEquals(outsideToken + "\n", Files.readString(outsideMarker), "the /tmp marker after teardown");
-        assertEquals(List.of("marker"), names(outsideDir), "the /tmp marker's folder after teardown");
-        assertEquals(List.of("ctl-rw", "inside", "marker-abs", "root", "up"), names(volume), "the volume after teardown");
-        assertEquals(volumeToken + "\n", Files.readString(volume.resolve("inside")));
+    @Override
+    List<String> command(String script) {
+        return List.of("sh", "-c", script);
     }
 }

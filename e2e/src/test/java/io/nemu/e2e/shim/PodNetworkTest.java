@@ -111,29 +111,37 @@ class PodNetworkTest {
 
     /** What CNI's bridge plugin would leave, minus the bridge: netns, veth, /30, default route. */
     private void makePodNetns() throws Exception {
-        assumeTrue(hostEnd.length() <= 15, "interface name too long: " + hostEnd);
-        String routes = sh("ip", "-4", "route", "show");
-        int third = -1;
-        for (int i = 0; i < 250; i++) {
-            int c = 20 + (int) ((pid + i) % 230);
-            if (!routes.contains("10.213." + c + ".")) {
-                third = c;
-                break;
-            }
-        }
-        assertTrue(third > 0, "no free 10.213.x.0/30 for the test: " + routes);
-        hostIp = "10.213." + third + ".1";
-        podIp = "10.213." + third + ".2";
+        String[] ips = freeSlash30(0);
+        hostIp = ips[0];
+        podIp = ips[1];
         sh("ip", "netns", "add", netnsName);
         netnsMade = true;
-        sh("ip", "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", netnsName);
-        sh("ip", "addr", "add", hostIp + "/30", "dev", hostEnd);
-        sh("ip", "link", "set", hostEnd, "up");
-        sh("ip", "-n", netnsName, "addr", "add", podIp + "/30", "dev", "eth0");
-        sh("ip", "-n", netnsName, "link", "set", "eth0", "up");
+        addVeth(netnsName, hostEnd, "eth0", hostIp, podIp);
         sh("ip", "-n", netnsName, "link", "set", "lo", "up");
         sh("ip", "-n", netnsName, "route", "add", "default", "via", hostIp);
         System.out.println("pod netns " + netns + ": eth0 " + podIp + "/30, host end " + hostEnd + " " + hostIp);
+    }
+
+    /** A free 10.213.x.0/30 (host end .1, pod end .2), the {@code skip}-th free one from this process's pick. */
+    private String[] freeSlash30(int skip) throws Exception {
+        String routes = sh("ip", "-4", "route", "show");
+        for (int i = 0; i < 250; i++) {
+            int c = 20 + (int) ((pid + i) % 230);
+            if (!routes.contains("10.213." + c + ".") && skip-- == 0) {
+                return new String[] {"10.213." + c + ".1", "10.213." + c + ".2"};
+            }
+        }
+        throw new IllegalStateException("no free 10.213.x.0/30 for the test: " + routes);
+    }
+
+    private static void addVeth(String ns, String hostName, String podName, String hostAddr, String podAddr)
+            throws Exception {
+        assumeTrue(hostName.length() <= 15, "interface name too long: " + hostName);
+        sh("ip", "link", "add", hostName, "type", "veth", "peer", "name", podName, "netns", ns);
+        sh("ip", "addr", "add", hostAddr + "/30", "dev", hostName);
+        sh("ip", "link", "set", hostName, "up");
+        sh("ip", "-n", ns, "addr", "add", podAddr + "/30", "dev", podName);
+        sh("ip", "-n", ns, "link", "set", podName, "up");
     }
 
     private static String sh(String... cmd) throws Exception {
@@ -162,23 +170,35 @@ class PodNetworkTest {
     }
 
     private String inNetns(String... cmd) throws Exception {
-        List<String> c = new ArrayList<>(List.of("ip", "netns", "exec", netnsName));
+        return inNs(netnsName, cmd);
+    }
+
+    private static String inNs(String ns, String... cmd) throws Exception {
+        List<String> c = new ArrayList<>(List.of("ip", "netns", "exec", ns));
         c.addAll(List.of(cmd));
         return sh(c.toArray(new String[0]));
     }
 
     /** Interface names in the pod netns. */
     private List<String> netnsLinks() throws Exception {
+        return netnsLinks(netnsName);
+    }
+
+    private static List<String> netnsLinks(String ns) throws Exception {
         List<String> out = new ArrayList<>();
-        for (JsonNode l : new ObjectMapper().readTree(inNetns("ip", "-j", "link", "show"))) {
+        for (JsonNode l : new ObjectMapper().readTree(inNs(ns, "ip", "-j", "link", "show"))) {
             out.add(l.path("ifname").asText());
         }
         return out;
     }
 
     private List<String> ingressQdiscs() throws Exception {
+        return ingressQdiscs(netnsName);
+    }
+
+    private static List<String> ingressQdiscs(String ns) throws Exception {
         List<String> out = new ArrayList<>();
-        for (JsonNode q : new ObjectMapper().readTree(inNetns("tc", "-j", "qdisc", "show"))) {
+        for (JsonNode q : new ObjectMapper().readTree(inNs(ns, "tc", "-j", "qdisc", "show"))) {
             if (q.path("kind").asText().equals("ingress")) {
                 out.add(q.path("dev").asText());
             }
@@ -187,9 +207,13 @@ class PodNetworkTest {
     }
 
     private void assertNetnsClean(String id) throws Exception {
-        Leftovers.await(() -> !netnsLinks().contains("tap0_kata"));
-        assertEquals(List.of("lo", "eth0"), netnsLinks(), "only what the test made is left in the netns");
-        assertEquals(List.of(), ingressQdiscs(), "no ingress qdisc left");
+        assertNetnsClean(id, netnsName, List.of("lo", "eth0"));
+    }
+
+    private static void assertNetnsClean(String id, String ns, List<String> made) throws Exception {
+        Leftovers.await(() -> netnsLinks(ns).equals(made));
+        assertEquals(made, netnsLinks(ns), "only what the test made is left in the netns");
+        assertEquals(List.of(), ingressQdiscs(ns), "no ingress qdisc left");
         Leftovers.await(() -> Sandboxes.vmProcesses(id).isEmpty());
         assertEquals(List.of(), Sandboxes.vmProcesses(id), "no QEMU/virtiofsd of " + id + " left");
     }
@@ -206,8 +230,12 @@ class PodNetworkTest {
     }
 
     private List<String> ctrRun(Path configFile, String... tail) {
+        return ctrRun(configFile, netns, tail);
+    }
+
+    private static List<String> ctrRun(Path configFile, Path ns, String... tail) {
         List<String> a = new ArrayList<>(List.of("run", "--runtime", RUNTIME, "--runtime-config-path",
-                configFile.toString(), "--with-ns", "network:" + netns));
+                configFile.toString(), "--with-ns", "network:" + ns));
         a.addAll(List.of(tail));
         return a;
     }
@@ -312,5 +340,67 @@ class PodNetworkTest {
         assertTrue(r.stdout().contains("PING-OK"), r.stdout());
         assertTrue(r.stdout().contains("/pci0000:00/"), "eth0 is a PCI device on q35: " + r.stdout());
         assertNetnsClean(id);
+    }
+
+    /**
+     * A pod with two interfaces (as Multus would give it), booted and then cloned from a template: the guest has
+     * both, each with its pod address and the pod's MAC, and reaches the host end of each; the clone's template
+     * carries two NICs.
+     */
+    @Test
+    void twoInterfacesBootedAndCloned() throws Exception {
+        String ns = "nemu-nt2-" + pid;
+        LEFTOVERS.netns(ns);
+        String hostA = LEFTOVERS.link("nnt" + (pid % 100000) + "a");
+        String hostB = LEFTOVERS.link("nnt" + (pid % 100000) + "b");
+        Path templates = Path.of("/dev/shm/nemu-e2e-nics-" + pid);
+        try {
+            String[] a = freeSlash30(1);
+            String[] b = freeSlash30(2);
+            sh("ip", "netns", "add", ns);
+            addVeth(ns, hostA, "eth0", a[0], a[1]);
+            addVeth(ns, hostB, "eth1", b[0], b[1]);
+            sh("ip", "-n", ns, "link", "set", "lo", "up");
+            sh("ip", "-n", ns, "route", "add", "default", "via", a[0]);
+            String macs = inNs(ns, "cat", "/sys/class/net/eth0/address", "/sys/class/net/eth1/address");
+            Path dir = Files.createDirectories(work.resolve("nics"));
+            Path booted = dist.writeConfig(dir, "", "dial_timeout = 90");
+            Path cloned = Files.createDirectories(work.resolve("nics-clone")).resolve("configuration.toml");
+            Files.writeString(cloned, io.nemu.e2e.support.CriEnv.withTemplates(Files.readString(booted), templates));
+            String bb = "/bin/busybox";
+            String script = bb + " ip -o -4 addr show; " + bb + " cat /sys/class/net/eth0/address /sys/class/net/eth1/address; "
+                    + bb + " ping -c 1 -W 10 " + a[0] + " >/dev/null && echo PING-A-OK; "
+                    + bb + " ping -c 1 -W 10 " + b[0] + " >/dev/null && echo PING-B-OK";
+            for (Path config : List.of(booted, cloned)) {
+                boolean clone = config.equals(cloned);
+                String id = id(clone ? "nw6" : "nw5");
+                long t0 = System.nanoTime();
+                Containerd.CtrResult r = ctr(ctrRun(config, Path.of("/var/run/netns", ns), "--rm", "--rootfs",
+                        rootfs().toString(), id, "/bin/sh", "-c", script));
+                System.out.println((clone ? "cloned" : "booted") + " ctr run with two interfaces: "
+                        + (System.nanoTime() - t0) / 1_000_000 + " ms, exit " + r.exitCode() + ":\n" + r.stdout() + r.stderr());
+                assertEquals(0, r.exitCode(), r.stderr());
+                String out = r.stdout();
+                assertTrue(out.matches("(?s).*eth0\\s+inet " + a[1] + "/30.*"),
+                        "eth0 has its pod address: " + out);
+                assertTrue(out.matches("(?s).*eth1\\s+inet " + b[1] + "/30.*"), "eth1 has its pod address: " + out);
+                assertTrue(out.contains(macs.strip()), "the guest's NICs have the pod's MACs " + macs + ": " + out);
+                assertTrue(out.contains("PING-A-OK") && out.contains("PING-B-OK"), "both host ends answer: " + out);
+                String log = containerd.logTail(4000);
+                assertEquals(clone, log.contains("sandbox " + id + ": cloning template"), "cloned: " + clone);
+                assertFalse(clone && log.contains("sandbox " + id + " boots normally"), "the clone's restore held");
+                assertNetnsClean(id, ns, List.of("lo", "eth0", "eth1"));
+            }
+            try (var files = Files.list(templates)) {
+                // The key counts NICs: a template of another count would be another folder (or a failed restore).
+                List<String> names = files.map(p -> p.getFileName().toString()).filter(n -> !n.endsWith(".lock")).toList();
+                assertEquals(1, names.size(), "one template: " + names);
+            }
+        } finally {
+            run(List.of("ip", "netns", "del", ns));
+            run(List.of("ip", "link", "del", hostA));
+            run(List.of("ip", "link", "del", hostB));
+            FileTrees.delete(templates);
+        }
     }
 }

@@ -109,13 +109,33 @@ public final class CriEnv implements AutoCloseable {
                 + toml.substring(end));
     }
 
-    /** {@code toml} (the shipped configuration) with templating on and its templates kept in {@code templates}. */
+    /** Turns on templating in this environment's configuration, templates kept in {@code templates}: pods from now on are clones. */
+    public void enableTemplating(Path templates) throws IOException {
+        Files.writeString(configPath, withTemplates(Files.readString(configPath), templates));
+    }
+
+    /** Fails, with the log's tail, unless the shim's log says pod {@code podId} is a clone of a template in {@code templates}. */
+    public void assertCloned(String podId, Path templates) throws IOException {
+        String log = Files.readString(containerd.logFile());
+        if (!log.contains("sandbox " + podId + ": cloning template " + templates)
+                || log.contains("sandbox " + podId + " boots normally")) {
+            throw new AssertionError("pod " + podId + " is not a clone of a template in " + templates + ":\n"
+                    + containerd.logTail(80));
+        }
+    }
+
+    /**
+     * {@code toml} with templating on and its templates kept in {@code templates}: set in its {@code [factory]} table
+     * (the shipped configuration has one), else in one appended (a minimal test configuration).
+     */
     public static String withTemplates(String toml, Path templates) {
         String table = "\n[factory]\n";
+        String keys = "enable_template = true\ntemplate_path = \"" + templates + "\"\n";
         if (!toml.contains(table)) {
-            throw new IllegalStateException("configuration.toml has no [factory] table");
+            return toml + table + keys;
         }
-        return replaceKey(toml.replace(table, table + "template_path = \"" + templates + "\"\n"), "enable_template", "true");
+        String set = toml.replace(table, table + keys);
+        return set.replaceFirst("(?m)^enable_template = false\n", "");
     }
 
     private static String replaceKey(String toml, String key, String value) {

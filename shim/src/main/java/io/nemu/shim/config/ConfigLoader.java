@@ -39,7 +39,7 @@ public final class ConfigLoader {
     /** {@code tcg_tb_size} when the file has none (why this value: the shipped configuration.toml). */
     public static final int DEFAULT_TCG_TB_SIZE_MIB = 48;
     /** {@code [factory] clone_tcg_tb_size} when the file has none (why: the shipped configuration.toml). */
-    public static final int DEFAULT_CLONE_TCG_TB_SIZE_MIB = 0;
+    public static final int DEFAULT_CLONE_TCG_TB_SIZE_MIB = 24;
 
     private static final Set<String> SECTIONS = Set.of("hypervisor", "agent", "runtime", "factory");
 

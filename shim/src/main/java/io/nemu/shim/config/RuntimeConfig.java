@@ -20,7 +20,8 @@ public record RuntimeConfig(Path source, Hypervisor hypervisor, Agent agent, Run
      * VM booted once to a ready agent (made on first use, kept in {@code templatePath}, rebuilt when the image or
      * configuration changes); a sandbox that cannot be cloned boots as usual. {@code templatePath}: null for the run
      * root's {@code templates} folder. {@code cloneTcgTbSizeMib} ({@code clone_tcg_tb_size}, ours): TCG's code cache
-     * bound of a clone, which never boots and so needs less translated code than a booted VM; 0 = {@code tcg_tb_size}.
+     * bound of a clone (private to each clone and full soon after its start: most of a clone's own cost); 0 =
+     * {@code tcg_tb_size}.
      * Not part of the template's key: one template serves clones of any bound.
      */
     public record Factory(boolean enableTemplate, Path templatePath, int cloneTcgTbSizeMib) {
