@@ -34,6 +34,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -83,6 +84,15 @@ abstract class PodCriTest {
     abstract String bridge();
 
     abstract String subnet();
+
+    /**
+     * Whether the runtime promises the whole output in the log once the exit is known, also on a loaded machine.
+     * runc's shim does not: on delete it waits at most 2 s for its copy, then closes the fifos (containerd
+     * {@code pkg/process/init.go}); CI once saw 7,595 of 10,000 lines under runc.
+     */
+    boolean promisesWholeOutputAtExit() {
+        return true;
+    }
 
     /** Called before anything starts (e.g. assumptions on what must be built). */
     void precondition() {
@@ -350,17 +360,44 @@ abstract class PodCriTest {
         }
         assertEquals(ContainerState.CONTAINER_EXITED, st.getState(), st.toString());
         assertEquals(0, st.getExitCode(), st.toString());
-        // Read when the exit is seen: containerd closed the log after the shim closed its fifo.
+        // containerd's CRI logger writes the file behind the fifo, so the last lines may land a moment after the
+        // exit is known: wait until the log stops growing. A lost line never arrives.
         Path log = Path.of(podConfig.getLogDirectory(), "lines.log");
-        List<String> lines = Files.readAllLines(log).stream()
-                .map(l -> l.replaceFirst("^\\S+ stdout F ", "")).toList();
-        System.out.printf("[%s] seq 1 10000 then exit: %d lines in the CRI log, exit seen after %d ms%n", handler(),
-                lines.size(), (System.nanoTime() - t0) / 1_000_000);
-        assertEquals(10000, lines.size(), "lines in " + log);
+        long exitMs = (System.nanoTime() - t0) / 1_000_000;
+        int atExit = logLines(log).size();
+        List<String> lines = settledLines(log, 10000);
+        cri.removeContainer(id);
+        System.out.printf("[%s] seq 1 10000 then exit: exit seen after %d ms, %d lines in the CRI log then, %d once"
+                + " it stopped growing%n", handler(), exitMs, atExit, lines.size());
         for (int i = 0; i < lines.size(); i++) {
             assertEquals(Integer.toString(i + 1), lines.get(i), "line " + (i + 1) + " of " + log);
         }
-        cri.removeContainer(id);
+        if (!promisesWholeOutputAtExit()) {
+            Assumptions.assumeTrue(lines.size() == 10000, "[" + handler() + "] kept " + lines.size()
+                    + " of 10000 lines: its shim stops copying 2 s after the exit");
+        }
+        assertEquals(10000, lines.size(), "lines in " + log);
+    }
+
+    private static List<String> logLines(Path log) throws IOException {
+        return Files.readAllLines(log).stream().map(l -> l.replaceFirst("^\\S+ stdout F ", "")).toList();
+    }
+
+    /** The log's lines once it holds {@code want} lines or has not grown for 2 s (at most 20 s). */
+    private static List<String> settledLines(Path log, int want) throws IOException {
+        long end = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        List<String> lines = logLines(log);
+        long grew = System.nanoTime();
+        while (lines.size() < want && System.nanoTime() - grew < Duration.ofSeconds(2).toNanos()
+                && System.nanoTime() < end) {
+            CriEnv.sleep(100);
+            List<String> now = logLines(log);
+            if (now.size() != lines.size()) {
+                grew = System.nanoTime();
+            }
+            lines = now;
+        }
+        return lines;
     }
 
     @Test

@@ -15,6 +15,11 @@ class RuncPodCriTest extends PodCriTest {
     }
 
     @Override
+    boolean promisesWholeOutputAtExit() {
+        return false;
+    }
+
+    @Override
     String bridge() {
         return "nemu-cni0";
     }

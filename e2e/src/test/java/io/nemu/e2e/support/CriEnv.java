@@ -96,17 +96,7 @@ public final class CriEnv implements AutoCloseable {
 
     /** Sets {@code key} of table {@code [section]} (for keys several tables have, e.g. {@code enable_debug}). */
     public void setConfig(String section, String key, String value) throws IOException {
-        String toml = Files.readString(configPath);
-        String header = "\n[" + section + "]\n";
-        int at = toml.indexOf(header);
-        if (at < 0) {
-            throw new IllegalStateException("configuration.toml has no [" + section + "] table");
-        }
-        int start = at + header.length();
-        int next = toml.indexOf("\n[", start);
-        int end = next < 0 ? toml.length() : next + 1;
-        Files.writeString(configPath, toml.substring(0, start) + replaceKey(toml.substring(start, end), key, value)
-                + toml.substring(end));
+        Files.writeString(configPath, setInTable(Files.readString(configPath), section, key, value, false));
     }
 
     /** Turns on templating in this environment's configuration, templates kept in {@code templates}: pods from now on are clones. */
@@ -129,13 +119,31 @@ public final class CriEnv implements AutoCloseable {
      * (the shipped configuration has one), else in one appended (a minimal test configuration).
      */
     public static String withTemplates(String toml, Path templates) {
-        String table = "\n[factory]\n";
-        String keys = "enable_template = true\ntemplate_path = \"" + templates + "\"\n";
-        if (!toml.contains(table)) {
-            return toml + table + keys;
+        String path = "\"" + templates + "\"";
+        if (!toml.contains("\n[factory]\n")) {
+            return toml + "\n[factory]\nenable_template = true\ntemplate_path = " + path + "\n";
         }
-        String set = toml.replace(table, table + keys);
-        return set.replaceFirst("(?m)^enable_template = false\n", "");
+        return setInTable(setInTable(toml, "factory", "enable_template", "true", true), "factory", "template_path",
+                path, true);
+    }
+
+    /**
+     * {@code toml} with {@code key} of table {@code [section]} set to {@code value}: replaced where the table has
+     * it, else (if {@code add}) added first in the table; fails naming what is missing.
+     */
+    private static String setInTable(String toml, String section, String key, String value, boolean add) {
+        String header = "\n[" + section + "]\n";
+        int at = toml.indexOf(header);
+        if (at < 0) {
+            throw new IllegalStateException("configuration.toml has no [" + section + "] table");
+        }
+        int start = at + header.length();
+        int next = toml.indexOf("\n[", start);
+        int end = next < 0 ? toml.length() : next + 1;
+        String table = toml.substring(start, end);
+        boolean has = Pattern.compile("(?m)^" + Pattern.quote(key) + "\\s*=").matcher(table).find();
+        String set = has || !add ? replaceKey(table, key, value) : key + " = " + value + "\n" + table;
+        return toml.substring(0, start) + set + toml.substring(end);
     }
 
     private static String replaceKey(String toml, String key, String value) {

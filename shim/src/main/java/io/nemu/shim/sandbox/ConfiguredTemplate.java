@@ -6,7 +6,6 @@ import io.nemu.shim.network.PodNetwork;
 import io.nemu.vmm.NetDevice;
 import io.nemu.vmm.VmConfig;
 import io.nemu.vmm.template.Template;
-import io.nemu.vmm.template.TemplateBuilder;
 import io.nemu.vmm.template.TemplateKey;
 import io.nemu.vmm.template.TemplateNics;
 import io.nemu.vmm.template.TemplateStore;
@@ -89,6 +88,6 @@ public final class ConfiguredTemplate {
      */
     public Template obtain(int nics) throws IOException {
         VmConfig t = templated(nics);
-        return store.obtain(TemplateKey.of(t, imageId), TemplateBuilder.of(t, SandboxTemplate::awaitAgent));
+        return SandboxTemplate.obtain(store, TemplateKey.of(t, imageId), t);
     }
 }

@@ -60,13 +60,13 @@ final class SandboxTemplate {
             int tbSizeMib) {
         try {
             TemplateKey key = TemplateKey.of(templated, imageId);
+            // A current template is used without its lock (only complete ones are found).
             Optional<Template> found = store.find(key);
             if (found.isEmpty()) {
                 log.info("sandbox {}: {}; building template {} (this sandbox waits for it)", sandboxId,
                         store.whyMissing(key), key.name());
             }
-            Template t = found.isPresent() ? found.get()
-                    : store.obtain(key, TemplateBuilder.of(templated, SandboxTemplate::awaitAgent));
+            Template t = found.isPresent() ? found.get() : obtain(store, key, templated);
             log.info("sandbox {}: cloning template {}", sandboxId, t.dir());
             VmConfig clone = t.cloneConfig(templated);
             return Optional.of(tbSizeMib > 0 ? clone.withTcgTbSize(tbSizeMib) : clone);
@@ -75,6 +75,15 @@ final class SandboxTemplate {
             log.warn("sandbox {} boots normally: no template ({})", sandboxId, e.getMessage());
             return Optional.empty();
         }
+    }
+
+    /**
+     * The template of {@code templated} (keyed {@code key}): the stored one if current, else its guest booted to a
+     * ready agent and saved now, under the store's lock, so that concurrent starts and {@code nemu template build}
+     * make it once.
+     */
+    static Template obtain(TemplateStore store, TemplateKey key, VmConfig templated) throws IOException {
+        return store.obtain(key, TemplateBuilder.of(templated, SandboxTemplate::awaitAgent));
     }
 
     /** Why a sandbox cannot be a clone, or null if it can. */

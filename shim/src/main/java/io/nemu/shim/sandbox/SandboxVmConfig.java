@@ -45,12 +45,10 @@ record SandboxVmConfig(VmConfig.Builder builder, String imageId) {
 
     /**
      * The VM as configured so far with the template's device set (serial agent channel): what its template is keyed
-     * by and booted from. The builder keeps its own agent channel.
+     * by and booted from. The builder is left as it was.
      */
     VmConfig templated() {
-        VmConfig t = builder.agentTransport(AgentTransport.SERIAL).build();
-        builder.agentTransport(AgentTransport.VSOCK);
-        return t;
+        return builder.build().toBuilder().agentTransport(AgentTransport.SERIAL).build();
     }
 
     /**
