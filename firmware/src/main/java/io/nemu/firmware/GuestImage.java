@@ -6,8 +6,6 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.util.HexFormat;
 import java.util.Objects;
 
 /**
@@ -107,7 +105,7 @@ public record GuestImage(Path dir, Path kernel, Path kernelCompressed, Path init
             // Opening proves readability; Files.isReadable ignores that root bypasses mode bits only sometimes.
             size = Files.size(f);
             if (verifyHash) {
-                String sha = sha256(in);
+                String sha = Sha256.of(in);
                 if (!sha.equals(o.sha256())) {
                     throw new FirmwareException("guest image file " + f + " has sha256 " + sha
                             + " but the manifest says " + o.sha256() + " (rebuild the image)");
@@ -124,12 +122,4 @@ public record GuestImage(Path dir, Path kernel, Path kernelCompressed, Path init
         }
     }
 
-    static String sha256(InputStream in) throws IOException {
-        MessageDigest md = Sha256.newDigest();
-        byte[] buf = new byte[1 << 16];
-        for (int n; (n = in.read(buf)) > 0; ) {
-            md.update(buf, 0, n);
-        }
-        return HexFormat.of().formatHex(md.digest());
-    }
 }

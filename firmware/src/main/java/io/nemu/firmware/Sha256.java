@@ -8,7 +8,8 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
-final class Sha256 {
+/** SHA-256 digests in lower-case hex, of files, streams and bytes. */
+public final class Sha256 {
     private Sha256() {
     }
 
@@ -20,13 +21,22 @@ final class Sha256 {
         }
     }
 
-    static String of(Path file) throws IOException {
+    public static String of(Path file) throws IOException {
         try (InputStream in = Files.newInputStream(file)) {
-            return GuestImage.sha256(in);
+            return of(in);
         }
     }
 
-    static String of(byte[] data) {
+    public static String of(InputStream in) throws IOException {
+        MessageDigest md = newDigest();
+        byte[] buf = new byte[1 << 16];
+        for (int n; (n = in.read(buf)) > 0; ) {
+            md.update(buf, 0, n);
+        }
+        return HexFormat.of().formatHex(md.digest());
+    }
+
+    public static String of(byte[] data) {
         return HexFormat.of().formatHex(newDigest().digest(data));
     }
 }

@@ -1,6 +1,7 @@
 package io.nemu.shim.sandbox;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -72,11 +73,15 @@ class ConfiguredTemplateTest {
     }
 
     @Test
-    void templatedIsTheSerialChannelAndLeavesTheBootedOne() throws Exception {
+    void templatedIsTheSerialChannelWithoutFreePageReportingAndLeavesTheBootedOne() throws Exception {
         RuntimeConfig cfg = config("");
+        assertTrue(cfg.hypervisor().reclaimGuestFreedMemory(), "the default reclaims");
         SandboxVmConfig vm = SandboxVmConfig.of(cfg, new SandboxPaths(tmp, "sb"), PodSizing.of(cfg.hypervisor(), Map.of()));
         VmConfig t = vm.templated();
         assertEquals(io.nemu.vmm.AgentTransport.SERIAL, t.agentTransport());
-        assertEquals(io.nemu.vmm.AgentTransport.VSOCK, vm.builder().build().agentTransport());
+        assertFalse(t.freePageReporting(), "a clone's discards would punch the template's file");
+        VmConfig booted = vm.builder().build();
+        assertEquals(io.nemu.vmm.AgentTransport.VSOCK, booted.agentTransport());
+        assertTrue(booted.freePageReporting());
     }
 }
