@@ -5,6 +5,7 @@ import io.nemu.vmm.channel.AgentChannels;
 import io.nemu.vmm.process.ProcessTools;
 import io.nemu.vmm.qmp.QmpClient;
 import io.nemu.vmm.template.StateTransfer;
+import io.nemu.vmm.template.TemplateRam;
 import io.nemu.vmm.template.Templating;
 import io.nemu.vmm.virtiofs.Virtiofsd;
 import java.io.File;
@@ -97,6 +98,8 @@ public final class Vm implements AutoCloseable {
     private final CompletableFuture<Integer> exit = new CompletableFuture<>();
     private volatile State state = new State.Created();
     private volatile Process qemu;
+    /** Whether this clone's template RAM was compacted after QEMU ended (once). */
+    private boolean templateRamReleased;
     private volatile Virtiofsd virtiofsd;
     private volatile QmpClient qmp;
     private volatile AgentChannel channel;
@@ -288,6 +291,12 @@ public final class Vm implements AutoCloseable {
             Files.deleteIfExists(paths.agentSocket());
         } catch (IOException e) {
             log.warn("cannot remove sockets in {}: {}", config.runDir(), e.getMessage());
+        }
+        // What this clone's faults added to its template's file, returned once QEMU is gone.
+        if (config.templating() instanceof Templating.Clone clone && p != null && !p.isAlive() && !templateRamReleased
+                && Files.exists(clone.memoryFile())) {
+            templateRamReleased = true;
+            TemplateRam.digHoles(clone.memoryFile());
         }
     }
 

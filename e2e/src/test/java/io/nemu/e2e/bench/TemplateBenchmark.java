@@ -8,6 +8,7 @@ import io.nemu.firmware.GuestImage;
 import io.nemu.proto.cri.PodSandboxConfig;
 import io.nemu.vmm.Accelerator;
 import io.nemu.vmm.MachineProfile;
+import io.nemu.vmm.template.TemplateRam;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,12 +31,15 @@ import java.util.regex.Pattern;
  */
 public final class TemplateBenchmark {
     private final CriEnv env;
+    /** The template store: its RAM files' pages no process's PSS shows are part of what clones cost. */
+    private final Path templates;
     /** The shipped configuration's clone_tcg_tb_size, for the cloned mode without --clone-tb. */
     private final String shippedCloneTb;
     private int seq;
 
-    private TemplateBenchmark(CriEnv env) throws IOException {
+    private TemplateBenchmark(CriEnv env, Path templates) throws IOException {
         this.env = env;
+        this.templates = templates;
         Matcher m = Pattern.compile("(?m)^clone_tcg_tb_size\\s*=\\s*(\\d+)")
                 .matcher(Files.readString(env.configPath));
         this.shippedCloneTb = m.find() ? m.group(1) : "0";
@@ -69,7 +73,7 @@ public final class TemplateBenchmark {
             for (String[] set : sets) {
                 env.setConfig(set[0], set[1], set[2]);
             }
-            new TemplateBenchmark(env).run(image, work, runs, pods, cloneTb);
+            new TemplateBenchmark(env, templates).run(image, work, runs, pods, cloneTb);
         } finally {
             FileTrees.delete(templates);
             FileTrees.delete(work);
@@ -117,13 +121,15 @@ public final class TemplateBenchmark {
             pss.put(m, pss(m, pods));
         }
         System.out.println("| pods | " + String.join(" | ", modes.stream()
-                .map(m -> "PSS per pod, " + m.name() + ": total / QEMU / code cache (MiB)").toList()) + " |");
+                .map(m -> "PSS per pod, " + m.name() + ": total / QEMU / code cache (MiB)"
+                        + (m.cloned() ? " (+ template file / pods)" : "")).toList()) + " |");
         System.out.println("| --- |" + " --- |".repeat(modes.size()));
         for (int i = 0; i < pods.size(); i++) {
             StringBuilder row = new StringBuilder("| " + pods.get(i) + " |");
             for (Mode m : modes) {
                 double[] v = pss.get(m).get(i);
-                row.append(String.format(" %.0f / %.0f / %.0f |", v[0], v[1], v[3]));
+                row.append(String.format(" %.0f / %.0f / %.0f", v[0], v[1], v[3]))
+                        .append(m.cloned() ? String.format(" (+ %.0f)", v[8]) : "").append(" |");
             }
             System.out.println(row);
         }
@@ -206,6 +212,14 @@ public final class TemplateBenchmark {
         env.cri.removePodSandbox(p.id());
     }
 
+    /** What the stored templates' RAM files hold (on their tmpfs: memory), in MiB. */
+    private long templateFilesMib() throws IOException {
+        try (java.util.stream.Stream<Path> s = Files.list(templates)) {
+            return s.map(d -> d.resolve("memory")).filter(Files::isRegularFile)
+                    .mapToLong(f -> TemplateRam.heldBytes(f).orElse(0)).sum() >> 20;
+        }
+    }
+
     /** Mean PSS per pod (total, QEMU; MiB) with each count of pods running at once, the pods of a count kept for the next. */
     private List<double[]> pss(Mode m, List<Integer> counts) throws Exception {
         List<Pod> running = new ArrayList<>();
@@ -221,10 +235,14 @@ public final class TemplateBenchmark {
                     costs.add(PodHostCost.measure(p.id(), env.containerd.shimProcesses()));
                 }
                 double[] mean = PodHostCost.meanMib(costs);
-                out.add(mean);
+                // The template files' pages: those a clone maps are in its PSS, the rest in none; at most this more.
+                long fileMib = m.cloned() ? templateFilesMib() : 0;
+                double[] row = java.util.Arrays.copyOf(mean, 9);
+                row[8] = (double) fileMib / n;
+                out.add(row);
                 System.out.printf("%s, %d pods: PSS per pod %.0f MiB (QEMU %.0f, guest RAM %.0f, code cache %.0f, virtiofsd"
-                        + " %.0f, shim share %.0f)%n", m.name(), n, mean[0], mean[1], mean[2], mean[3],
-                        mean[5], mean[7]);
+                        + " %.0f, shim share %.0f)%s%n", m.name(), n, mean[0], mean[1], mean[2], mean[3],
+                        mean[5], mean[7], m.cloned() ? String.format("; template RAM files hold %d MiB", fileMib) : "");
             }
             return out;
         } finally {

@@ -3,13 +3,10 @@ package io.nemu.shim.cli;
 import io.nemu.shim.config.ConfigException;
 import io.nemu.shim.config.ConfigLoader;
 import io.nemu.shim.config.RuntimeConfig;
-import io.nemu.vmm.process.ProcessTools;
-import java.io.File;
-import java.io.IOException;
+import io.nemu.vmm.template.TemplateRam;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Duration;
+import java.util.OptionalLong;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ScopeType;
@@ -55,23 +52,7 @@ final class TemplateCommand {
      * guest's RAM size; only the size when {@code stat} cannot say.
      */
     static String ram(Path memory, long size) {
-        try {
-            Process p = new ProcessBuilder("stat", "-c", "%b %B", memory.toString()).redirectErrorStream(true)
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
-            // Its few bytes of output fit the pipe: wait first, so that a stuck stat costs 5 s, not the command.
-            Integer code = ProcessTools.waitFor(p, Duration.ofSeconds(5));
-            if (code == null) {
-                ProcessTools.kill(p);
-                return mib(size);
-            }
-            String[] out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8)
-                    .strip().split(" ");
-            if (code == 0 && out.length == 2) {
-                return (Long.parseLong(out[0]) * Long.parseLong(out[1]) >> 20) + " of " + mib(size);
-            }
-        } catch (IOException | NumberFormatException e) {
-            // the size alone
-        }
-        return mib(size);
+        OptionalLong held = TemplateRam.heldBytes(memory);
+        return held.isPresent() ? (held.getAsLong() >> 20) + " of " + mib(size) : mib(size);
     }
 }

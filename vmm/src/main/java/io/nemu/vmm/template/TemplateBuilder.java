@@ -59,6 +59,9 @@ public final class TemplateBuilder {
                     Files.size(into.resolve(Template.STATE)));
         } finally {
             vm.stop(Duration.ZERO);
+            if (Files.exists(into.resolve(Template.STATE))) {
+                TemplateRam.digHoles(into.resolve(Template.MEMORY));
+            }
             if (Files.exists(vm.consoleLog())) {
                 Files.move(vm.consoleLog(), into.resolve("console.log"), StandardCopyOption.REPLACE_EXISTING);
             }
