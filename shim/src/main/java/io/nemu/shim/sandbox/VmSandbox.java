@@ -49,6 +49,8 @@ public final class VmSandbox implements Sandbox {
     private static final Logger log = LoggerFactory.getLogger(VmSandbox.class);
     /** Console lines logged when the sandbox dies (a kernel panic's report fits). */
     private static final int CONSOLE_LINES = 40;
+    /** How far back a panic's first line is looked for (CI saw a dump of 44 lines after it). */
+    private static final int PANIC_LINES = 400;
     /** How long one dial of the agent may wait for the guest to accept, before the boot watch is asked again. */
     private static final Duration DIAL_SLICE = Duration.ofSeconds(2);
     /** The pod's /dev/shm in the guest: a tmpfs of CRI's default size, world-writable as on the host. */
@@ -301,13 +303,21 @@ public final class VmSandbox implements Sandbox {
      */
     private void died(String cause, Listener listener) {
         String console = ProcessTools.tail(vm.consoleLog(), CONSOLE_LINES);
-        // A panic ends QEMU as a reboot would (panic=1, -no-reboot): only the console tells them apart.
-        String why = console.lines().filter(l -> l.contains("Kernel panic")).findFirst()
-                .map(l -> "the guest kernel panicked (" + l.strip() + "): " + cause).orElse(cause);
+        String why = deathCause(ProcessTools.tail(vm.consoleLog(), PANIC_LINES), cause);
         log.error("sandbox {} died: {}; tearing it down. The guest console ends:\n{}", sandboxId, why, console);
         agent.abandon();
         close();
         listener.died(why);
+    }
+
+    /**
+     * {@code cause}, or the guest's panic line and then {@code cause} when the console's end has one. A panic ends
+     * QEMU as a reboot would (panic=1, -no-reboot): only the console tells them apart. The line heads a dump (stack,
+     * registers) that can be longer than the lines logged, so {@code consoleEnd} reaches further back.
+     */
+    static String deathCause(String consoleEnd, String cause) {
+        return consoleEnd.lines().filter(l -> l.contains("Kernel panic")).findFirst()
+                .map(l -> "the guest kernel panicked (" + l.strip() + "): " + cause).orElse(cause);
     }
 
     /** The guest's network, then CreateSandbox with the shared folder and the pod's /dev/shm; OOM watching. */
