@@ -12,6 +12,7 @@ import io.nemu.e2e.support.Leftovers;
 import io.nemu.e2e.support.Rootfs;
 import io.nemu.firmware.Sha256;
 import io.nemu.vmm.process.ProcessTools;
+import io.nemu.vmm.template.TemplateRam;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -67,14 +68,6 @@ class TemplateCloneTest {
         }
     }
 
-    /** The file's pages on its tmpfs, as {@code stat} counts its blocks. */
-    private static long heldMib(Path file) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder("stat", "-c", "%b %B", file.toString()).start();
-        String[] out = new String(p.getInputStream().readAllBytes()).strip().split(" ");
-        p.waitFor();
-        return Long.parseLong(out[0]) * Long.parseLong(out[1]) >> 20;
-    }
-
     @Test
     void clonesRunContainersAndAreEachTheirOwn() throws Exception {
         GuestImages.assumeOfDistribution(dist, true);
@@ -109,7 +102,7 @@ class TemplateCloneTest {
                 Leftovers.await(() -> c.shimProcesses().isEmpty());
                 // A clone's RAM is private: whatever it did, the template's file is as it was saved.
                 String digest = Sha256.of(templateMemory(templates));
-                long held = heldMib(templateMemory(templates));
+                long held = TemplateRam.heldBytes(templateMemory(templates)).orElseThrow() >> 20;
                 System.out.println("template RAM after run #" + i + ": sha256 " + digest + ", " + held + " MiB held");
                 if (i > 0) {
                     assertEquals(digests.get(0), digest, "the template's RAM file changed during clone run #" + i);
