@@ -8,7 +8,9 @@ import io.nemu.vmm.template.StoredTemplate;
 import io.nemu.vmm.template.TemplateStore;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -53,13 +55,15 @@ final class TemplateRemoveCommand implements Callable<Integer> {
         try {
             TemplateCommand.Loaded loaded = TemplateCommand.load(parent.config, err);
             TemplateStore store = ConfiguredTemplate.store(loaded.cfg(), SandboxPaths.defaultRoot());
-            List<String> names = which.all ? store.list().stream().map(StoredTemplate::name).toList()
-                    : List.of(which.name);
+            // Read once: the names for --all, and each one's RAM file for its line.
+            Map<String, StoredTemplate> stored = new LinkedHashMap<>();
+            store.list().forEach(t -> stored.put(t.name(), t));
+            List<String> names = which.all ? List.copyOf(stored.keySet()) : List.of(which.name);
             int failed = 0;
             for (String name : names) {
                 try {
-                    String ram = store.list().stream().filter(t -> t.name().equals(name)).findFirst()
-                            .map(t -> TemplateCommand.ram(t.memoryFile(), t.memoryBytes())).orElse("none");
+                    StoredTemplate t = stored.get(name);
+                    String ram = t == null ? "none" : TemplateCommand.ram(t.memoryFile(), t.memoryBytes());
                     if (store.remove(name)) {
                         out.println("removed template " + name + " (RAM file " + ram + ")");
                     } else {
